@@ -1,0 +1,38 @@
+// Runtime state of one server, the input to the single eligibility decision.
+// Health probes, the agent and the admin socket will each own one field here;
+// none of them decides eligibility on its own.
+
+public struct PeerState: Equatable, Sendable {
+    /// How the operator or the agent wants the server used.
+    public enum Admin: Equatable, Sendable {
+        case ready      // normal
+        case drain      // keeps its sessions, takes no new ones
+        case maint      // takes no new ones (sessions are the admin's business)
+    }
+
+    public var configWeight: Int
+    /// Weight for new sessions; 0 behaves like drain.
+    public var weight: Int
+    public var maxConns: Int            // 0 = unlimited
+    public var maxFails: Int            // 0 = passive failure accounting off
+    public var failTimeoutNanos: UInt64
+    public var backup: Bool
+    public var configDown: Bool         // `down` in the config
+    public var admin: Admin = .ready
+    /// Result of active health checks; true until probes say otherwise (issue: health).
+    public var healthy: Bool = true
+
+    public var active: Int = 0
+    /// Passive failures (connect refused / timed out) counted in the current fail_timeout window.
+    public var fails: Int = 0
+    /// Monotonic time (ns) of the first failure in the current window; 0 = none.
+    public var failWindowStart: UInt64 = 0
+
+    public init(weight: Int, maxConns: Int, maxFails: Int, failTimeoutNanos: UInt64, backup: Bool, down: Bool) {
+        self.configWeight = weight; self.weight = weight; self.maxConns = maxConns
+        self.maxFails = maxFails; self.failTimeoutNanos = failTimeoutNanos
+        self.backup = backup; self.configDown = down
+    }
+
+    public var view: PeerView { PeerView(weight: weight, active: active) }
+}

@@ -1,0 +1,211 @@
+// The typed, validated configuration. The Builder produces it from the directive tree;
+// everything else in ferry reads only this, never the tree.
+
+/// Where a directive came from, for messages that point the operator at the line.
+public struct SourceLocation: Equatable, Hashable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public init(file: String, line: Int, column: Int) {
+        self.file = file; self.line = line; self.column = column
+    }
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// A duration in milliseconds, nginx's unit of account for times.
+public struct Duration: Equatable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var milliseconds: Int64
+    public init(milliseconds: Int64) { self.milliseconds = milliseconds }
+    public static func seconds(_ s: Int64) -> Duration { Duration(milliseconds: s * 1000) }
+    public static func < (a: Duration, b: Duration) -> Bool { a.milliseconds < b.milliseconds }
+    public static let zero = Duration(milliseconds: 0)
+    public var nanoseconds: UInt64 { UInt64(max(0, milliseconds)) &* 1_000_000 }
+    /// Canonical nginx spelling: the largest unit that divides exactly.
+    public var description: String {
+        let ms = milliseconds
+        if ms == 0 { return "0s" }
+        if ms % 1000 != 0 { return "\(ms)ms" }
+        let s = ms / 1000
+        if s % 3600 == 0 { return "\(s / 3600)h" }
+        if s % 60 == 0 { return "\(s / 60)m" }
+        return "\(s)s"
+    }
+}
+
+/// An address as written in the configuration (`host:port`, `[v6]:port`, `unix:/path`),
+/// already resolved. `written` is kept for names, logs and `-T`.
+public struct ServerAddress: Equatable, Hashable, Sendable, CustomStringConvertible {
+    public enum Endpoint: Equatable, Hashable, Sendable {
+        case ipv4(host: String, port: UInt16)   // host is a dotted quad after resolution
+        case ipv6(host: String, port: UInt16)   // host without brackets
+        case unix(path: String)
+    }
+    public var written: String
+    public var endpoint: Endpoint
+    public init(written: String, endpoint: Endpoint) { self.written = written; self.endpoint = endpoint }
+    public var description: String { written }
+}
+
+public enum BalancingMethodConfig: Equatable, Sendable {
+    case roundRobin
+    case leastConn
+    case hash(consistent: Bool)          // hash $remote_addr [consistent]; ip_hash maps to consistent: false
+    case random(two: Bool, leastConn: Bool)
+}
+
+public struct UpstreamServerConfig: Equatable, Sendable {
+    public var address: ServerAddress
+    public var name: String               // name= or the address as written
+    public var weight: Int = 1
+    public var maxFails: Int = 1
+    public var failTimeout: Duration = .seconds(10)
+    public var maxConns: Int = 0          // 0 = unlimited
+    public var backup: Bool = false
+    public var down: Bool = false
+    public var agentPort: UInt16? = nil
+    public var location: SourceLocation
+    public init(address: ServerAddress, name: String, location: SourceLocation) {
+        self.address = address; self.name = name; self.location = location
+    }
+}
+
+public struct HealthCheckConfig: Equatable, Sendable {
+    public var interval: Duration = .seconds(5)
+    public var fails: Int = 1
+    public var passes: Int = 1
+    public var timeout: Duration = .seconds(5)
+    public var port: UInt16? = nil
+    public init() {}
+}
+
+public struct AgentCheckConfig: Equatable, Sendable {
+    public var port: UInt16
+    public var interval: Duration = .seconds(2)
+    public var timeout: Duration = .seconds(2)
+    public var send: String? = nil
+    public init(port: UInt16) { self.port = port }
+}
+
+public struct UpstreamConfig: Equatable, Sendable {
+    public var name: String
+    public var method: BalancingMethodConfig = .roundRobin
+    public var servers: [UpstreamServerConfig] = []
+    public var healthCheck: HealthCheckConfig? = nil
+    public var agentCheck: AgentCheckConfig? = nil
+    public var location: SourceLocation
+    public init(name: String, location: SourceLocation) { self.name = name; self.location = location }
+}
+
+public enum KeepaliveConfig: Equatable, Sendable {
+    case off
+    case on                                   // system defaults
+    case tuned(idle: Duration?, interval: Duration?, count: Int?)
+}
+
+public struct ListenConfig: Equatable, Sendable {
+    public var address: ServerAddress
+    public var backlog: Int = 511             // nginx's default on Linux
+    public var reusePort: Bool = false
+    public var keepalive: KeepaliveConfig = .off
+    public var proxyProtocol: Bool = false    // `listen ... proxy_protocol` (accept a header)
+    public var location: SourceLocation
+    public init(address: ServerAddress, location: SourceLocation) { self.address = address; self.location = location }
+}
+
+public enum ProxyTarget: Equatable, Sendable {
+    case upstream(String)
+    case address(ServerAddress)
+}
+
+public struct AccessRule: Equatable, Sendable {
+    public enum Action: Equatable, Sendable { case allow, deny }
+    public enum Match: Equatable, Sendable {
+        case all
+        case cidr(address: [UInt8], prefixLength: Int)   // 4 or 16 address bytes
+        case unixSockets
+    }
+    public var action: Action
+    public var match: Match
+    public init(action: Action, match: Match) { self.action = action; self.match = match }
+}
+
+public struct LimitConnConfig: Equatable, Sendable {
+    public var zone: String
+    public var count: Int
+    public init(zone: String, count: Int) { self.zone = zone; self.count = count }
+}
+
+public struct ListenerConfig: Equatable, Sendable {
+    public var listens: [ListenConfig] = []
+    public var proxyPass: ProxyTarget
+    public var connectTimeout: Duration = .seconds(60)
+    public var idleTimeout: Duration = .seconds(600)          // proxy_timeout
+    public var nextUpstream: Bool = true
+    public var nextUpstreamTries: Int = 0                     // 0 = unlimited
+    public var nextUpstreamTimeout: Duration = .zero          // 0 = unlimited
+    public var sendProxyProtocol: Bool = false                // proxy_protocol on
+    public var access: [AccessRule] = []
+    public var limitConn: [LimitConnConfig] = []
+    public var location: SourceLocation
+    public init(proxyPass: ProxyTarget, location: SourceLocation) { self.proxyPass = proxyPass; self.location = location }
+}
+
+public struct LimitConnZoneConfig: Equatable, Sendable {
+    public var name: String
+    public var key: String                // `$binary_remote_addr` or `$remote_addr`
+    public var size: Int                  // bytes
+    public init(name: String, key: String, size: Int) { self.name = name; self.key = key; self.size = size }
+}
+
+public struct AccessLogConfig: Equatable, Sendable {
+    public var path: String
+    public var format: String?            // log_format name; nil = ferry's JSON line
+    public var buffer: Int? = nil
+    public var flush: Duration? = nil
+    public init(path: String, format: String?) { self.path = path; self.format = format }
+}
+
+public struct LogFormatConfig: Equatable, Sendable {
+    public enum Escape: String, Equatable, Sendable { case `default`, json, none }
+    public var name: String
+    public var escape: Escape = .default
+    public var format: String             // the strings concatenated, as nginx does
+    public init(name: String, format: String) { self.name = name; self.format = format }
+}
+
+public enum LogLevel: String, Equatable, Comparable, Sendable, CaseIterable {
+    case debug, info, notice, warn, error, crit, alert, emerg
+    public static func < (a: LogLevel, b: LogLevel) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+public struct ErrorLogConfig: Equatable, Sendable {
+    public var path: String               // "stderr" writes to standard error
+    public var level: LogLevel = .error
+    public init(path: String, level: LogLevel) { self.path = path; self.level = level }
+}
+
+public struct AdminSocketConfig: Equatable, Sendable {
+    public var path: String
+    public var mode: UInt32 = 0o600
+    public init(path: String) { self.path = path }
+}
+
+public enum WorkerProcesses: Equatable, Sendable { case count(Int), auto }
+
+public struct Config: Equatable, Sendable {
+    public var file: String
+    public var workerProcesses: WorkerProcesses = .count(1)
+    public var workerRlimitNofile: Int? = nil
+    public var upstreams: [UpstreamConfig] = []
+    public var listeners: [ListenerConfig] = []
+    public var limitConnZones: [LimitConnZoneConfig] = []
+    public var logFormats: [LogFormatConfig] = []
+    public var accessLogs: [AccessLogConfig] = []             // stream-level; off = empty
+    public var errorLog: ErrorLogConfig? = nil
+    public var adminSocket: AdminSocketConfig? = nil
+    public init(file: String) { self.file = file }
+
+    public func upstream(named name: String) -> UpstreamConfig? { upstreams.first { $0.name == name } }
+}
