@@ -1,4 +1,4 @@
 import FerryCore
 import Glibc
 // Entry point; the command line is parsed in FerryCore so tests can drive it.
-exit(CommandLine.run(CommandLine.arguments))
+exit(FerryCommand.run(CommandLine.arguments))

@@ -1,0 +1,242 @@
+import Glibc
+
+/// What a relay direction needs from the loop: the shared scratch buffer and the pools.
+public final class RelayContext {
+    /// Messages are received here and sent on at once; only a remainder the destination
+    /// refused is copied into a borrowed buffer. Safe to share: one loop, one thread.
+    public let scratch: UnsafeMutableRawPointer
+    public let scratchSize: Int
+    public let buffers: BufferPool
+    public let pipes: PipePool
+    public let policy: RelayPolicy
+
+    public init(scratchSize: Int, buffers: BufferPool, pipes: PipePool, policy: RelayPolicy) {
+        self.scratchSize = scratchSize
+        scratch = .allocate(byteCount: scratchSize, alignment: 16)
+        self.buffers = buffers
+        self.pipes = pipes
+        self.policy = policy
+    }
+
+    deinit { scratch.deallocate() }
+}
+
+/// How a direction chooses between copying and splicing.
+///
+/// Small messages (CCcam's 100-400 bytes) cost the same two system calls either way, and
+/// copying needs no pipe, so a direction starts by copying. After `spliceAfterLargeReads`
+/// consecutive reads of at least `largeRead` bytes it is a bulk transfer and switches to
+/// splice; after `copyAfterSmallReads` small splices it goes back.
+public struct RelayPolicy {
+    public enum Mode: String { case auto, copy, splice }
+    public var mode: Mode = .auto
+    public var largeRead = 16 * 1024
+    public var spliceAfterLargeReads: UInt8 = 2
+    public var copyAfterSmallReads: UInt8 = 4
+    public var spliceChunk = 64 * 1024
+    public init(mode: Mode = .auto) { self.mode = mode }
+}
+
+public enum PumpOutcome: Equatable {
+    /// Nothing more to do until the source has data or the destination has room.
+    case waiting
+    /// The direction did a bounded amount of work and wants another turn.
+    case yielded
+    /// The source's FIN has been passed on to the destination.
+    case finished
+    case sourceFailed(Errno)
+    case destinationFailed(Errno)
+}
+
+/// One direction of a session: source socket -> (scratch buffer | pipe) -> destination socket.
+/// Holds a buffer or a pipe only while the destination has not taken everything.
+public struct Pump {
+    enum Transport: UInt8 { case copy, splice }
+
+    var held: UnsafeMutableRawPointer? = nil
+    var heldOffset: Int32 = 0
+    var heldLength: Int32 = 0
+    var pipe: Pipe? = nil
+    var pipeBytes: Int32 = 0
+    var transport: Transport = .copy
+    var largeReads: UInt8 = 0
+    var smallReads: UInt8 = 0
+    /// The source sent FIN; it is relayed once nothing is held.
+    var sourceEnded = false
+    var finished = false
+    public internal(set) var bytes: UInt64 = 0
+
+    public init() {}
+
+    var isHolding: Bool { held != nil || pipeBytes > 0 }
+
+    /// Moves bytes until the source is drained, the destination is full, or the work bound is hit.
+    /// Precondition: called on the loop thread; `allowSplice` is false for Unix-socket peers.
+    mutating func run(from src: Socket, to dst: Socket, _ ctx: RelayContext, allowSplice: Bool) -> PumpOutcome {
+        do {
+            guard try flushHeld(to: dst, ctx) else { return .waiting }
+            if sourceEnded { return finish(dst) }
+            if transport == .copy && ctx.policy.mode == .splice && allowSplice { transport = .splice }
+            // Bounded so one bulk session cannot monopolise a turn of the loop.
+            for _ in 0..<16 {
+                let step: Step
+                if transport == .splice, allowSplice, pipe != nil || borrowPipe(ctx) {
+                    step = try spliceRound(from: src, to: dst, ctx)
+                } else {
+                    step = try copyRound(from: src, to: dst, ctx, allowSplice: allowSplice)
+                }
+                switch step {
+                case .again: continue
+                case .drained: return .waiting
+                case .blocked: return .waiting
+                case .ended: return finish(dst)
+                }
+            }
+            return .yielded
+        } catch let failure as PumpFailure {
+            return failure.outcome
+        } catch {
+            preconditionFailure("unexpected relay error \(error)")
+        }
+    }
+
+    enum Step { case again, drained, blocked, ended }
+
+    struct PumpFailure: Error {
+        let outcome: PumpOutcome
+    }
+
+    private mutating func finish(_ dst: Socket) -> PumpOutcome {
+        if !finished {
+            finished = true
+            dst.shutdown(.write)
+        }
+        return .finished
+    }
+
+    private mutating func copyRound(from src: Socket, to dst: Socket, _ ctx: RelayContext, allowSplice: Bool) throws -> Step {
+        let n: Int
+        do {
+            switch try src.receive(into: ctx.scratch, count: ctx.scratchSize) {
+            case .wouldBlock: return .drained
+            case .done(let k): n = k
+            }
+        } catch { throw PumpFailure(outcome: .sourceFailed(error)) }
+        if n == 0 { sourceEnded = true; return .ended }
+        bytes &+= UInt64(n)
+        var sent = 0
+        do {
+            if case .done(let k) = try dst.send(from: ctx.scratch, count: n) { sent = k }
+        } catch { throw PumpFailure(outcome: .destinationFailed(error)) }
+        if sent < n {
+            let b = ctx.buffers.borrow()
+            b.copyMemory(from: ctx.scratch + sent, byteCount: n - sent)
+            held = b
+            heldOffset = 0
+            heldLength = Int32(n - sent)
+            return .blocked
+        }
+        if n >= ctx.policy.largeRead {
+            largeReads &+= 1
+            if allowSplice && ctx.policy.mode == .auto && largeReads >= ctx.policy.spliceAfterLargeReads {
+                transport = .splice
+                smallReads = 0
+            }
+        } else {
+            largeReads = 0
+        }
+        // Edge-triggered: a read shorter than asked means the socket was empty at that moment,
+        // and any later byte raises a new edge. Reading again would only return EAGAIN.
+        return n < ctx.scratchSize ? .drained : .again
+    }
+
+    private mutating func borrowPipe(_ ctx: RelayContext) -> Bool {
+        guard let p = ctx.pipes.borrow() else {
+            transport = .copy
+            largeReads = 0
+            return false
+        }
+        pipe = p
+        return true
+    }
+
+    private mutating func returnPipe(_ ctx: RelayContext) {
+        if let p = pipe, pipeBytes == 0 {
+            ctx.pipes.giveBack(p)
+            pipe = nil
+        }
+    }
+
+    private mutating func spliceRound(from src: Socket, to dst: Socket, _ ctx: RelayContext) throws -> Step {
+        let p = pipe!
+        // Fill only an empty pipe: EAGAIN must mean "source empty", never "pipe full",
+        // or an edge-triggered source would be forgotten.
+        if pipeBytes == 0 {
+            let n: Int
+            do {
+                switch try splice(from: src.fd, to: p.writeEnd, count: ctx.policy.spliceChunk, more: false) {
+                case .wouldBlock: returnPipe(ctx); return .drained
+                case .done(let k): n = k
+                }
+            } catch { returnPipe(ctx); throw PumpFailure(outcome: .sourceFailed(error)) }
+            if n == 0 { returnPipe(ctx); sourceEnded = true; return .ended }
+            pipeBytes = Int32(n)
+            bytes &+= UInt64(n)
+            if n < ctx.policy.largeRead { smallReads &+= 1 } else { smallReads = 0 }
+        }
+        guard try drainPipe(to: dst) else { return .blocked }
+        returnPipe(ctx)
+        if ctx.policy.mode == .auto && smallReads >= ctx.policy.copyAfterSmallReads {
+            transport = .copy
+            largeReads = 0
+        }
+        // A short splice does not prove the socket empty (the pipe's slots may have run out first),
+        // so splice mode reads until EAGAIN.
+        return .again
+    }
+
+    /// Sends what the pipe holds; false when the destination is full.
+    private mutating func drainPipe(to dst: Socket) throws -> Bool {
+        guard let p = pipe else { return true }
+        while pipeBytes > 0 {
+            do {
+                switch try splice(from: p.readEnd, to: dst.fd, count: Int(pipeBytes), more: false) {
+                case .wouldBlock: return false
+                case .done(let k): pipeBytes -= Int32(k)
+                }
+            } catch { throw PumpFailure(outcome: .destinationFailed(error)) }
+        }
+        return true
+    }
+
+    /// Sends what an earlier round could not; true when nothing is held any more.
+    private mutating func flushHeld(to dst: Socket, _ ctx: RelayContext) throws -> Bool {
+        if let b = held {
+            while heldOffset < heldLength {
+                do {
+                    switch try dst.send(from: b + Int(heldOffset), count: Int(heldLength - heldOffset)) {
+                    case .wouldBlock: return false
+                    case .done(let k): heldOffset += Int32(k)
+                    }
+                } catch { throw PumpFailure(outcome: .destinationFailed(error)) }
+            }
+            ctx.buffers.giveBack(b)
+            held = nil
+        }
+        if pipeBytes > 0 {
+            guard try drainPipe(to: dst) else { return false }
+            returnPipe(ctx)
+        }
+        return true
+    }
+
+    /// Gives back whatever is borrowed; bytes still held are lost with the session.
+    mutating func release(_ ctx: RelayContext) {
+        if let b = held { ctx.buffers.giveBack(b); held = nil }
+        if let p = pipe {
+            if pipeBytes > 0 { ctx.pipes.discard(p) } else { ctx.pipes.giveBack(p) }
+            pipe = nil
+            pipeBytes = 0
+        }
+    }
+}

@@ -1,0 +1,259 @@
+import Glibc
+
+/// Why a session ended, as the connection log will name it.
+public enum SessionEnd: String {
+    case clientClosed = "client_closed"
+    case serverClosed = "server_closed"
+    case clientReset = "client_reset"
+    case serverReset = "server_reset"
+    case idleTimeout = "idle_timeout"
+    case connectFailed = "connect_failed"
+    case noServer = "no_server"
+    case ferryStopping = "ferry_stopping"
+    case internalError = "internal_error"
+
+    /// nginx's $status for the same ending.
+    public var status: Int {
+        switch self {
+        case .clientClosed, .serverClosed, .clientReset, .serverReset, .idleTimeout, .ferryStopping: return 200
+        case .connectFailed: return 502
+        case .noServer: return 502
+        case .internalError: return 500
+        }
+    }
+}
+
+/// One client connection and its server connection: connect with retries, then relay both ways.
+///
+/// Memory matters here: thousands of these sit idle for hours, so a session is a small object
+/// with no buffer and no pipe of its own; its two `Pump`s borrow them only while bytes wait.
+public final class Session: EventHandler, TimerTarget {
+    enum Phase: UInt8 { case connecting, relaying, closed }
+
+    static let clientSide: UInt8 = 0
+    static let serverSide: UInt8 = 1
+    static let interest: EpollEvents = [.readable, .writable, .readHangup, .edgeTriggered]
+
+    unowned(unsafe) let runtime: Runtime
+    let route: Route
+    let client: Socket
+    var server = Socket(FileDescriptor(-1))
+    var phase: Phase = .connecting
+    var peer = -1
+    var attempts: Int32 = 0
+    var tried = TriedSet()
+    let clientKey: ClientKey
+    let clientPort: UInt16
+    let startedAt: UInt64
+    var lastActivity: UInt64
+    public var timer = TimerSlot()
+    var up = Pump()      // client -> server
+    var down = Pump()    // server -> client
+    /// The client became readable while the server connection was still being made.
+    var clientReadable = false
+    var serverIsUnix = false
+    /// Which side sent the first FIN: the session's end is named after it.
+    enum Closer: UInt8 { case none, client, server }
+    var closer: Closer = .none
+
+    // Intrusive list of live sessions, owned by the runtime (for shutdown and counting).
+    var next: Session? = nil
+    unowned(unsafe) var previous: Session? = nil
+
+    init(runtime: Runtime, route: Route, client: Socket, clientKey: ClientKey, clientPort: UInt16, now: UInt64) {
+        self.clientPort = clientPort
+        self.runtime = runtime
+        self.route = route
+        self.client = client
+        self.clientKey = clientKey
+        startedAt = now
+        lastActivity = now
+    }
+
+    // MARK: connecting
+
+    /// Chooses a server and starts a non-blocking connect, moving on to the next server while
+    /// attempts fail at once. Precondition: phase == .connecting, no server socket open.
+    func connectNext() {
+        let upstream = route.upstream
+        let now = runtime.loop.now
+        while true {
+            if attempts > 0 {
+                let outOfTries = route.nextUpstreamTries > 0 && Int(attempts) >= route.nextUpstreamTries
+                let outOfTime = route.nextUpstreamTimeout > 0 && now &- startedAt >= route.nextUpstreamTimeout
+                if !route.nextUpstream || outOfTries || outOfTime {
+                    return end(.connectFailed)
+                }
+            }
+            guard let p = upstream.scheduler.select(client: clientKey, now: now, tried: tried) else {
+                return end(attempts == 0 ? .noServer : .connectFailed)
+            }
+            attempts += 1
+            tried.insert(p)
+            peer = p
+            upstream.scheduler.sessionOpened(p)
+            let address = upstream.addresses[p]
+            serverIsUnix = address.isUnix
+            do {
+                server = try Socket.stream(family: address.family)
+                if !serverIsUnix { server.setNoDelay() }
+                let pending = try server.connect(to: address)
+                try runtime.loop.register(server.fd, interest: Session.interest, handler: self, side: Session.serverSide)
+                if case .done = pending {
+                    return established(serverEvents: [])
+                }
+                runtime.loop.timers.schedule(self, at: now &+ route.connectTimeout)
+                return
+            } catch {
+                if error == .tooManyOpenFiles || error == .tooManyOpenFilesInSystem {
+                    // Not the server's fault: do not count a failure against it.
+                    abandonServer(failed: false, cause: error)
+                    return end(.internalError)
+                }
+                abandonServer(failed: true, cause: error)
+            }
+        }
+    }
+
+    /// Closes the server socket of a failed attempt and accounts for it.
+    private func abandonServer(failed: Bool, cause: Errno) {
+        let upstream = route.upstream
+        if server.fd.rawValue >= 0 {
+            runtime.loop.deregister(server.fd)
+            server.close()
+            server = Socket(FileDescriptor(-1))
+        }
+        upstream.scheduler.sessionClosed(peer)
+        if failed {
+            upstream.scheduler.connectFailed(peer, now: runtime.loop.now)
+            runtime.connectFailed(upstream: upstream, peer: peer, cause: cause)
+        }
+        peer = -1
+    }
+
+    private func connectFinished(_ events: EpollEvents) {
+        if events.contains(.error) || events.contains(.hangup) {
+            let cause = server.pendingError() ?? .connectionRefused
+            runtime.loop.timers.cancel(self)
+            abandonServer(failed: true, cause: cause)
+            return connectNext()
+        }
+        runtime.loop.timers.cancel(self)
+        established(serverEvents: events)
+    }
+
+    private func established(serverEvents: EpollEvents) {
+        route.upstream.scheduler.connectSucceeded(peer, now: runtime.loop.now)
+        phase = .relaying
+        lastActivity = runtime.loop.now
+        runtime.loop.timers.schedule(self, at: lastActivity &+ route.idleTimeout)
+        // A server that speaks first (CCcam's banner) may already have bytes waiting.
+        if serverEvents.contains(.readable) || serverEvents.contains(.readHangup) { pumpDown() }
+        if phase == .relaying && clientReadable { pumpUp() }
+    }
+
+    // MARK: events
+
+    public func handleEvent(_ events: EpollEvents, side: UInt8) {
+        switch phase {
+        case .connecting:
+            if side == Session.serverSide {
+                connectFinished(events)
+            } else if events.contains(.error) {
+                // The client reset before we reached a server: nothing to relay.
+                end(.clientReset)
+            } else {
+                clientReadable = true
+            }
+        case .relaying:
+            lastActivity = runtime.loop.now
+            if side == Session.clientSide {
+                if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { pumpUp() }
+                if phase == .relaying && down.isHolding && !events.isDisjoint(with: [.writable, .error, .hangup]) { pumpDown() }
+            } else {
+                if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { pumpDown() }
+                if phase == .relaying && up.isHolding && !events.isDisjoint(with: [.writable, .error, .hangup]) { pumpUp() }
+            }
+        case .closed:
+            return
+        }
+    }
+
+    func pumpUp() {
+        let outcome = up.run(from: client, to: server, runtime.relay, allowSplice: !serverIsUnix)
+        settle(outcome, sourceIsClient: true)
+    }
+
+    func pumpDown() {
+        let outcome = down.run(from: server, to: client, runtime.relay, allowSplice: !serverIsUnix)
+        settle(outcome, sourceIsClient: false)
+    }
+
+    private func settle(_ outcome: PumpOutcome, sourceIsClient: Bool) {
+        switch outcome {
+        case .waiting:
+            return
+        case .yielded:
+            runtime.loop.afterBatch { [self] in
+                guard phase == .relaying else { return }
+                if sourceIsClient { pumpUp() } else { pumpDown() }
+            }
+        case .finished:
+            if closer == .none { closer = sourceIsClient ? .client : .server }
+            if up.finished && down.finished {
+                end(closer == .client ? .clientClosed : .serverClosed)
+            }
+        case .sourceFailed(let e):
+            if e == .connectionReset {
+                end(sourceIsClient ? .clientReset : .serverReset, relayReset: true)
+            } else {
+                end(sourceIsClient ? .clientClosed : .serverClosed)
+            }
+        case .destinationFailed(let e):
+            let resetSide: SessionEnd = sourceIsClient ? .serverReset : .clientReset
+            end(e == .connectionReset || e == .brokenPipe ? resetSide : (sourceIsClient ? .serverClosed : .clientClosed), relayReset: true)
+        }
+    }
+
+    // MARK: timers
+
+    public func timerFired(now: UInt64) {
+        switch phase {
+        case .connecting:
+            abandonServer(failed: true, cause: .timedOut)
+            connectNext()
+        case .relaying:
+            // Activity only stamps `lastActivity`; the deadline is checked lazily here.
+            let deadline = lastActivity &+ route.idleTimeout
+            if now >= deadline {
+                end(.idleTimeout)
+            } else {
+                runtime.loop.timers.schedule(self, at: deadline)
+            }
+        case .closed:
+            return
+        }
+    }
+
+    // MARK: ending
+
+    /// Closes both sockets and gives everything back. With `relayReset`, the surviving side is
+    /// closed with a RST, so a reset on one side reaches the other as a reset.
+    func end(_ reason: SessionEnd, relayReset: Bool = false) {
+        guard phase != .closed else { return }
+        phase = .closed
+        runtime.loop.timers.cancel(self)
+        let relay = runtime.relay
+        up.release(relay)
+        down.release(relay)
+        runtime.loop.deregister(client.fd)
+        if relayReset || reason == .clientReset { client.closeWithReset() } else { client.close() }
+        if server.fd.rawValue >= 0 {
+            runtime.loop.deregister(server.fd)
+            if relayReset || reason == .serverReset { server.closeWithReset() } else { server.close() }
+            server = Socket(FileDescriptor(-1))
+        }
+        if peer >= 0 { route.upstream.scheduler.sessionClosed(peer) }
+        runtime.sessionEnded(self, reason: reason)
+    }
+}

@@ -1,0 +1,28 @@
+import Glibc
+
+/// The open-file limit decides ferry's connection capacity, so it is raised at start.
+public enum ResourceLimits {
+    /// Raises the soft RLIMIT_NOFILE to `wanted` (default: the hard limit) and returns the soft limit now in force.
+    public static func raiseOpenFileLimit(to wanted: Int? = nil) -> (soft: Int, hard: Int) {
+        var lim = rlimit()
+        guard (try? syscall("getrlimit") { getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) }) != nil else { return (1024, 1024) }
+        let hard = lim.rlim_max
+        var target = hard
+        if let w = wanted { target = min(hard, rlim_t(max(w, 0))) }
+        if target > lim.rlim_cur || wanted != nil {
+            var new = lim
+            new.rlim_cur = target
+            if (try? syscall("setrlimit") { setrlimit(Int32(RLIMIT_NOFILE.rawValue), &new) }) != nil { lim = new }
+        }
+        return (Int(clamping: lim.rlim_cur), Int(clamping: hard))
+    }
+
+    /// Descriptors currently open in this process (from /proc/self/fd), for capacity checks and tests.
+    public static func openDescriptorCount() -> Int {
+        guard let dir = opendir("/proc/self/fd") else { return -1 }
+        defer { closedir(dir) }
+        var n = 0
+        while readdir(dir) != nil { n += 1 }
+        return n - 3 // ".", ".." and the directory's own descriptor
+    }
+}

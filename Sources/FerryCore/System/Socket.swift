@@ -1,0 +1,123 @@
+import Glibc
+import CLinux
+
+/// A stream socket. Every call goes through `syscall`/`nonBlockingSyscall`.
+public struct Socket: Equatable {
+    public let fd: FileDescriptor
+    public init(_ fd: FileDescriptor) { self.fd = fd }
+
+    /// A new non-blocking, close-on-exec stream socket of the given family.
+    public static func stream(family: Int32) throws(Errno) -> Socket {
+        let s = try syscall("socket") { Glibc.socket(family, FERRY_SOCK_STREAM | FERRY_SOCK_NONBLOCK | FERRY_SOCK_CLOEXEC, 0) }
+        return Socket(FileDescriptor(s))
+    }
+
+    public func close() { fd.close() }
+
+    public func bind(_ address: SocketAddress) throws(Errno) {
+        var a = address
+        _ = try syscall("bind") {
+            withUnsafePointer(to: &a.storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd.rawValue, $0, a.length) } }
+        }
+    }
+
+    public func listen(backlog: Int) throws(Errno) {
+        _ = try syscall("listen") { Glibc.listen(fd.rawValue, Int32(clamping: backlog)) }
+    }
+
+    /// accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC; the peer address is filled in.
+    @inline(__always)
+    public func accept(peer: inout SocketAddress) throws(Errno) -> IOResult<Socket> {
+        peer.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let r = try nonBlockingSyscall("accept4") {
+            withUnsafeMutablePointer(to: &peer.storage) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { ferry_accept4(fd.rawValue, $0, &peer.length, FERRY_SOCK_NONBLOCK | FERRY_SOCK_CLOEXEC) }
+            }
+        }
+        switch r {
+        case .done(let s): return .done(Socket(FileDescriptor(s)))
+        case .wouldBlock: return .wouldBlock
+        }
+    }
+
+    /// Non-blocking connect: `.wouldBlock` means in progress (EINPROGRESS), completion comes as EPOLLOUT.
+    public func connect(to address: SocketAddress) throws(Errno) -> IOResult<Void> {
+        var a = address
+        do {
+            _ = try syscall("connect") {
+                withUnsafePointer(to: &a.storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd.rawValue, $0, a.length) } }
+            }
+            return .done(())
+        } catch let e where e == .inProgress || e == .wouldBlock {
+            // Unix sockets answer EAGAIN when the backlog is full: treat as pending too.
+            return e == .inProgress ? .wouldBlock : .wouldBlock
+        }
+    }
+
+    /// The deferred result of a connect, or of an error reported by EPOLLERR.
+    public func pendingError() -> Errno? {
+        var err: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        do {
+            _ = try syscall("getsockopt(SO_ERROR)") { getsockopt(fd.rawValue, SOL_SOCKET, SO_ERROR, &err, &len) }
+        } catch { return error }
+        return err == 0 ? nil : Errno(err)
+    }
+
+    @inline(__always)
+    public func receive(into buffer: UnsafeMutableRawPointer, count: Int) throws(Errno) -> IOResult<Int> {
+        try nonBlockingSyscall("recv") { Glibc.recv(fd.rawValue, buffer, count, 0) }
+    }
+
+    /// send with MSG_NOSIGNAL: a peer that went away is an EPIPE error, never a signal.
+    @inline(__always)
+    public func send(from buffer: UnsafeRawPointer, count: Int) throws(Errno) -> IOResult<Int> {
+        try nonBlockingSyscall("send") { Glibc.send(fd.rawValue, buffer, count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    public enum Direction { case read, write, both }
+    public func shutdown(_ how: Direction) {
+        let h: Int32
+        switch how {
+        case .read: h = Int32(SHUT_RD)
+        case .write: h = Int32(SHUT_WR)
+        case .both: h = Int32(SHUT_RDWR)
+        }
+        // ENOTCONN after the peer reset is expected and harmless.
+        _ = try? syscall("shutdown") { Glibc.shutdown(fd.rawValue, h) }
+    }
+
+    public func setOption(level: Int32, name: Int32, value: Int32) throws(Errno) {
+        var v = value
+        _ = try syscall("setsockopt") { setsockopt(fd.rawValue, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) }
+    }
+
+    public func setNoDelay() { try? setOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1) }
+    public func setReuseAddress() throws(Errno) { try setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: 1) }
+    public func setReusePort() throws(Errno) { try setOption(level: SOL_SOCKET, name: SO_REUSEPORT, value: 1) }
+    public func setIPv6Only() { try? setOption(level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: 1) }
+
+    /// SO_KEEPALIVE plus the optional per-socket timings (seconds).
+    public func setKeepalive(idle: Int?, interval: Int?, count: Int?) throws(Errno) {
+        try setOption(level: SOL_SOCKET, name: SO_KEEPALIVE, value: 1)
+        if let i = idle { try setOption(level: Int32(IPPROTO_TCP), name: TCP_KEEPIDLE, value: Int32(clamping: i)) }
+        if let i = interval { try setOption(level: Int32(IPPROTO_TCP), name: TCP_KEEPINTVL, value: Int32(clamping: i)) }
+        if let c = count { try setOption(level: Int32(IPPROTO_TCP), name: TCP_KEEPCNT, value: Int32(clamping: c)) }
+    }
+
+    /// Closing with linger 0 sends a RST instead of a FIN: how a reset is relayed.
+    public func closeWithReset() {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        _ = try? syscall("setsockopt(SO_LINGER)") { setsockopt(fd.rawValue, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size)) }
+        close()
+    }
+
+    public func localAddress() -> SocketAddress? {
+        var a = SocketAddress()
+        a.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let ok = (try? syscall("getsockname") {
+            withUnsafeMutablePointer(to: &a.storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd.rawValue, $0, &a.length) } }
+        }) != nil
+        return ok ? a : nil
+    }
+}
