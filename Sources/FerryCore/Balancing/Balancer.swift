@@ -10,7 +10,13 @@ public struct PeerView: Equatable, Sendable {
     public var weight: Int
     /// Sessions currently established or connecting to this server.
     public var active: Int
+    /// Stable identity for consistent hashing; methods that do not hash ignore it.
+    /// Defaults to 0; the Scheduler fills in `PeerState.identity` or the position.
+    public var identity: UInt64 = 0
     public init(weight: Int, active: Int) { self.weight = weight; self.active = active }
+    public init(weight: Int, active: Int, identity: UInt64) {
+        self.weight = weight; self.active = active; self.identity = identity
+    }
 }
 
 /// A client's source address as a fixed-size key: no allocation per connection.

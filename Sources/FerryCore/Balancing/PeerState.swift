@@ -26,7 +26,17 @@ public struct PeerState: Equatable, Sendable {
     /// Passive failures (connect refused / timed out) counted in the current fail_timeout window.
     public var fails: Int = 0
     /// Monotonic time (ns) of the first failure in the current window; 0 = none.
+    /// Informational (admin display); the decision uses `lastFailureAt`/`checkedAt`.
     public var failWindowStart: UInt64 = 0
+    /// nginx's `accessed`: monotonic time (ns) of the most recent failure.
+    public var lastFailureAt: UInt64 = 0
+    /// nginx's `checked`: the most recent failure, or the most recent selection made more than
+    /// fail_timeout after it (the trial). A success after a trial clears `fails`; see Eligibility.
+    public var checkedAt: UInt64 = 0
+    /// Stable identity for consistent hashing (e.g. a hash of the server's name), so that a
+    /// reload which removes or reorders servers does not move the clients of the others.
+    /// nil = the server's position in the upstream.
+    public var identity: UInt64? = nil
 
     public init(weight: Int, maxConns: Int, maxFails: Int, failTimeoutNanos: UInt64, backup: Bool, down: Bool) {
         self.configWeight = weight; self.weight = weight; self.maxConns = maxConns

@@ -146,6 +146,9 @@ public struct ListenerConfig: Equatable, Sendable {
     public var sendProxyProtocol: Bool = false                // proxy_protocol on
     public var access: [AccessRule] = []
     public var limitConn: [LimitConnConfig] = []
+    /// Effective access logs for this server: its own `access_log` lines, else the stream
+    /// level's (nginx's merge); empty = off. `Config.accessLogs` stays the stream-level list.
+    public var accessLogs: [AccessLogConfig] = []
     public var location: SourceLocation
     public init(proxyPass: ProxyTarget, location: SourceLocation) { self.proxyPass = proxyPass; self.location = location }
 }

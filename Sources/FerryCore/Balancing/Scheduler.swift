@@ -1,0 +1,174 @@
+// The per-upstream object the relay asks "which server for this attempt?" and tells what
+// happened. It owns the servers' runtime state and the balancing method, and is the only
+// caller of Eligibility, so every method gets the same answer to "may this server take a
+// new session?".
+//
+// Backups, as nginx: primaries are asked first, through the method; only when no primary can
+// take this attempt (each one unavailable or already tried by this session) are the backups
+// asked, through their own instance of the same method. nginx switches a session to the
+// backup list for good; ferry asks the primaries again on every attempt, so a primary that
+// frees a max_conns slot in the meantime is preferred. The difference is one attempt.
+//
+// Threading: a Scheduler belongs to one event loop; all calls come from that loop.
+// Cost: `select` is O(servers) at worst, never allocates, reads no clock (`now` is the
+// caller's monotonic nanoseconds). Weight or membership changes rebuild on the cold path.
+
+public struct Scheduler {
+    public let method: BalancingMethodConfig
+    public private(set) var peers: [PeerState]
+
+    private var primary: PeerGroup
+    private var backup: PeerGroup
+    /// peers[i] is member `position[i]` of the group its `backup` flag names.
+    private var position: [Int]
+    private let seed: UInt64
+
+    public init(method: BalancingMethodConfig, peers: [PeerState], seed: UInt64) {
+        self.method = method
+        self.peers = peers
+        self.seed = seed
+        (primary, backup, position) = Scheduler.groups(method: method, peers: peers, seed: seed)
+    }
+
+    /// The server for one attempt of one session, or nil when no server may take it.
+    /// Marks nginx's fail_timeout trial on the chosen server (see Eligibility).
+    public mutating func select(client: ClientKey, now: UInt64, tried: TriedSet) -> Int? {
+        guard let i = Scheduler.pick(&primary, peers, client, now, tried)
+                ?? Scheduler.pick(&backup, peers, client, now, tried) else { return nil }
+        Eligibility.recordSelected(&peers[i], now: now)
+        return i
+    }
+
+    /// Why `peer` may or may not take a new session now (for the admin socket and logs).
+    public func verdict(_ peer: Int, now: UInt64) -> Verdict {
+        Eligibility.verdict(peers[peer], now: now)
+    }
+
+    /// A connect to `peer` has started: it counts against max_conns and least_conn from now.
+    public mutating func sessionOpened(_ peer: Int) {
+        peers[peer].active += 1
+        syncActive(peer)
+    }
+
+    /// A session (or a failed attempt) on `peer` is over. Every sessionOpened gets exactly one.
+    public mutating func sessionClosed(_ peer: Int) {
+        precondition(peers[peer].active > 0, "sessionClosed without sessionOpened")
+        peers[peer].active -= 1
+        syncActive(peer)
+    }
+
+    /// The connect to `peer` failed (refused, reset, timed out): passive failure accounting.
+    /// Does not change `active`; the relay still calls sessionClosed for the attempt.
+    public mutating func connectFailed(_ peer: Int, now: UInt64) {
+        Eligibility.recordFailure(&peers[peer], now: now)
+    }
+
+    /// The connect to `peer` succeeded; clears the failure count after a trial (nginx).
+    public mutating func connectSucceeded(_ peer: Int, now: UInt64) {
+        Eligibility.recordSuccess(&peers[peer])
+    }
+
+    /// Runtime weight change (admin, agent). Weight 0 takes no new sessions.
+    public mutating func setWeight(_ peer: Int, _ weight: Int) {
+        precondition(weight >= 0, "weight must be non-negative")
+        update(peer) { $0.weight = weight }
+    }
+
+    /// Any other change to one server's state (health, admin state, backup flag, identity).
+    /// The method is told only when something it sees changed.
+    public mutating func update(_ peer: Int, _ change: (inout PeerState) -> Void) {
+        let before = peers[peer]
+        change(&peers[peer])
+        let after = peers[peer]
+        if before.backup != after.backup {
+            (primary, backup, position) = Scheduler.groups(method: method, peers: peers, seed: seed)
+        } else if before.weight != after.weight || before.identity != after.identity
+                    || before.active != after.active {
+            let view = Scheduler.view(after, index: peer)
+            let weightsChanged = before.weight != after.weight || before.identity != after.identity
+            if after.backup {
+                backup.set(position[peer], view, notify: weightsChanged)
+            } else {
+                primary.set(position[peer], view, notify: weightsChanged)
+            }
+        }
+    }
+
+    // MARK: - private
+
+    private mutating func syncActive(_ peer: Int) {
+        let active = peers[peer].active
+        if peers[peer].backup {
+            backup.views[position[peer]].active = active
+        } else {
+            primary.views[position[peer]].active = active
+        }
+    }
+
+    /// `peers` is passed by value so the closure reads a stable array while the group's
+    /// balancer mutates; the copy is a retain, not an allocation.
+    private static func pick(_ group: inout PeerGroup, _ peers: [PeerState], _ client: ClientKey,
+                             _ now: UInt64, _ tried: TriedSet) -> Int? {
+        let members = group.members
+        guard !members.isEmpty else { return nil }
+        let views = group.views
+        let local = group.balancer.select(peers: views, client: client) { m in
+            let i = members[m]
+            return Eligibility.mayTry(peers[i], index: i, now: now, tried: tried)
+        }
+        return local.map { members[$0] }
+    }
+
+    static func view(_ p: PeerState, index: Int) -> PeerView {
+        PeerView(weight: p.weight, active: p.active, identity: p.identity ?? UInt64(index))
+    }
+
+    private static func groups(method: BalancingMethodConfig, peers: [PeerState], seed: UInt64)
+        -> (PeerGroup, PeerGroup, [Int]) {
+        var position = Array(repeating: 0, count: peers.count)
+        var primaryMembers: [Int] = []
+        var backupMembers: [Int] = []
+        for (i, p) in peers.enumerated() {
+            if p.backup {
+                position[i] = backupMembers.count
+                backupMembers.append(i)
+            } else {
+                position[i] = primaryMembers.count
+                primaryMembers.append(i)
+            }
+        }
+        // The backup group gets a different seed so `random` does not mirror the primaries.
+        return (PeerGroup(method: method, members: primaryMembers, peers: peers, seed: seed),
+                PeerGroup(method: method, members: backupMembers, peers: peers, seed: HashMix.fmix(seed ^ 0xBAC0)),
+                position)
+    }
+}
+
+/// One list of servers (the primaries, or the backups) and the method instance that serves it.
+struct PeerGroup {
+    /// Index into Scheduler.peers of each member, in configuration order.
+    let members: [Int]
+    var views: [PeerView]
+    var balancer: any Balancer
+
+    init(method: BalancingMethodConfig, members: [Int], peers: [PeerState], seed: UInt64) {
+        self.members = members
+        views = members.map { Scheduler.view(peers[$0], index: $0) }
+        balancer = PeerGroup.make(method, views, seed)
+    }
+
+    mutating func set(_ member: Int, _ view: PeerView, notify: Bool) {
+        views[member] = view
+        if notify { balancer.peersChanged(views) }
+    }
+
+    static func make(_ method: BalancingMethodConfig, _ views: [PeerView], _ seed: UInt64) -> any Balancer {
+        switch method {
+        case .roundRobin: return RoundRobin(peers: views, seed: seed)
+        case .leastConn: return LeastConn(peers: views, seed: seed)
+        case .hash(consistent: false): return SourceHash(peers: views, seed: seed)
+        case .hash(consistent: true): return ConsistentHash(peers: views, seed: seed)
+        case .random(two: let two, leastConn: _): return RandomTwo(peers: views, seed: seed, two: two)
+        }
+    }
+}

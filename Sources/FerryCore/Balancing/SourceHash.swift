@@ -1,0 +1,40 @@
+// `hash $remote_addr` (and `ip_hash`) without `consistent`: the client's hash picks a point
+// on the servers' weights laid end to end (nginx ngx_stream_upstream_get_hash_peer). The map
+// covers every configured server, eligible or not, so a server going down moves only its own
+// clients; a change of weights or of the server list remaps most clients, which is what
+// `consistent` is for.
+//
+// When the chosen server cannot take the session, nginx rehashes the key (up to 20 times)
+// and then falls back to round robin; ferry does the same, so a client of a failed server
+// lands on a server chosen by its own hash (sticky while the failure lasts) in almost all
+// cases and is never refused while any eligible server exists.
+
+public struct SourceHash: Balancer {
+    /// nginx's bound: after this many rehashes, round robin over the eligible servers.
+    public static let maxRehashes = 20
+
+    private var line: WeightedPoints
+    private var fallback: RoundRobin
+
+    public init(peers: [PeerView], seed: UInt64) {
+        line = WeightedPoints(peers)
+        fallback = RoundRobin(peers: peers, seed: seed)
+    }
+
+    public mutating func select(peers: [PeerView], client: ClientKey, isEligible: (Int) -> Bool) -> Int? {
+        let total = line.total
+        if total > 0 {
+            for n in 0...SourceHash.maxRehashes {
+                let h = HashMix.client(client, rehash: UInt64(n))
+                let i = line.owner(of: Int(h % UInt64(total)))
+                if isEligible(i) { return i }
+            }
+        }
+        return fallback.select(peers: peers, isEligible: isEligible)
+    }
+
+    public mutating func peersChanged(_ peers: [PeerView]) {
+        line = WeightedPoints(peers)
+        fallback.peersChanged(peers)
+    }
+}

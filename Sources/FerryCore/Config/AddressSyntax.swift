@@ -1,0 +1,78 @@
+// `host:port`, `[v6]:port`, `unix:/path`, and for `listen` also `port` and `*:port`, parsed
+// as nginx's ngx_parse_url does. Host names are resolved once here, at load time; the
+// callers phrase the problems for their directive.
+
+enum AddressSyntax {
+    enum Problem: Error, Equatable { case noPort, invalidPort, noHost, hostNotFound, noUnixPath }
+
+    static func parse(_ text: String, isListen: Bool, environment: ConfigEnvironment) -> Result<ServerAddress, Problem> {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            return path.isEmpty ? .failure(.noUnixPath) : .success(ServerAddress(written: text, endpoint: .unix(path: path)))
+        }
+        if isListen, !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+            guard let port = port(text) else { return .failure(.invalidPort) }
+            return .success(ServerAddress(written: text, endpoint: .ipv4(host: "0.0.0.0", port: port)))
+        }
+        let host: String
+        let portText: String
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return .failure(.hostNotFound) }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            if rest.isEmpty { return .failure(.noPort) }
+            guard rest.hasPrefix(":") else { return .failure(.invalidPort) }
+            portText = String(rest.dropFirst())
+            guard let port = port(portText) else { return .failure(.invalidPort) }
+            guard let bytes = IPText.parseIPv6(host) else { return .failure(.hostNotFound) }
+            return .success(ServerAddress(written: text, endpoint: .ipv6(host: IPText.format(bytes), port: port)))
+        }
+        guard let colon = text.lastIndex(of: ":") else { return .failure(.noPort) }
+        host = String(text[..<colon])
+        portText = String(text[text.index(after: colon)...])
+        guard let port = port(portText) else { return .failure(.invalidPort) }
+        if host.isEmpty { return .failure(.noHost) }
+        if isListen && host == "*" {
+            return .success(ServerAddress(written: text, endpoint: .ipv4(host: "0.0.0.0", port: port)))
+        }
+        if let bytes = IPText.parseIPv4(host) {
+            return .success(ServerAddress(written: text, endpoint: .ipv4(host: IPText.format(bytes), port: port)))
+        }
+        // An unbracketed IPv6 address is ambiguous about its port; nginx refuses it too.
+        if host.contains(":") { return .failure(.hostNotFound) }
+        switch environment.resolveHost(host) {
+        case .ipv4(let a)?: return .success(ServerAddress(written: text, endpoint: .ipv4(host: a, port: port)))
+        case .ipv6(let a)?: return .success(ServerAddress(written: text, endpoint: .ipv6(host: a, port: port)))
+        case nil: return .failure(.hostNotFound)
+        }
+    }
+
+    static func port(_ text: String) -> UInt16? {
+        guard let n = Units.number(text), n >= 1, n <= 65535 else { return nil }
+        return UInt16(n)
+    }
+
+    /// `1.2.3.4`, `10.0.0.0/8`, `::1`, `2001:db8::/32`. Returns the masked address and whether
+    /// host bits had to be cleared (nginx warns "low address bits ... are meaningless").
+    static func cidr(_ text: String) -> (address: [UInt8], prefix: Int, masked: Bool)? {
+        var addressText = Substring(text)
+        var prefix: Int?
+        if let slash = text.firstIndex(of: "/") {
+            addressText = text[..<slash]
+            guard let p = Units.number(String(text[text.index(after: slash)...])) else { return nil }
+            prefix = p
+        }
+        guard var bytes = IPText.parseIPv4(String(addressText)) ?? IPText.parseIPv6(String(addressText)) else { return nil }
+        let bits = bytes.count * 8
+        let length = prefix ?? bits
+        guard length <= bits else { return nil }
+        var masked = false
+        for i in 0..<bytes.count {
+            let keep = max(0, min(8, length - i * 8))
+            let mask: UInt8 = keep == 0 ? 0 : UInt8(truncatingIfNeeded: 0xff << (8 - keep))
+            if bytes[i] & ~mask != 0 { masked = true }
+            bytes[i] &= mask
+        }
+        return (bytes, length, masked)
+    }
+}

@@ -1,0 +1,651 @@
+// Directive tree to typed Config. Structure (context, arity, block, duplicates) is checked
+// against DirectiveTable in `walk`; each handler below gives one directive its meaning.
+// Stream-level proxy settings are merged into every server that does not set them after
+// the whole file is read, as nginx's merge_srv_conf does, so their order does not matter.
+
+final class ConfigBuilder {
+    /// Settings a stream `server` inherits from the stream level when it does not set them.
+    struct ProxySettings {
+        var connectTimeout: Duration?
+        var idleTimeout: Duration?
+        var nextUpstream: Bool?
+        var nextUpstreamTries: Int?
+        var nextUpstreamTimeout: Duration?
+        var sendProxyProtocol: Bool?
+        var access: [AccessRule]?
+        var limitConn: [LimitConnConfig]?
+        var accessLogs: [AccessLogConfig]?
+    }
+
+    struct ListenerDraft {
+        var listens: [ListenConfig] = []
+        var proxyPass: Argument?
+        var settings = ProxySettings()
+        var location: SourceLocation
+    }
+
+    struct UpstreamDraft {
+        var upstream: UpstreamConfig
+        var methodName: String?
+        var backupLocations: [SourceLocation] = []
+    }
+
+    private(set) var config: Config
+    private(set) var diagnostics: [Diagnostic] = []
+    private let environment: ConfigEnvironment
+
+    private var context: DirectiveContext = .main
+    private var hasStreamBlock = false
+    private var errorLogFromStream = false
+    private var stream = ProxySettings()
+    private var listeners: [ListenerDraft] = []
+    private var currentListener: ListenerDraft?
+    private var currentUpstream: UpstreamDraft?
+    private var listenAddresses = Set<ServerAddress.Endpoint>()
+    private var formatReferences: [(name: String, location: SourceLocation)] = []
+    private var zoneReferences: [(name: String, location: SourceLocation)] = []
+
+    init(file: String, environment: ConfigEnvironment) {
+        config = Config(file: file)
+        self.environment = environment
+    }
+
+    func build(_ tree: [Directive]) throws -> Config {
+        hasStreamBlock = tree.contains { $0.name == "stream" && $0.block != nil }
+        try walk(tree, in: .main)
+        try finish()
+        return config
+    }
+
+    // MARK: structure
+
+    private func walk(_ list: [Directive], in context: DirectiveContext) throws {
+        var seen = Set<String>()
+        for directive in list {
+            let spec = try lookup(directive, in: context)
+            if spec.once && !seen.insert(directive.name).inserted {
+                throw ConfigError("\"\(directive.name)\" directive is duplicate", at: directive.location)
+            }
+            if spec.takesBlock && directive.block == nil {
+                throw ConfigError("directive \"\(directive.name)\" has no opening \"{\"", at: directive.location)
+            }
+            if !spec.takesBlock && directive.block != nil {
+                throw ConfigError("directive \"\(directive.name)\" is not terminated by \";\"", at: directive.location)
+            }
+            if !spec.arity.accepts(directive.arguments.count) {
+                throw ConfigError("invalid number of arguments in \"\(directive.name)\" directive", at: directive.location)
+            }
+            self.context = context
+            try spec.apply(self)(directive)
+        }
+    }
+
+    private func allows(_ spec: DirectiveSpec, in context: DirectiveContext) -> Bool {
+        if spec.contexts.contains(context) { return true }
+        // Without a `stream` block the top of the file is the stream level (ferry's short form).
+        return context == .main && !hasStreamBlock && spec.contexts.contains(.stream)
+    }
+
+    private func lookup(_ directive: Directive, in context: DirectiveContext) throws -> DirectiveSpec {
+        let specs = DirectiveTable.specs(named: directive.name)
+        if let spec = specs.first(where: { allows($0, in: context) }) { return spec }
+        if !specs.isEmpty {
+            let hint = context == .main && specs.contains(where: { $0.contexts.contains(.stream) })
+                ? "this file has a \"stream\" block, put it inside" : nil
+            throw ConfigError("\"\(directive.name)\" directive is not allowed here", at: directive.location, hint: hint)
+        }
+        let hint = DirectiveTable.httpHints[directive.name]
+            ?? NameSuggestion.nearest(to: directive.name, in: DirectiveTable.names).map { "did you mean \"\($0)\"?" }
+        throw ConfigError("unknown directive \"\(directive.name)\"", at: directive.location, hint: hint)
+    }
+
+    private func warn(_ message: String, at location: SourceLocation) {
+        diagnostics.append(Diagnostic(level: .warn, message: message, location: location))
+    }
+
+    // MARK: shared value parsing
+
+    private func invalidParameter(_ argument: Argument, known: [String], hint: String? = nil) -> ConfigError {
+        let text = argument.text
+        var suggestion = hint
+        if suggestion == nil {
+            let key = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let hasValue = key.count == 2
+            let candidates = known.filter { $0.hasSuffix("=") == hasValue }.map { String($0.dropLast(hasValue ? 1 : 0)) }
+            if let near = NameSuggestion.nearest(to: String(key[0]), in: candidates) {
+                suggestion = "did you mean \"\(hasValue ? near + "=" + key[1] : near)\"?"
+            }
+        }
+        return ConfigError("invalid parameter \"\(text)\"", at: argument.location, hint: suggestion)
+    }
+
+    /// `key=value` split at the first `=`; nil for a bare flag.
+    private func parameter(_ argument: Argument) -> (key: String, value: String)? {
+        guard let eq = argument.text.firstIndex(of: "=") else { return nil }
+        return (String(argument.text[..<eq]), String(argument.text[argument.text.index(after: eq)...]))
+    }
+
+    private func invalidValue(_ directive: Directive, _ argument: Argument) -> ConfigError {
+        ConfigError("\"\(directive.name)\" directive invalid value \"\(argument.text)\"", at: argument.location)
+    }
+
+    private func time(_ directive: Directive) throws -> Duration {
+        guard let value = Units.time(directive.arguments[0].text) else { throw invalidValue(directive, directive.arguments[0]) }
+        return value
+    }
+
+    private func flag(_ directive: Directive) throws -> Bool {
+        switch directive.arguments[0].text {
+        case "on": return true
+        case "off": return false
+        default:
+            throw ConfigError("invalid value \"\(directive.arguments[0].text)\" in \"\(directive.name)\" directive, it must be \"on\" or \"off\"",
+                              at: directive.arguments[0].location)
+        }
+    }
+
+    private func count(_ argument: Argument, minimum: Int) -> Int? {
+        guard let n = Units.number(argument.text), n >= minimum else { return nil }
+        return n
+    }
+
+    private func withSettings(_ body: (inout ProxySettings) -> Void) {
+        if context == .server { body(&currentListener!.settings) } else { body(&stream) }
+    }
+
+    private func settings() -> ProxySettings { context == .server ? currentListener!.settings : stream }
+
+    // MARK: main
+
+    func ignored(_ d: Directive) throws {
+        warn("\"\(d.name)\" directive is ignored by ferry", at: d.location)
+    }
+
+    func workerProcesses(_ d: Directive) throws {
+        let arg = d.arguments[0]
+        if arg.text == "auto" { config.workerProcesses = .auto; return }
+        guard let n = count(arg, minimum: 1) else { throw invalidValue(d, arg) }
+        config.workerProcesses = .count(n)
+    }
+
+    func workerRlimitNofile(_ d: Directive) throws {
+        guard let n = count(d.arguments[0], minimum: 1) else { throw invalidValue(d, d.arguments[0]) }
+        config.workerRlimitNofile = n
+    }
+
+    func errorLog(_ d: Directive) throws {
+        var level = LogLevel.error
+        if d.arguments.count == 2 {
+            guard let l = LogLevel(rawValue: d.arguments[1].text) else {
+                throw ConfigError("invalid log level \"\(d.arguments[1].text)\"", at: d.arguments[1].location,
+                                  hint: NameSuggestion.nearest(to: d.arguments[1].text, in: LogLevel.allCases.map(\.rawValue))
+                                      .map { "did you mean \"\($0)\"?" })
+            }
+            level = l
+        }
+        // The stream block's error_log is the more specific one and wins, wherever main's is written.
+        let inStream = context == .stream
+        if errorLogFromStream && !inStream { return }
+        config.errorLog = ErrorLogConfig(path: d.arguments[0].text, level: level)
+        errorLogFromStream = inStream
+    }
+
+    func adminSocket(_ d: Directive) throws {
+        if config.adminSocket != nil {
+            throw ConfigError("\"admin_socket\" directive is duplicate", at: d.location)
+        }
+        var socket = AdminSocketConfig(path: d.arguments[0].text)
+        for arg in d.arguments.dropFirst() {
+            guard let (key, value) = parameter(arg), key == "mode" else { throw invalidParameter(arg, known: ["mode="]) }
+            guard let mode = UInt32(value, radix: 8), mode <= 0o777 else { throw invalidParameter(arg, known: []) }
+            socket.mode = mode
+        }
+        config.adminSocket = socket
+    }
+
+    func stream(_ d: Directive) throws {
+        try walk(d.block!, in: .stream)
+    }
+
+    // MARK: stream
+
+    func logFormat(_ d: Directive) throws {
+        let name = d.arguments[0].text
+        if config.logFormats.contains(where: { $0.name == name }) {
+            throw ConfigError("duplicate \"log_format\" name \"\(name)\"", at: d.arguments[0].location)
+        }
+        var strings = d.arguments.dropFirst()
+        var escape = LogFormatConfig.Escape.default
+        if let first = strings.first, let (key, value) = parameter(first), key == "escape" {
+            guard let e = LogFormatConfig.Escape(rawValue: value) else {
+                throw ConfigError("unknown log format escaping \"\(value)\", must be \"default\", \"json\" or \"none\"", at: first.location)
+            }
+            escape = e
+            strings = strings.dropFirst()
+        }
+        guard !strings.isEmpty else {
+            throw ConfigError("invalid number of arguments in \"log_format\" directive", at: d.location)
+        }
+        var format = LogFormatConfig(name: name, format: strings.map(\.text).joined())
+        format.escape = escape
+        config.logFormats.append(format)
+    }
+
+    func limitConnZone(_ d: Directive) throws {
+        let key = d.arguments[0]
+        guard key.text == "$binary_remote_addr" || key.text == "$remote_addr" else {
+            throw ConfigError("invalid key \"\(key.text)\" in \"limit_conn_zone\" directive", at: key.location,
+                              hint: "ferry limits by client address only, use \"$binary_remote_addr\"")
+        }
+        let zone = d.arguments[1]
+        guard let (k, value) = parameter(zone), k == "zone" else { throw invalidParameter(zone, known: ["zone="]) }
+        guard let colon = value.lastIndex(of: ":"), colon != value.startIndex else { throw invalidParameter(zone, known: []) }
+        let name = String(value[..<colon])
+        let sizeText = String(value[value.index(after: colon)...])
+        guard let size = Units.size(sizeText) else {
+            throw ConfigError("invalid zone size \"\(sizeText)\"", at: zone.location)
+        }
+        // nginx's floor: eight 4k pages.
+        guard size >= 8 * 4096 else { throw ConfigError("zone \"\(name)\" is too small", at: zone.location) }
+        if config.limitConnZones.contains(where: { $0.name == name }) {
+            throw ConfigError("duplicate zone \"\(name)\"", at: zone.location)
+        }
+        config.limitConnZones.append(LimitConnZoneConfig(name: name, key: key.text, size: size))
+    }
+
+    func limitConn(_ d: Directive) throws {
+        let zone = d.arguments[0].text
+        guard let n = count(d.arguments[1], minimum: 1) else {
+            throw ConfigError("invalid number of connections \"\(d.arguments[1].text)\"", at: d.arguments[1].location)
+        }
+        var limits = (context == .server ? currentListener!.settings.limitConn : stream.limitConn) ?? []
+        if limits.contains(where: { $0.zone == zone }) {
+            throw ConfigError("\"limit_conn\" directive is duplicate", at: d.location)
+        }
+        limits.append(LimitConnConfig(zone: zone, count: n))
+        zoneReferences.append((zone, d.arguments[0].location))
+        withSettings { $0.limitConn = limits }
+    }
+
+    func accessLog(_ d: Directive) throws {
+        if d.arguments[0].text == "off" {
+            if d.arguments.count > 1 { throw invalidParameter(d.arguments[1], known: []) }
+            withSettings { $0.accessLogs = [] }
+            return
+        }
+        var log = AccessLogConfig(path: d.arguments[0].text, format: nil)
+        for (i, arg) in d.arguments.enumerated().dropFirst() {
+            guard let (key, value) = parameter(arg) else {
+                guard i == 1 else { throw invalidParameter(arg, known: ["buffer=", "flush="]) }
+                log.format = arg.text
+                formatReferences.append((arg.text, arg.location))
+                continue
+            }
+            switch key {
+            case "buffer":
+                guard let size = Units.size(value), size > 0 else { throw invalidParameter(arg, known: []) }
+                log.buffer = size
+            case "flush":
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                log.flush = t
+            default:
+                throw invalidParameter(arg, known: ["buffer=", "flush="])
+            }
+        }
+        if log.flush != nil && log.buffer == nil {
+            throw ConfigError("no buffer is defined for access_log \"\(log.path)\"", at: d.location)
+        }
+        let existing = settings().accessLogs ?? []
+        withSettings { $0.accessLogs = existing + [log] }
+    }
+
+    func proxyConnectTimeout(_ d: Directive) throws {
+        let t = try time(d)
+        withSettings { $0.connectTimeout = t }
+    }
+
+    func proxyTimeout(_ d: Directive) throws {
+        let t = try time(d)
+        withSettings { $0.idleTimeout = t }
+    }
+
+    func proxyNextUpstream(_ d: Directive) throws {
+        let on = try flag(d)
+        withSettings { $0.nextUpstream = on }
+    }
+
+    func proxyNextUpstreamTries(_ d: Directive) throws {
+        guard let n = count(d.arguments[0], minimum: 0) else { throw invalidValue(d, d.arguments[0]) }
+        withSettings { $0.nextUpstreamTries = n }
+    }
+
+    func proxyNextUpstreamTimeout(_ d: Directive) throws {
+        let t = try time(d)
+        withSettings { $0.nextUpstreamTimeout = t }
+    }
+
+    func proxyProtocol(_ d: Directive) throws {
+        let on = try flag(d)
+        withSettings { $0.sendProxyProtocol = on }
+    }
+
+    func accessRule(_ d: Directive) throws {
+        let arg = d.arguments[0]
+        let match: AccessRule.Match
+        if arg.text == "all" {
+            match = .all
+        } else if arg.text == "unix:" {
+            match = .unixSockets
+        } else if let (address, prefix, masked) = AddressSyntax.cidr(arg.text) {
+            if masked { warn("low address bits of \(arg.text) are meaningless", at: arg.location) }
+            match = .cidr(address: address, prefixLength: prefix)
+        } else {
+            throw invalidParameter(arg, known: [])
+        }
+        let rule = AccessRule(action: d.name == "allow" ? .allow : .deny, match: match)
+        let existing = settings().access ?? []
+        withSettings { $0.access = existing + [rule] }
+    }
+
+    // MARK: upstream
+
+    func upstream(_ d: Directive) throws {
+        let name = d.arguments[0]
+        if config.upstreams.contains(where: { $0.name == name.text }) {
+            throw ConfigError("duplicate upstream \"\(name.text)\"", at: name.location)
+        }
+        currentUpstream = UpstreamDraft(upstream: UpstreamConfig(name: name.text, location: d.location))
+        try walk(d.block!, in: .upstream)
+        let draft = currentUpstream!
+        currentUpstream = nil
+        if draft.upstream.servers.isEmpty {
+            throw ConfigError("no servers are inside upstream", at: d.location)
+        }
+        if let method = draft.methodName, method != "least_conn", let backup = draft.backupLocations.first {
+            throw ConfigError("invalid parameter \"backup\"", at: backup, hint: "\"\(method)\" does not support backup servers")
+        }
+        config.upstreams.append(draft.upstream)
+    }
+
+    private static let serverParameters = ["weight=", "max_fails=", "fail_timeout=", "max_conns=", "backup", "down", "name=", "agent_port="]
+
+    func upstreamServer(_ d: Directive) throws {
+        let address = d.arguments[0]
+        let resolved: ServerAddress
+        switch AddressSyntax.parse(address.text, isListen: false, environment: environment) {
+        case .success(let a): resolved = a
+        case .failure(let problem): throw upstreamAddressError(problem, address)
+        }
+        var server = UpstreamServerConfig(address: resolved, name: address.text, location: d.location)
+        for arg in d.arguments.dropFirst() {
+            guard let (key, value) = parameter(arg) else {
+                switch arg.text {
+                case "backup": server.backup = true; currentUpstream!.backupLocations.append(arg.location)
+                case "down": server.down = true
+                default: throw invalidParameter(arg, known: ConfigBuilder.serverParameters)
+                }
+                continue
+            }
+            switch key {
+            case "weight":
+                guard let n = count(Argument(text: value, kind: .word, location: arg.location), minimum: 1) else {
+                    throw invalidParameter(arg, known: [], hint: value == "0" ? "weight must be 1 or more; use \"down\" to take a server out" : nil)
+                }
+                server.weight = n
+            case "max_fails":
+                guard let n = Units.number(value) else { throw invalidParameter(arg, known: []) }
+                server.maxFails = n
+            case "fail_timeout":
+                guard let t = Units.time(value) else { throw invalidParameter(arg, known: []) }
+                server.failTimeout = t
+            case "max_conns":
+                guard let n = Units.number(value) else { throw invalidParameter(arg, known: []) }
+                server.maxConns = n
+            case "name":
+                guard !value.isEmpty else { throw invalidParameter(arg, known: []) }
+                server.name = value
+            case "agent_port":
+                guard let port = AddressSyntax.port(value) else { throw invalidParameter(arg, known: []) }
+                server.agentPort = port
+            default:
+                throw invalidParameter(arg, known: ConfigBuilder.serverParameters)
+            }
+        }
+        currentUpstream!.upstream.servers.append(server)
+    }
+
+    private func upstreamAddressError(_ problem: AddressSyntax.Problem, _ address: Argument) -> ConfigError {
+        let what: String
+        switch problem {
+        case .noPort: what = "no port"
+        case .invalidPort: what = "invalid port"
+        case .noHost: what = "no host"
+        case .hostNotFound: what = "host not found"
+        case .noUnixPath: what = "no path in the unix domain socket"
+        }
+        return ConfigError("\(what) in upstream \"\(address.text)\"", at: address.location)
+    }
+
+    private func setMethod(_ method: BalancingMethodConfig, _ d: Directive) {
+        if currentUpstream!.methodName != nil { warn("load balancing method redefined", at: d.location) }
+        currentUpstream!.methodName = d.name
+        currentUpstream!.upstream.method = method
+    }
+
+    func leastConn(_ d: Directive) throws { setMethod(.leastConn, d) }
+
+    func hash(_ d: Directive) throws {
+        let key = d.arguments[0]
+        guard key.text == "$remote_addr" || key.text == "$binary_remote_addr" else {
+            throw ConfigError("invalid hash key \"\(key.text)\"", at: key.location,
+                              hint: "ferry hashes the client address only, use \"$remote_addr\"")
+        }
+        var consistent = false
+        if d.arguments.count == 2 {
+            guard d.arguments[1].text == "consistent" else { throw invalidParameter(d.arguments[1], known: ["consistent"]) }
+            consistent = true
+        }
+        setMethod(.hash(consistent: consistent), d)
+    }
+
+    func ipHash(_ d: Directive) throws {
+        diagnostics.append(Diagnostic(level: .notice,
+                                      message: "\"ip_hash\" is not an nginx stream directive; ferry treats it as \"hash $remote_addr\" (source-IP hash)",
+                                      location: d.location))
+        setMethod(.hash(consistent: false), d)
+    }
+
+    func random(_ d: Directive) throws {
+        let words = d.arguments.map(\.text)
+        if words.count >= 1 && words[0] != "two" { throw invalidParameter(d.arguments[0], known: ["two"]) }
+        if words.count == 2 && words[1] != "least_conn" { throw invalidParameter(d.arguments[1], known: ["least_conn"]) }
+        setMethod(.random(two: words.count >= 1, leastConn: words.count == 2), d)
+    }
+
+    func healthCheck(_ d: Directive) throws {
+        var check = HealthCheckConfig()
+        let known = ["interval=", "fails=", "passes=", "timeout=", "port="]
+        for arg in d.arguments {
+            guard let (key, value) = parameter(arg) else { throw invalidParameter(arg, known: known) }
+            switch key {
+            case "interval":
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                check.interval = t
+            case "timeout":
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                check.timeout = t
+            case "fails":
+                guard let n = Units.number(value), n >= 1 else { throw invalidParameter(arg, known: []) }
+                check.fails = n
+            case "passes":
+                guard let n = Units.number(value), n >= 1 else { throw invalidParameter(arg, known: []) }
+                check.passes = n
+            case "port":
+                guard let p = AddressSyntax.port(value) else { throw invalidParameter(arg, known: []) }
+                check.port = p
+            default:
+                throw invalidParameter(arg, known: known)
+            }
+        }
+        currentUpstream!.upstream.healthCheck = check
+    }
+
+    func agentCheck(_ d: Directive) throws {
+        var port: UInt16?
+        var interval: Duration?
+        var timeout: Duration?
+        var send: String?
+        let known = ["port=", "interval=", "timeout=", "send="]
+        for arg in d.arguments {
+            guard let (key, value) = parameter(arg) else { throw invalidParameter(arg, known: known) }
+            switch key {
+            case "port":
+                guard let p = AddressSyntax.port(value) else { throw invalidParameter(arg, known: []) }
+                port = p
+            case "interval":
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                interval = t
+            case "timeout":
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                timeout = t
+            case "send":
+                // `send="x"` is one word to nginx's lexer with the quotes kept; drop them as meant.
+                var text = value
+                if text.count >= 2 && text.hasPrefix("\"") && text.hasSuffix("\"") { text = String(text.dropFirst().dropLast()) }
+                send = text
+            default:
+                throw invalidParameter(arg, known: known)
+            }
+        }
+        guard let port else {
+            throw ConfigError("\"agent_check\" directive requires a \"port=\" parameter", at: d.location)
+        }
+        var check = AgentCheckConfig(port: port)
+        if let interval { check.interval = interval }
+        if let timeout { check.timeout = timeout }
+        check.send = send
+        currentUpstream!.upstream.agentCheck = check
+    }
+
+    // MARK: server (listener)
+
+    func listener(_ d: Directive) throws {
+        currentListener = ListenerDraft(location: d.location)
+        try walk(d.block!, in: .server)
+        let draft = currentListener!
+        currentListener = nil
+        if draft.listens.isEmpty { throw ConfigError("no \"listen\" is defined for server", at: d.location) }
+        if draft.proxyPass == nil { throw ConfigError("no \"proxy_pass\" is defined for server", at: d.location) }
+        listeners.append(draft)
+    }
+
+    func listen(_ d: Directive) throws {
+        let address = d.arguments[0]
+        var listen: ListenConfig
+        switch AddressSyntax.parse(address.text, isListen: true, environment: environment) {
+        case .success(let a): listen = ListenConfig(address: a, location: d.location)
+        case .failure(let problem):
+            let what: String
+            switch problem {
+            case .noPort: what = "no port"
+            case .invalidPort: what = "invalid port"
+            case .noHost: what = "no host"
+            case .hostNotFound: what = "host not found"
+            case .noUnixPath: what = "no path in the unix domain socket"
+            }
+            throw ConfigError("\(what) in \"\(address.text)\" of the \"listen\" directive", at: address.location)
+        }
+        let known = ["backlog=", "reuseport", "so_keepalive=", "proxy_protocol"]
+        for arg in d.arguments.dropFirst() {
+            if let hint = DirectiveTable.listenHints[arg.text] { throw invalidParameter(arg, known: [], hint: hint) }
+            guard let (key, value) = parameter(arg) else {
+                switch arg.text {
+                case "reuseport": listen.reusePort = true
+                case "proxy_protocol": listen.proxyProtocol = true
+                default: throw invalidParameter(arg, known: known)
+                }
+                continue
+            }
+            switch key {
+            case "backlog":
+                guard let n = Units.number(value), n >= 1 else {
+                    throw ConfigError("invalid backlog \"\(value)\"", at: arg.location)
+                }
+                listen.backlog = n
+            case "so_keepalive":
+                guard let keepalive = ConfigBuilder.keepalive(value) else {
+                    throw ConfigError("invalid so_keepalive value: \"\(value)\"", at: arg.location)
+                }
+                listen.keepalive = keepalive
+            default:
+                throw invalidParameter(arg, known: known)
+            }
+        }
+        guard listenAddresses.insert(listen.address.endpoint).inserted else {
+            throw ConfigError("duplicate \"\(address.text)\" address and port pair", at: address.location)
+        }
+        currentListener!.listens.append(listen)
+    }
+
+    /// `on`, `off`, or nginx's `[idle]:[interval]:[count]` with times in whole seconds.
+    static func keepalive(_ value: String) -> KeepaliveConfig? {
+        if value == "on" { return .on }
+        if value == "off" { return .off }
+        let parts = value.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 3 else { return nil }
+        var idle: Duration?, interval: Duration?, count: Int?
+        if !parts[0].isEmpty { guard let t = Units.time(parts[0], secondsOnly: true), t > .zero else { return nil }; idle = t }
+        if !parts[1].isEmpty { guard let t = Units.time(parts[1], secondsOnly: true), t > .zero else { return nil }; interval = t }
+        if !parts[2].isEmpty { guard let n = Units.number(parts[2]), n >= 1 else { return nil }; count = n }
+        if idle == nil && interval == nil && count == nil { return nil }
+        return .tuned(idle: idle, interval: interval, count: count)
+    }
+
+    func proxyPass(_ d: Directive) throws {
+        currentListener!.proxyPass = d.arguments[0]
+    }
+
+    // MARK: after the whole file
+
+    private func finish() throws {
+        for reference in formatReferences where !config.logFormats.contains(where: { $0.name == reference.name }) {
+            throw ConfigError("unknown log format \"\(reference.name)\"", at: reference.location,
+                              hint: NameSuggestion.nearest(to: reference.name, in: config.logFormats.map(\.name)).map { "did you mean \"\($0)\"?" })
+        }
+        for reference in zoneReferences where !config.limitConnZones.contains(where: { $0.name == reference.name }) {
+            throw ConfigError("unknown limit_conn_zone \"\(reference.name)\"", at: reference.location,
+                              hint: NameSuggestion.nearest(to: reference.name, in: config.limitConnZones.map(\.name)).map { "did you mean \"\($0)\"?" })
+        }
+        config.accessLogs = stream.accessLogs ?? []
+        config.listeners = try listeners.map(merge)
+    }
+
+    private func merge(_ draft: ListenerDraft) throws -> ListenerConfig {
+        let target = draft.proxyPass!
+        let proxyPass: ProxyTarget
+        if config.upstream(named: target.text) != nil {
+            proxyPass = .upstream(target.text)
+        } else {
+            switch AddressSyntax.parse(target.text, isListen: false, environment: environment) {
+            case .success(let a): proxyPass = .address(a)
+            case .failure(.noPort):
+                throw ConfigError("unknown upstream \"\(target.text)\"", at: target.location,
+                                  hint: NameSuggestion.nearest(to: target.text, in: config.upstreams.map(\.name)).map { "did you mean \"\($0)\"?" })
+            case .failure(let problem): throw upstreamAddressError(problem, target)
+            }
+        }
+        let own = draft.settings
+        var listener = ListenerConfig(proxyPass: proxyPass, location: draft.location)
+        listener.listens = draft.listens
+        if let v = own.connectTimeout ?? stream.connectTimeout { listener.connectTimeout = v }
+        if let v = own.idleTimeout ?? stream.idleTimeout { listener.idleTimeout = v }
+        if let v = own.nextUpstream ?? stream.nextUpstream { listener.nextUpstream = v }
+        if let v = own.nextUpstreamTries ?? stream.nextUpstreamTries { listener.nextUpstreamTries = v }
+        if let v = own.nextUpstreamTimeout ?? stream.nextUpstreamTimeout { listener.nextUpstreamTimeout = v }
+        if let v = own.sendProxyProtocol ?? stream.sendProxyProtocol { listener.sendProxyProtocol = v }
+        listener.access = own.access ?? stream.access ?? []
+        listener.limitConn = own.limitConn ?? stream.limitConn ?? []
+        listener.accessLogs = own.accessLogs ?? stream.accessLogs ?? []
+        return listener
+    }
+}

@@ -1,0 +1,48 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// `ferry -t` and `ferry -T`, worded as `nginx -t` so operators and scripts that know one
+// know the other. Messages go to stderr; only the `-T` dump goes to stdout.
+
+public enum ConfigCheck {
+    public static func test(path: String, dump: Bool) -> Int32 {
+        test(path: path, dump: dump, environment: .system,
+             stdout: { ConfigCheck.write(1, $0) }, stderr: { ConfigCheck.write(2, $0) })
+    }
+
+    public static func test(path: String, dump: Bool, environment: ConfigEnvironment,
+                            stdout: (String) -> Void, stderr: (String) -> Void) -> Int32 {
+        do {
+            let loaded = try ConfigLoader.load(path: path, environment: environment)
+            for diagnostic in loaded.diagnostics { stderr("ferry: [\(diagnostic.level.rawValue)] \(diagnostic)\n") }
+            stderr("ferry: the configuration file \(path) syntax is ok\n")
+            stderr("ferry: configuration file \(path) test is successful\n")
+            if dump { stdout(ConfigRenderer.render(loaded.config)) }
+            return 0
+        } catch let error as ConfigError {
+            for diagnostic in error.earlier { stderr("ferry: [\(diagnostic.level.rawValue)] \(diagnostic)\n") }
+            stderr("ferry: [emerg] \(error)\n")
+            stderr("ferry: configuration file \(path) test failed\n")
+            return 1
+        } catch {
+            stderr("ferry: [emerg] \(error)\n")
+            stderr("ferry: configuration file \(path) test failed\n")
+            return 1
+        }
+    }
+
+    /// Config/ compiles on its own (the fuzz target), so it has its own tiny writer.
+    private static func write(_ fd: Int32, _ text: String) {
+        var text = text
+        text.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return }
+                offset += n
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Everything the loader asks of the outside world: files, globs and name resolution. The
+// system environment is the real one; tests and the fuzz target substitute their own, so
+// arbitrary input never reads the disk or waits on DNS.
+
+public struct ConfigEnvironment {
+    public enum Resolved: Equatable, Sendable { case ipv4(String), ipv6(String) }
+
+    /// The file's bytes, or nginx's wording of why not: `open() "x" failed (2: No such file or directory)`.
+    public var readFile: (String) -> Result<[UInt8], FileProblem>
+    /// Paths matching a pattern that contains `*`, `?` or `[`, sorted; none is not an error (as nginx).
+    public var glob: (String) -> [String]
+    /// The identity of a file for include-loop detection.
+    public var canonicalPath: (String) -> String
+    /// The first address for a host name, or nil when it does not resolve.
+    public var resolveHost: (String) -> Resolved?
+
+    public struct FileProblem: Error, Equatable, Sendable {
+        public var message: String
+        public init(_ message: String) { self.message = message }
+    }
+
+    public init(readFile: @escaping (String) -> Result<[UInt8], FileProblem>,
+                glob: @escaping (String) -> [String],
+                canonicalPath: @escaping (String) -> String,
+                resolveHost: @escaping (String) -> Resolved?) {
+        self.readFile = readFile; self.glob = glob; self.canonicalPath = canonicalPath; self.resolveHost = resolveHost
+    }
+
+    /// Configuration files bigger than this are refused: a runaway glob must not eat memory.
+    public static let maxFileSize = 16 << 20
+
+    public static var system: ConfigEnvironment {
+        ConfigEnvironment(readFile: systemRead, glob: systemGlob, canonicalPath: systemCanonical, resolveHost: systemResolve)
+    }
+
+    private static func errnoText(_ code: Int32) -> String { "\(code): \(String(cString: strerror(code)))" }
+
+    private static func systemRead(_ path: String) -> Result<[UInt8], FileProblem> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(FileProblem("open() \"\(path)\" failed (\(errnoText(errno)))")) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return .failure(FileProblem("fstat() \"\(path)\" failed (\(errnoText(errno)))")) }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            return .failure(FileProblem("\"\(path)\" is a directory"))
+        }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .failure(FileProblem("read() \"\(path)\" failed (\(errnoText(errno)))"))
+            }
+            if n == 0 { return .success(out) }
+            out.append(contentsOf: chunk[0..<n])
+            if out.count > maxFileSize { return .failure(FileProblem("\"\(path)\" is larger than \(maxFileSize) bytes")) }
+        }
+    }
+
+    private static func systemGlob(_ pattern: String) -> [String] {
+        var g = glob_t()
+        defer { globfree(&g) }
+        guard Glibc.glob(pattern, 0, nil, &g) == 0 else { return [] }
+        var paths: [String] = []
+        for i in 0..<Int(g.gl_pathc) {
+            if let p = g.gl_pathv[i] { paths.append(String(cString: p)) }
+        }
+        return paths
+    }
+
+    private static func systemCanonical(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    private static func systemResolve(_ host: String) -> Resolved? {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return nil }
+        defer { freeaddrinfo(list) }
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let info = cursor {
+            if let sa = info.pointee.ai_addr {
+                if info.pointee.ai_family == AF_INET {
+                    let bytes = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+                        withUnsafeBytes(of: sin.pointee.sin_addr) { Array($0) }
+                    }
+                    return .ipv4(IPText.format(bytes))
+                }
+                if info.pointee.ai_family == AF_INET6 {
+                    let bytes = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
+                        withUnsafeBytes(of: sin6.pointee.sin6_addr) { Array($0) }
+                    }
+                    return .ipv6(IPText.format(bytes))
+                }
+            }
+            cursor = info.pointee.ai_next
+        }
+        return nil
+    }
+}
+
+/// Textual IP addresses, through the C library so ferry spells them as every other tool does.
+enum IPText {
+    static func parseIPv4(_ text: String) -> [UInt8]? {
+        var addr = in_addr()
+        guard inet_pton(AF_INET, text, &addr) == 1 else { return nil }
+        return withUnsafeBytes(of: addr) { Array($0) }
+    }
+
+    static func parseIPv6(_ text: String) -> [UInt8]? {
+        var addr = in6_addr()
+        guard inet_pton(AF_INET6, text, &addr) == 1 else { return nil }
+        return withUnsafeBytes(of: addr) { Array($0) }
+    }
+
+    /// 4 bytes to a dotted quad, 16 bytes to RFC 5952 text.
+    static func format(_ bytes: [UInt8]) -> String {
+        let family = bytes.count == 4 ? AF_INET : AF_INET6
+        var buffer = [CChar](repeating: 0, count: 64)
+        let ok = bytes.withUnsafeBytes { raw in
+            buffer.withUnsafeMutableBufferPointer { inet_ntop(family, raw.baseAddress, $0.baseAddress, 64) != nil }
+        }
+        precondition(ok, "inet_ntop cannot fail on a 4- or 16-byte address")
+        return String(cString: buffer)
+    }
+}

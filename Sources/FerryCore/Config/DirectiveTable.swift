@@ -1,0 +1,150 @@
+// The one place that says which directives exist, where they may appear and how many
+// arguments they take. The Builder checks every directive against this table before the
+// handler named here sees it, so handlers only deal with meaning.
+
+enum DirectiveContext: Hashable, Sendable {
+    case main       // the top of the file; also stream context when the file has no `stream` block
+    case stream
+    case upstream
+    case server     // a stream `server { }`, i.e. a listener
+}
+
+struct DirectiveSpec {
+    enum Arity: Equatable {
+        case exactly(Int)
+        case between(Int, Int)
+        case atLeast(Int)
+
+        func accepts(_ n: Int) -> Bool {
+            switch self {
+            case .exactly(let k): return n == k
+            case .between(let lo, let hi): return n >= lo && n <= hi
+            case .atLeast(let lo): return n >= lo
+            }
+        }
+    }
+
+    let name: String
+    let contexts: Set<DirectiveContext>
+    let arity: Arity
+    /// `name args { ... }` rather than `name args;`.
+    let takesBlock: Bool
+    /// A second one in the same block is an error: nginx's `"x" directive is duplicate`.
+    let once: Bool
+    let apply: (ConfigBuilder) -> (Directive) throws -> Void
+
+    init(_ name: String, _ contexts: Set<DirectiveContext>, _ arity: Arity, block: Bool = false, once: Bool = false,
+         _ apply: @escaping (ConfigBuilder) -> (Directive) throws -> Void) {
+        self.name = name; self.contexts = contexts; self.arity = arity
+        self.takesBlock = block; self.once = once; self.apply = apply
+    }
+}
+
+enum DirectiveTable {
+    private static let streamLevel: Set<DirectiveContext> = [.stream, .server]
+
+    static let all: [DirectiveSpec] = [
+        // main
+        DirectiveSpec("worker_processes", [.main], .exactly(1), once: true, ConfigBuilder.workerProcesses),
+        DirectiveSpec("worker_rlimit_nofile", [.main], .exactly(1), once: true, ConfigBuilder.workerRlimitNofile),
+        DirectiveSpec("error_log", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.errorLog),
+        DirectiveSpec("admin_socket", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.adminSocket),
+        DirectiveSpec("stream", [.main], .exactly(0), block: true, once: true, ConfigBuilder.stream),
+        // nginx main-context directives that mean nothing to ferry: accepted so an nginx
+        // file loads unchanged, with a warning so nobody believes they take effect.
+        DirectiveSpec("load_module", [.main], .exactly(1), ConfigBuilder.ignored),
+        DirectiveSpec("events", [.main], .exactly(0), block: true, once: true, ConfigBuilder.ignored),
+        DirectiveSpec("pid", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("daemon", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("user", [.main], .between(1, 2), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("master_process", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("pcre_jit", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("env", [.main], .exactly(1), ConfigBuilder.ignored),
+        DirectiveSpec("worker_cpu_affinity", [.main], .atLeast(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("worker_priority", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("worker_shutdown_timeout", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("timer_resolution", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("lock_file", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("working_directory", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
+
+        // stream
+        DirectiveSpec("upstream", [.stream], .exactly(1), block: true, ConfigBuilder.upstream),
+        DirectiveSpec("server", [.stream], .exactly(0), block: true, ConfigBuilder.listener),
+        DirectiveSpec("log_format", [.stream], .atLeast(2), ConfigBuilder.logFormat),
+        DirectiveSpec("limit_conn_zone", [.stream], .exactly(2), ConfigBuilder.limitConnZone),
+        DirectiveSpec("limit_conn", streamLevel, .exactly(2), ConfigBuilder.limitConn),
+        DirectiveSpec("access_log", streamLevel, .atLeast(1), ConfigBuilder.accessLog),
+        DirectiveSpec("proxy_connect_timeout", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyConnectTimeout),
+        DirectiveSpec("proxy_timeout", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyTimeout),
+        DirectiveSpec("proxy_next_upstream", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyNextUpstream),
+        DirectiveSpec("proxy_next_upstream_tries", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyNextUpstreamTries),
+        DirectiveSpec("proxy_next_upstream_timeout", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyNextUpstreamTimeout),
+        DirectiveSpec("proxy_protocol", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyProtocol),
+        DirectiveSpec("allow", streamLevel, .exactly(1), ConfigBuilder.accessRule),
+        DirectiveSpec("deny", streamLevel, .exactly(1), ConfigBuilder.accessRule),
+        // nginx stream tuning that ferry's splice relay has no use for.
+        DirectiveSpec("tcp_nodelay", streamLevel, .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("proxy_buffer_size", streamLevel, .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("proxy_socket_keepalive", streamLevel, .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("resolver", streamLevel, .atLeast(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("resolver_timeout", streamLevel, .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("preread_buffer_size", streamLevel, .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("preread_timeout", streamLevel, .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("limit_conn_log_level", streamLevel, .exactly(1), once: true, ConfigBuilder.ignored),
+
+        // upstream
+        DirectiveSpec("server", [.upstream], .atLeast(1), ConfigBuilder.upstreamServer),
+        DirectiveSpec("least_conn", [.upstream], .exactly(0), ConfigBuilder.leastConn),
+        DirectiveSpec("hash", [.upstream], .between(1, 2), ConfigBuilder.hash),
+        DirectiveSpec("ip_hash", [.upstream], .exactly(0), ConfigBuilder.ipHash),
+        DirectiveSpec("random", [.upstream], .between(0, 2), ConfigBuilder.random),
+        DirectiveSpec("health_check", [.upstream], .atLeast(0), once: true, ConfigBuilder.healthCheck),
+        DirectiveSpec("agent_check", [.upstream], .atLeast(1), once: true, ConfigBuilder.agentCheck),
+        DirectiveSpec("zone", [.upstream], .between(1, 2), once: true, ConfigBuilder.ignored),
+
+        // server (listener)
+        DirectiveSpec("listen", [.server], .atLeast(1), ConfigBuilder.listen),
+        DirectiveSpec("proxy_pass", [.server], .exactly(1), once: true, ConfigBuilder.proxyPass),
+    ]
+
+    private static let byName: [String: [DirectiveSpec]] = Dictionary(grouping: all, by: { $0.name })
+
+    static func specs(named name: String) -> [DirectiveSpec] { byName[name] ?? [] }
+
+    /// Every known name, for "did you mean"; `include` is handled before the table but is a name.
+    static let names: [String] = {
+        var seen = Set<String>()
+        return (all.map(\.name) + ["include"]).filter { seen.insert($0).inserted }
+    }()
+
+    private static let http = "is an http directive"
+    private static let noTLS = "ferry does not terminate TLS; it passes TLS through as bytes"
+
+    /// Names an nginx user brings from http{} config, with what to write instead.
+    static let httpHints: [String: String] = [
+        "proxy_read_timeout": "\"proxy_read_timeout\" \(http); in a stream server use \"proxy_timeout\"",
+        "proxy_send_timeout": "\"proxy_send_timeout\" \(http); in a stream server use \"proxy_timeout\"",
+        "send_timeout": "\"send_timeout\" \(http); in a stream server use \"proxy_timeout\"",
+        "keepalive_timeout": "\"keepalive_timeout\" \(http); in a stream server use \"proxy_timeout\" for idle sessions or \"listen ... so_keepalive=on\" for TCP keepalive",
+        "location": "\"location\" \(http); a stream server has no locations, put \"proxy_pass\" directly in \"server\"",
+        "server_name": "\"server_name\" \(http); a stream server is chosen by its \"listen\" address only",
+        "http": "\"http\" blocks are not supported; ferry balances TCP streams, use \"stream\"",
+        "keepalive": "\"keepalive\" is an http upstream directive; ferry does not pool upstream connections",
+        "proxy_set_header": "\"proxy_set_header\" \(http); ferry relays TCP bytes and does not look inside them",
+        "proxy_http_version": "\"proxy_http_version\" \(http); ferry relays TCP bytes and does not look inside them",
+        "proxy_buffering": "\"proxy_buffering\" \(http); ferry relays TCP bytes and does not look inside them",
+        "client_max_body_size": "\"client_max_body_size\" \(http); ferry relays TCP bytes and does not look inside them",
+        "ssl_certificate": noTLS,
+        "ssl_certificate_key": noTLS,
+        "ssl_protocols": noTLS,
+        "proxy_ssl": noTLS,
+    ]
+
+    /// `listen` parameters that make sense only elsewhere.
+    static let listenHints: [String: String] = [
+        "ssl": noTLS,
+        "http2": "\"http2\" is an http parameter; ferry relays TCP bytes and does not look inside them",
+        "default_server": "\"default_server\" is an http parameter; a stream server is chosen by its \"listen\" address only",
+        "udp": "ferry balances TCP only",
+    ]
+}

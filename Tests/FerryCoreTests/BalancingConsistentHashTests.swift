@@ -1,0 +1,87 @@
+import XCTest
+import Glibc
+@testable import FerryCore
+
+// The measurement behind ConsistentHash's choice of ketama over rendezvous. Prints the table
+// (swift test --filter BalancingConsistentHashTests) and asserts the properties that matter:
+// about 1/N of clients move when one of N servers leaves, and shares stay even.
+final class BalancingConsistentHashTests: XCTestCase {
+    static let clients = 50_000
+
+    private func views(_ n: Int, skipping removed: Int? = nil) -> [PeerView] {
+        (0..<n).filter { $0 != removed }.map { PeerView(weight: 1, active: 0, identity: UInt64(5000 + $0)) }
+    }
+
+    /// Identity of each client's server; nil never occurs with every server eligible.
+    private func placement<B: Balancer>(_ type: B.Type, _ peers: [PeerView]) -> [UInt64] {
+        var b = B(peers: peers, seed: 0)
+        return (0..<Self.clients).map { c in peers[b.select(peers: peers, client: loopbackClient(c)) { _ in true }!].identity }
+    }
+
+    private struct Row { var movement: Double; var balance: Double }
+
+    private func measure<B: Balancer>(_ type: B.Type, n: Int) -> Row {
+        let before = placement(type, views(n))
+        let after = placement(type, views(n, skipping: n / 2))
+        let movement = Double(zip(before, after).filter { $0 != $1 }.count) / Double(Self.clients)
+        var share: [UInt64: Int] = [:]
+        for s in before { share[s, default: 0] += 1 }
+        return Row(movement: movement, balance: Double(share.values.max()!) / Double(share.values.min()!))
+    }
+
+    private func nanos(_ body: () -> Void) -> UInt64 {
+        var a = timespec(), b = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &a)
+        body()
+        clock_gettime(CLOCK_MONOTONIC, &b)
+        return UInt64(b.tv_sec - a.tv_sec) * 1_000_000_000 &+ UInt64(b.tv_nsec) &- UInt64(a.tv_nsec)
+    }
+
+    func testKetamaAndRendezvousMoveAboutOneNthAndBalance() {
+        print("method      N  moved   ideal  max/min")
+        for n in [3, 5, 10] {
+            let k = measure(ConsistentHash.self, n: n)
+            let r = measure(Rendezvous.self, n: n)
+            for (name, row) in [("ketama    ", k), ("rendezvous", r)] {
+                print("\(name) \(n < 10 ? " " : "")\(n)  \(pct(row.movement))  \(pct(1 / Double(n)))  \(fmt(row.balance))")
+                XCTAssertLessThanOrEqual(row.movement, 1 / Double(n) + 0.02, "\(name) N \(n)")
+                XCTAssertGreaterThanOrEqual(row.movement, 1 / Double(n) - 0.05, "\(name) N \(n): the departed server's clients must move")
+            }
+            XCTAssertLessThanOrEqual(k.balance, 1.15, "ketama N \(n)")
+            XCTAssertLessThanOrEqual(r.balance, 1.10, "rendezvous N \(n)")
+        }
+    }
+
+    func testCostAtTenThousandServers() {
+        let peers = views(10_000)
+        var ketama = ConsistentHash(peers: peers, seed: 0)
+        var rendezvous = Rendezvous(peers: peers, seed: 0)
+        let build = nanos { ketama = ConsistentHash(peers: peers, seed: 0) }
+        var sink = 0
+        let ketamaSelect = nanos {
+            for c in 0..<1000 { sink &+= ketama.select(peers: peers, client: loopbackClient(c)) { _ in true }! }
+        }
+        let rendezvousSelect = nanos {
+            for c in 0..<1000 { sink &+= rendezvous.select(peers: peers, client: loopbackClient(c)) { _ in true }! }
+        }
+        print("10,000 servers: ketama build \(build / 1_000_000) ms, \(ketama.pointCount) points; "
+              + "per select: ketama \(ketamaSelect / 1000) ns, rendezvous \(rendezvousSelect / 1000) ns (debug build)")
+        XCTAssertEqual(ketama.pointCount, 10_000 * 160)   // the cap leaves nginx's 160 each
+        XCTAssertGreaterThan(sink, 0)
+    }
+
+    func testRingSizeIsCappedForLargeWeights() {
+        let peers = (0..<1000).map { PeerView(weight: 100, active: 0, identity: UInt64($0)) }
+        let ring = ConsistentHash(peers: peers, seed: 0)
+        XCTAssertLessThanOrEqual(ring.pointCount, ConsistentHash.maxPoints)
+        XCTAssertEqual(ring.pointCount, 1000 * 100 * 16)   // 1.6M / 100,000 weight units = 16 per unit
+    }
+
+    private func pct(_ x: Double) -> String { fmt(x * 100) + "%" }
+    private func fmt(_ x: Double) -> String {
+        let r = (x * 100).rounded() / 100
+        var s = "\(r)"
+        while s.split(separator: ".").last!.count < 2 { s += "0" }
+        return s
+    }
+}
