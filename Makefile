@@ -1,0 +1,45 @@
+# ferry: build, test, run the demo, benchmark, fuzz. Every target works from a fresh clone.
+SWIFT ?= swift
+PREFIX ?= /usr/local
+FERRY_DEBUG := .build/debug/ferry
+FERRY_RELEASE := .build/release/ferry
+
+.PHONY: all build release test demo bench bench-config fuzz install clean
+
+all: build
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release
+
+# Unit tests and integration tests (which run the real binary on loopback).
+test: build
+	$(SWIFT) test
+
+# Three demo backends on 127.0.0.1:19001-19003 and ferry in front of them on 127.0.0.1:12000.
+# Try it with: nc 127.0.0.1 12000   (Ctrl-C stops everything)
+demo: build
+	@set -e; pids=""; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	for i in 1 2 3; do python3 examples/demo/backend.py 1900$$i b$$i & pids="$$pids $$!"; done; \
+	sleep 0.5; echo "ferry on 127.0.0.1:12000 -> b1,b2,b3; try: nc 127.0.0.1 12000"; \
+	$(FERRY_DEBUG) -c examples/quickstart.conf
+
+# Side-by-side benchmark against HAProxy, nginx and pen (when installed); writes BENCHMARKS.md.
+bench: release
+	python3 bench/run.py --ferry-bin $(FERRY_RELEASE)
+
+bench-config: release
+	bash bench/config-load.sh $(FERRY_RELEASE)
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash Fuzz/run.sh $(FUZZ_SECONDS)
+
+install: release
+	install -D -m 0755 $(FERRY_RELEASE) $(DESTDIR)$(PREFIX)/bin/ferry
+
+clean:
+	rm -rf .build
