@@ -1,0 +1,153 @@
+import XCTest
+import Glibc
+
+/// One running ferry: its config in a temp dir, stderr captured to a file, a free listen port.
+final class FerryInstance {
+    let listenPort: UInt16
+    let directory: URL
+    let configPath: String
+    let stderrPath: String
+    private let process: Process
+    private var stopped = false
+
+    var pid: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+
+    /// Writes `stream` (the inside of `stream { }`; `LISTEN` is replaced by the listen address)
+    /// and starts ferry on it. Returns once ferry logged "start" and its port is in LISTEN state.
+    init(stream body: String, listenPort: UInt16? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
+        self.listenPort = try listenPort ?? Net.freePort()
+        let tmpl = NSTemporaryDirectory() + "ferry-itest-XXXXXX"
+        var chars = Array(tmpl.utf8CString)
+        guard mkdtemp(&chars) != nil else { throw SocketError("mkdtemp") }
+        directory = URL(fileURLWithPath: String(cString: chars))
+        configPath = directory.appendingPathComponent("ferry.conf").path
+        stderrPath = directory.appendingPathComponent("stderr.log").path
+        let text = "stream {\n" + body.replacingOccurrences(of: "LISTEN", with: "127.0.0.1:\(self.listenPort)") + "\n}\n"
+        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: FerryProcess.binary)
+        process.arguments = ["-c", configPath]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle(forWritingAtPath: stderrPath)!
+        try process.run()
+        let ready = waitUntil(timeout: 5) {
+            !process.isRunning || (events("start") > 0 && FerryInstance.isListening(self.listenPort))
+        }
+        guard ready, process.isRunning else {
+            let log = stderr
+            stop()
+            throw SocketError("ferry did not start listening on \(self.listenPort) in 5 s; config:\n\(text)\nstderr:\n\(log)", 0)
+        }
+    }
+
+    deinit { stop() }
+
+    /// Whether a socket on 127.0.0.1:port is in LISTEN state (/proc/net/tcp), without connecting:
+    /// a probe connection would become a session and skew the backends' counters.
+    static func isListening(_ port: UInt16) -> Bool {
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return false }
+        let local = String(format: "0100007F:%04X", port)
+        return table.split(separator: "\n").contains { line in
+            let f = line.split(separator: " ")
+            return f.count > 3 && f[1] == local && f[3] == "0A"
+        }
+    }
+
+    var stderr: String {
+        (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+    }
+
+    /// How many log lines have `"event":"name"`.
+    func events(_ name: String) -> Int {
+        stderr.components(separatedBy: "\"event\":\"\(name)\"").count - 1
+    }
+
+    /// The value of an integer field on the first line of event `name`.
+    func field(_ key: String, ofEvent name: String) -> Int? {
+        guard let line = stderr.split(separator: "\n").first(where: { $0.contains("\"event\":\"\(name)\"") }),
+              let r = line.range(of: "\"\(key)\":") else { return nil }
+        return Int(line[r.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// Descriptors ferry has open, from /proc/PID/fd.
+    func openFDCount() -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+    }
+
+    func signal(_ sig: Int32) { if process.isRunning { kill(pid, sig) } }
+
+    /// Waits (bounded) for ferry to exit; its status, or nil if still running.
+    func waitExit(timeout: Double) -> Int32? {
+        guard waitUntil(timeout: timeout, { !process.isRunning }) else { return nil }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// SIGTERM, a bounded wait, then SIGKILL. Safe to call more than once; cleans the temp dir.
+    @discardableResult
+    func stop(timeout: Double = 5) -> Int32? {
+        guard !stopped else { return process.isRunning ? nil : process.terminationStatus }
+        stopped = true
+        var status: Int32? = nil
+        if process.isRunning {
+            kill(pid, SIGTERM)
+            status = waitExit(timeout: timeout)
+            if status == nil {
+                kill(pid, SIGKILL)
+                _ = waitExit(timeout: 5)
+            }
+        } else {
+            process.waitUntilExit()
+            status = process.terminationStatus
+        }
+        try? FileManager.default.removeItem(at: directory)
+        return status
+    }
+}
+
+/// Base class: everything started through it is stopped in tearDown, even when a test fails.
+class IntegrationCase: XCTestCase {
+    override func setUpWithError() throws {
+        guard FileManager.default.isExecutableFile(atPath: FerryProcess.binary) else {
+            throw XCTSkip("ferry binary not built at \(FerryProcess.binary); run swift build first")
+        }
+    }
+
+    func ferry(_ stream: String, listenPort: UInt16? = nil) throws -> FerryInstance {
+        let f = try FerryInstance(stream: stream, listenPort: listenPort)
+        addTeardownBlock { f.stop(timeout: 2) }
+        return f
+    }
+
+    func backend(_ name: String, _ mode: TestBackend.Mode = .banner) throws -> TestBackend {
+        let b = try TestBackend(name: name, mode: mode)
+        addTeardownBlock { b.stop() }
+        return b
+    }
+
+    func scripted(_ handler: @escaping (Int32) -> Void) throws -> ScriptedBackend {
+        let b = try ScriptedBackend(handler: handler)
+        addTeardownBlock { b.stop() }
+        return b
+    }
+
+    func blackhole() throws -> BlackholeListener {
+        let b = try BlackholeListener()
+        addTeardownBlock { b.close() }
+        return b
+    }
+
+    /// Connects through ferry and returns the name in the backend's banner.
+    func bannerThrough(_ port: UInt16, from source: String? = nil, timeout: Double = 3) throws -> String {
+        let c = try TestClient.connect(port, from: source, timeout: timeout)
+        defer { c.close() }
+        return try c.banner()
+    }
+
+    /// Tallies names.
+    func tally(_ names: [String]) -> [String: Int] {
+        names.reduce(into: [:]) { $0[$1, default: 0] += 1 }
+    }
+}
