@@ -93,43 +93,154 @@ final class RelayTests: IntegrationCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 2)
     }
 
-    /// 3a. Client half-closes: the backend sees EOF and can still answer; the client gets it all.
-    func testClientHalfCloseRelayed() throws {
-        let b = try scripted { fd in
-            Net.setTimeouts(fd, 5)
-            let c = TestClient(fd: fcntl(fd, F_DUPFD_CLOEXEC, 0), timeout: 5)
-            guard let got = try? c.receiveToEOF() else { try? c.send("backend saw no EOF"); return }
-            usleep(100_000) // the answer must not depend on arriving before ferry sees the FIN
-            try? c.send("got:" + String(decoding: got, as: UTF8.self))
+    /// Reads until EOF or `timeout`: what arrived, and whether EOF did.
+    static func readUntilEOF(_ fd: Int32, timeout: Double) -> (String, Bool) {
+        Net.setTimeouts(fd, timeout)
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, 4096, 0) }
+            if n == 0 { return (String(decoding: out, as: UTF8.self), true) }
+            if n < 0 { if errno == EINTR { continue }; break }
+            out += buf[0..<n]
         }
-        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 5s; }")
+        return (String(decoding: out, as: UTF8.self), false)
+    }
+
+    static func send(_ fd: Int32, _ s: String) {
+        _ = Array(s.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// 3a. Client half-closes: the backend sees EOF and can still answer; the client gets it all.
+    /// Data and FIN are 200 ms apart here, so each reaches ferry as its own event (3c covers them together).
+    func testClientHalfCloseRelayed() throws {
+        let seen = Box<(String, Bool)?>(nil)
+        let b = try scripted { fd in
+            RelayTests.send(fd, "ready")
+            let got = RelayTests.readUntilEOF(fd, timeout: 3)
+            seen.value = got
+            usleep(200_000)
+            RelayTests.send(fd, "got:" + got.0 + (got.1 ? "+EOF" : "+no-EOF"))
+            usleep(200_000)
+        }
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 10s; }")
         let c = try TestClient.connect(f.listenPort, timeout: 5)
+        XCTAssertEqual(try c.receive(exactly: 5), Array("ready".utf8))
         try c.send("hello, half-closed")
+        usleep(200_000)
         c.shutdownWrite()
-        let reply = try c.receiveToEOF()
-        XCTAssertEqual(String(decoding: reply, as: UTF8.self), "got:hello, half-closed")
+        let reply = RelayTests.readUntilEOF(c.fd, timeout: 5)
+        XCTAssertTrue(waitUntil(timeout: 1) { seen.value != nil })
+        XCTAssertEqual(seen.value?.0, "hello, half-closed")
+        XCTAssertEqual(seen.value?.1, true, "backend did not see the client's FIN")
+        XCTAssertEqual(reply.0, "got:hello, half-closed+EOF", "reply after the client's half-close")
+        XCTAssertTrue(reply.1, "client did not get EOF after the backend closed")
     }
 
     /// 3b. Backend half-closes first: the client gets EOF and can still send; the backend gets it.
     func testServerHalfCloseRelayed() throws {
-        let received = Box<String?>(nil)
+        let seen = Box<(String, Bool)?>(nil)
         let b = try scripted { fd in
-            Net.setTimeouts(fd, 5)
-            let c = TestClient(fd: fcntl(fd, F_DUPFD_CLOEXEC, 0), timeout: 5)
-            try? c.send("bye-from-server")
-            c.shutdownWrite()
-            let got = try? c.receiveToEOF()
-            received.value = got.map { String(decoding: $0, as: UTF8.self) } ?? "<timeout or error>"
+            RelayTests.send(fd, "bye-from-server")
+            usleep(200_000)
+            shutdown(fd, Int32(SHUT_WR))
+            seen.value = RelayTests.readUntilEOF(fd, timeout: 3)
         }
-        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 5s; }")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 10s; }")
         let c = try TestClient.connect(f.listenPort, timeout: 5)
         defer { c.close() }
-        XCTAssertEqual(String(decoding: try c.receiveToEOF(), as: UTF8.self), "bye-from-server")
-        usleep(100_000)
+        let first = RelayTests.readUntilEOF(c.fd, timeout: 3)
+        XCTAssertEqual(first.0, "bye-from-server")
+        XCTAssertTrue(first.1, "client did not get the backend's FIN")
         try c.send("client-still-talking")
+        usleep(200_000)
         c.shutdownWrite()
-        XCTAssertTrue(waitUntil(timeout: 5) { received.value != nil }, "backend never finished reading")
-        XCTAssertEqual(received.value, "client-still-talking")
+        XCTAssertTrue(waitUntil(timeout: 5) { seen.value != nil }, "backend never finished reading")
+        XCTAssertEqual(seen.value?.0, "client-still-talking")
+        XCTAssertEqual(seen.value?.1, true, "backend did not see the client's FIN")
+    }
+
+    /// 3c. Data and FIN sent back to back (one readiness event at ferry) in both directions:
+    /// the FIN must not be lost behind the short read of the data.
+    func testDataFollowedAtOnceByFinRelayed() throws {
+        let seen = Box<(String, Bool)?>(nil)
+        let b = try scripted { fd in
+            RelayTests.send(fd, "ready")
+            let got = RelayTests.readUntilEOF(fd, timeout: 1.5)
+            seen.value = got
+            RelayTests.send(fd, "reply")
+            shutdown(fd, Int32(SHUT_WR))
+            usleep(500_000)
+        }
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 10s; }")
+        let c = try TestClient.connect(f.listenPort, timeout: 5)
+        defer { c.close() }
+        XCTAssertEqual(try c.receive(exactly: 5), Array("ready".utf8))
+        usleep(100_000)
+        try c.send("request")
+        c.shutdownWrite()
+        let reply = RelayTests.readUntilEOF(c.fd, timeout: 3)
+        XCTAssertTrue(waitUntil(timeout: 1) { seen.value != nil })
+        XCTAssertEqual(seen.value?.0, "request")
+        XCTAssertEqual(seen.value?.1, true, "client->server: FIN sent right after data never reached the backend")
+        XCTAssertEqual(reply.0, "reply", "server->client data")
+        XCTAssertTrue(reply.1, "server->client: FIN sent right after data never reached the client")
+    }
+
+    /// 3d. A client that sends its whole request and FIN at once, before ferry has reached the
+    /// server (the connecting phase), still gets the server's answer and EOF.
+    func testRequestAndFinBeforeServerConnected() throws {
+        let seen = Box<(String, Bool)?>(nil)
+        let b = try scripted { fd in
+            let got = RelayTests.readUntilEOF(fd, timeout: 1.5)
+            seen.value = got
+            RelayTests.send(fd, "answer")
+            usleep(200_000)
+        }
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 10s; }")
+        let c = try TestClient.connect(f.listenPort, timeout: 5)
+        defer { c.close() }
+        try c.send("whole-request")
+        c.shutdownWrite()
+        let reply = RelayTests.readUntilEOF(c.fd, timeout: 3)
+        XCTAssertTrue(waitUntil(timeout: 1) { seen.value != nil })
+        XCTAssertEqual(seen.value?.0, "whole-request")
+        XCTAssertEqual(seen.value?.1, true, "backend never saw the FIN the client sent with its request")
+        XCTAssertEqual(reply.0, "answer")
+        XCTAssertTrue(reply.1, "client did not get EOF after the backend closed")
+    }
+
+    /// A reset on either side reaches the other side as a reset, not as an orderly EOF.
+    func testResetRelayedAsReset() throws {
+        // Client resets: the backend's read fails with ECONNRESET.
+        let serverSaw = Box<Int32?>(nil)
+        let b = try scripted { fd in
+            RelayTests.send(fd, "ready")
+            Net.setTimeouts(fd, 3)
+            var buf = [UInt8](repeating: 0, count: 64)
+            let n = recv(fd, &buf, 64, 0)
+            serverSaw.value = n < 0 ? errno : 0
+        }
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 10s; }")
+        let c = try TestClient.connect(f.listenPort, timeout: 3)
+        XCTAssertEqual(try c.receive(exactly: 5), Array("ready".utf8))
+        c.reset()
+        XCTAssertTrue(waitUntil(timeout: 4) { serverSaw.value != nil })
+        XCTAssertEqual(serverSaw.value, ECONNRESET, "backend should see the client's reset (0 means orderly EOF)")
+
+        // Backend resets: the client's read fails with ECONNRESET.
+        let b2 = try scripted { fd in
+            RelayTests.send(fd, "ready")
+            usleep(200_000)
+            var l = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+        }
+        let f2 = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b2.port); proxy_connect_timeout 1s; proxy_timeout 10s; }")
+        let c2 = try TestClient.connect(f2.listenPort, timeout: 3)
+        defer { c2.close() }
+        XCTAssertEqual(try c2.receive(exactly: 5), Array("ready".utf8))
+        XCTAssertEqual(c2.waitForEnd(), .reset, "client should see the backend's reset")
     }
 
     /// 11. proxy_timeout ends a session idle both ways; one with traffic every 300 ms lives on.
