@@ -108,8 +108,12 @@ final class RelayTests: IntegrationCase {
         return (String(decoding: out, as: UTF8.self), false)
     }
 
-    static func send(_ fd: Int32, _ s: String) {
-        _ = Array(s.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+    /// With `more` (MSG_MORE) the bytes wait in the kernel and leave together with the FIN of a
+    /// following shutdown(SHUT_WR): one segment carrying data and FIN, so the reader gets both in
+    /// one readiness event, deterministically.
+    static func send(_ fd: Int32, _ s: String, more: Bool = false) {
+        let flags = Int32(MSG_NOSIGNAL) | (more ? Int32(MSG_MORE) : 0)
+        _ = Array(s.utf8).withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, flags) }
     }
 
     /// 3a. Client half-closes: the backend sees EOF and can still answer; the client gets it all.
@@ -161,7 +165,7 @@ final class RelayTests: IntegrationCase {
         XCTAssertEqual(seen.value?.1, true, "backend did not see the client's FIN")
     }
 
-    /// 3c. Data and FIN sent back to back (one readiness event at ferry) in both directions:
+    /// 3c. Data and FIN in one segment (one readiness event at ferry) in both directions:
     /// the FIN must not be lost behind the short read of the data.
     func testDataFollowedAtOnceByFinRelayed() throws {
         let seen = Box<(String, Bool)?>(nil)
@@ -169,7 +173,7 @@ final class RelayTests: IntegrationCase {
             RelayTests.send(fd, "ready")
             let got = RelayTests.readUntilEOF(fd, timeout: 1.5)
             seen.value = got
-            RelayTests.send(fd, "reply")
+            RelayTests.send(fd, "reply", more: true)
             shutdown(fd, Int32(SHUT_WR))
             usleep(500_000)
         }
@@ -178,7 +182,7 @@ final class RelayTests: IntegrationCase {
         defer { c.close() }
         XCTAssertEqual(try c.receive(exactly: 5), Array("ready".utf8))
         usleep(100_000)
-        try c.send("request")
+        RelayTests.send(c.fd, "request", more: true)
         c.shutdownWrite()
         let reply = RelayTests.readUntilEOF(c.fd, timeout: 3)
         XCTAssertTrue(waitUntil(timeout: 1) { seen.value != nil })
@@ -201,7 +205,7 @@ final class RelayTests: IntegrationCase {
         let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 10s; }")
         let c = try TestClient.connect(f.listenPort, timeout: 5)
         defer { c.close() }
-        try c.send("whole-request")
+        RelayTests.send(c.fd, "whole-request", more: true)
         c.shutdownWrite()
         let reply = RelayTests.readUntilEOF(c.fd, timeout: 3)
         XCTAssertTrue(waitUntil(timeout: 1) { seen.value != nil })
