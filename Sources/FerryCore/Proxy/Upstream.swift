@@ -38,6 +38,7 @@ public final class Route {
     public let nextUpstreamTries: Int
     public let nextUpstreamTimeout: UInt64
     public let listenerName: String
+    public let access: AccessControl
 
     public init(_ c: ListenerConfig, upstream: Upstream) {
         self.upstream = upstream
@@ -47,5 +48,6 @@ public final class Route {
         nextUpstreamTries = c.nextUpstreamTries
         nextUpstreamTimeout = c.nextUpstreamTimeout.nanoseconds
         listenerName = c.listens.first?.address.written ?? "-"
+        access = AccessControl(c.access)
     }
 }
