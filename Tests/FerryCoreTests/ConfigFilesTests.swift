@@ -65,7 +65,7 @@ final class ConfigFilesTests: XCTestCase {
         _ = "events {}\nstream { upstream u { server 127.0.0.1:1 agent_port=9707; } }\n".withCString { write(fd, $0, strlen($0)) }
         close(fd)
         XCTAssertEqual(try runProgram(nginx, ["-q", "-t", "-c", extended, "-p", prefix + "/",
-                                              "-g", "pid \(prefix)/nginx.pid; error_log \(prefix)/error.log;"]), 1)
+                                              "-g", "pid \(prefix)/nginx.pid; error_log \(prefix)/error.log;"], quiet: true), 1)
     }
 
     /// `-T` prints what ferry runs; loading that text must give the same Config.

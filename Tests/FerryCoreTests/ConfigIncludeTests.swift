@@ -81,11 +81,16 @@ final class ConfigIncludeTests: XCTestCase {
 
 /// Runs a program and waits; the include tests use it for mkdir -p and rm -rf.
 @discardableResult
-func runProgram(_ program: String, _ arguments: [String]) throws -> Int32 {
+func runProgram(_ program: String, _ arguments: [String], quiet: Bool = false) throws -> Int32 {
     var pid = pid_t()
     let argv = ([program] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
-    guard posix_spawn(&pid, program, nil, nil, argv, environ) == 0 else { throw XCTSkip("cannot spawn \(program)") }
+    // `quiet` sends stderr to /dev/null, for runs whose failure is the expected outcome.
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    if quiet { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
+    guard posix_spawn(&pid, program, &actions, nil, argv, environ) == 0 else { throw XCTSkip("cannot spawn \(program)") }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     return (status >> 8) & 0xff
