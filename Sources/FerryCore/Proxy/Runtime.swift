@@ -117,7 +117,7 @@ public final class Runtime {
             if u.agentCheck != nil || u.servers.contains(where: { $0.agentPort != nil }) { notYet("agent_check", "upstream \(u.name): agent replies are not read") }
         }
         if config.adminSocket != nil { notYet("admin_socket", "no admin socket is opened") }
-        if !config.accessLogs.isEmpty { notYet("access_log", "no connection log is written") }
+        if !config.accessLogs.isEmpty || config.listeners.contains(where: { !$0.accessLogs.isEmpty }) { notYet("access_log", "no connection log is written") }
         if let e = config.errorLog, e.path != "stderr" { notYet("error_log", "events go to stderr, not \(e.path)") }
         if case .count(let n) = config.workerProcesses, n == 1 {} else {
             notYet("worker_processes", "ferry runs one event loop (one core) per process")
