@@ -97,6 +97,15 @@ final class ConfigFilesTests: XCTestCase {
         for (word, quoted) in cases { XCTAssertEqual(ConfigRenderer.quote(word), quoted, word) }
     }
 
+    func testWorkerShutdownTimeoutIsReadAndBounded() throws {
+        let loaded = try ConfigLoader.load(text: "worker_shutdown_timeout 1m30s;\nserver { listen 80; proxy_pass 127.0.0.1:1; }",
+                                           environment: offlineEnvironment(files: [:]))
+        XCTAssertEqual(loaded.config.shutdownTimeout, .seconds(90))
+        XCTAssertThrowsError(try ConfigLoader.load(text: "worker_shutdown_timeout soon;", environment: offlineEnvironment(files: [:]))) {
+            XCTAssertEqual("\($0)", "\"worker_shutdown_timeout\" directive invalid value \"soon\" in ferry.conf:1:25")
+        }
+    }
+
     func testCheckPrintsLikeNginx() throws {
         var out = "", err = ""
         let ok = ConfigCheck.test(path: "t.conf", dump: true, environment: offlineEnvironment(files: [
@@ -112,6 +121,7 @@ final class ConfigFilesTests: XCTestCase {
         XCTAssertEqual(out, """
             # ferry: effective configuration of t.conf
             worker_processes 1;
+            worker_shutdown_timeout 30s;
 
             stream {
                 access_log off;

@@ -43,11 +43,11 @@ public final class Runtime {
     /// Descriptors kept for ferry itself: stdio, epoll, signalfd, logs, admin socket, probes.
     static let reservedDescriptors = 64
 
-    public init(config: Config, log: EventLog, policy: RelayPolicy = RelayPolicy(), shutdownTimeout: Duration = .seconds(30)) throws(StartupError) {
+    public init(config: Config, log: EventLog, policy: RelayPolicy = RelayPolicy()) throws(StartupError) {
         self.config = config
         self.log = log
         try Runtime.checkSupported(config, log: log)
-        self.shutdownTimeout = shutdownTimeout.nanoseconds
+        shutdownTimeout = config.shutdownTimeout.nanoseconds
         let limits = ResourceLimits.raiseOpenFileLimit(to: config.workerRlimitNofile)
         descriptorLimit = limits.soft
         // Pipes are two descriptors each and count against the same limit.
