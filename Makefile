@@ -32,7 +32,8 @@ bench: release
 	python3 bench/run.py --ferry-bin $(FERRY_RELEASE)
 
 bench-config: release
-	bash bench/config-load.sh $(FERRY_RELEASE)
+	bash bench/config-load.sh
+	@/usr/bin/time -f "ferry -t on the same file: %e s, %M KB max RSS" $(FERRY_RELEASE) -t -c bench/out/config-10k.conf 2>&1 | tail -1
 
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -28,4 +28,12 @@ public enum HashMix {
     public static func client(_ key: ClientKey, rehash n: UInt64) -> UInt64 {
         n == 0 ? client(key) : combine(client(key), n)
     }
+
+    /// A server's name as a ring identity (FNV-1a, then mixed), so a server keeps its points
+    /// when others are added, removed or reordered.
+    public static func name(_ s: String) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return fmix(h)
+    }
 }

@@ -64,6 +64,9 @@ public enum FerryCommand {
             log.log(.emerg, "config_invalid") { $0.add("file", configPath); $0.add("error", "\(error)") }
             return 1
         }
+        // nginx's default level is "error"; ferry runs in the foreground, so it defaults to
+        // "notice" and shows its start and stop lines unless error_log asks otherwise.
+        log.minimumLevel = loaded.config.errorLog?.level ?? .notice
         for d in loaded.diagnostics {
             log.log(d.level == .notice ? .notice : .warn, "config_note") { $0.add("message", "\(d)") }
         }

@@ -201,6 +201,9 @@ public struct Config: Equatable, Sendable {
     public var file: String
     public var workerProcesses: WorkerProcesses = .count(1)
     public var workerRlimitNofile: Int? = nil
+    /// How long SIGTERM waits for sessions before ending them (nginx's worker_shutdown_timeout,
+    /// which nginx leaves unlimited; ferry bounds it so a stop always completes).
+    public var shutdownTimeout: Duration = .seconds(30)
     public var upstreams: [UpstreamConfig] = []
     public var listeners: [ListenerConfig] = []
     public var limitConnZones: [LimitConnZoneConfig] = []

@@ -173,6 +173,11 @@ final class ConfigBuilder {
         config.workerRlimitNofile = n
     }
 
+    /// nginx's `worker_shutdown_timeout`: how long a graceful stop waits for sessions.
+    func workerShutdownTimeout(_ d: Directive) throws {
+        config.shutdownTimeout = try time(d)
+    }
+
     func errorLog(_ d: Directive) throws {
         var level = LogLevel.error
         if d.arguments.count == 2 {

@@ -47,6 +47,7 @@ enum DirectiveTable {
         // main
         DirectiveSpec("worker_processes", [.main], .exactly(1), once: true, ConfigBuilder.workerProcesses),
         DirectiveSpec("worker_rlimit_nofile", [.main], .exactly(1), once: true, ConfigBuilder.workerRlimitNofile),
+        DirectiveSpec("worker_shutdown_timeout", [.main], .exactly(1), once: true, ConfigBuilder.workerShutdownTimeout),
         DirectiveSpec("error_log", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.errorLog),
         DirectiveSpec("admin_socket", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.adminSocket),
         DirectiveSpec("stream", [.main], .exactly(0), block: true, once: true, ConfigBuilder.stream),

@@ -4,7 +4,7 @@
 enum NameSuggestion {
     /// The nearest candidate close enough to be a plausible typo; ties go to the earlier one.
     static func nearest(to name: String, in candidates: [String]) -> String? {
-        let allowed = name.count >= 8 ? 3 : name.count >= 4 ? 2 : 1
+        let allowed = name.count >= 7 ? 3 : name.count >= 4 ? 2 : 1
         var best: (String, Int)?
         for candidate in candidates where candidate != name {
             let d = distance(name, candidate)

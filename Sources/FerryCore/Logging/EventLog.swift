@@ -6,7 +6,7 @@ public final class EventLog {
     public var minimumLevel: LogLevel
     public var fd: Int32
 
-    public init(fd: Int32 = 2, minimumLevel: LogLevel = .info) {
+    public init(fd: Int32 = 2, minimumLevel: LogLevel = .notice) {
         self.fd = fd
         self.minimumLevel = minimumLevel
     }

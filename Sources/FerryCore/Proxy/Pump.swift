@@ -42,7 +42,7 @@ public enum PumpOutcome: Equatable {
     case waiting
     /// The direction did a bounded amount of work and wants another turn.
     case yielded
-    /// The source's FIN has been passed on to the destination.
+    /// The source ended and everything before its FIN reached the destination.
     case finished
     case sourceFailed(Errno)
     case destinationFailed(Errno)
@@ -75,7 +75,7 @@ public struct Pump {
     mutating func run(from src: Socket, to dst: Socket, _ ctx: RelayContext, allowSplice: Bool) -> PumpOutcome {
         do {
             guard try flushHeld(to: dst, ctx) else { return .waiting }
-            if sourceEnded { return finish(dst) }
+            if sourceEnded { return finished ? .waiting : finish(dst) }
             if transport == .copy && ctx.policy.mode == .splice && allowSplice { transport = .splice }
             // Bounded so one bulk session cannot monopolise a turn of the loop.
             for _ in 0..<16 {
@@ -106,11 +106,10 @@ public struct Pump {
         let outcome: PumpOutcome
     }
 
+    /// The source has ended and nothing is held: the session passes the FIN on (or closes,
+    /// when the other direction is already done, which saves a shutdown call per session).
     private mutating func finish(_ dst: Socket) -> PumpOutcome {
-        if !finished {
-            finished = true
-            dst.shutdown(.write)
-        }
+        finished = true
         return .finished
     }
 

@@ -27,6 +27,7 @@ public final class Runtime {
     public let capacity: Int
     public private(set) var sessionCount = 0
     public private(set) var acceptedTotal: UInt64 = 0
+    public private(set) var deniedTotal: UInt64 = 0
     /// How long SIGTERM waits for sessions before ending them.
     public var shutdownTimeout: UInt64
 
@@ -42,10 +43,11 @@ public final class Runtime {
     /// Descriptors kept for ferry itself: stdio, epoll, signalfd, logs, admin socket, probes.
     static let reservedDescriptors = 64
 
-    public init(config: Config, log: EventLog, policy: RelayPolicy = RelayPolicy(), shutdownTimeout: Duration = .seconds(30)) throws(StartupError) {
+    public init(config: Config, log: EventLog, policy: RelayPolicy = RelayPolicy()) throws(StartupError) {
         self.config = config
         self.log = log
-        self.shutdownTimeout = shutdownTimeout.nanoseconds
+        try Runtime.checkSupported(config, log: log)
+        shutdownTimeout = config.shutdownTimeout.nanoseconds
         let limits = ResourceLimits.raiseOpenFileLimit(to: config.workerRlimitNofile)
         descriptorLimit = limits.soft
         // Pipes are two descriptors each and count against the same limit.
@@ -92,6 +94,36 @@ public final class Runtime {
         }
     }
 
+    /// Directives this version parses but does not act on yet. Those that would change what
+    /// goes over the wire or who may connect stop the start (running without them would be a
+    /// silent hole); the others are announced once so nobody believes they are in force.
+    static func checkSupported(_ config: Config, log: EventLog) throws(StartupError) {
+        for l in config.listeners {
+            if !l.limitConn.isEmpty {
+                throw StartupError("\"limit_conn\" is not enforced by this version of ferry; remove it to run without a per-client limit", l.location)
+            }
+            if l.sendProxyProtocol {
+                throw StartupError("\"proxy_protocol on\" is not supported by this version of ferry; backends would not get the header they expect", l.location)
+            }
+            for listen in l.listens where listen.proxyProtocol {
+                throw StartupError("\"listen ... proxy_protocol\" is not supported by this version of ferry; clients' headers would be relayed as data", listen.location)
+            }
+        }
+        func notYet(_ what: String, _ consequence: String) {
+            log.log(.warn, "not_yet_supported") { $0.add("directive", what); $0.add("effect", consequence) }
+        }
+        for u in config.upstreams {
+            if u.healthCheck != nil { notYet("health_check", "upstream \(u.name): no active probes; servers are judged by max_fails/fail_timeout only") }
+            if u.agentCheck != nil || u.servers.contains(where: { $0.agentPort != nil }) { notYet("agent_check", "upstream \(u.name): agent replies are not read") }
+        }
+        if config.adminSocket != nil { notYet("admin_socket", "no admin socket is opened") }
+        if !config.accessLogs.isEmpty || config.listeners.contains(where: { !$0.accessLogs.isEmpty }) { notYet("access_log", "no connection log is written") }
+        if let e = config.errorLog, e.path != "stderr" { notYet("error_log", "events go to stderr, not \(e.path)") }
+        if case .count(let n) = config.workerProcesses, n == 1 {} else {
+            notYet("worker_processes", "ferry runs one event loop (one core) per process")
+        }
+    }
+
     /// Runs until shutdown; returns the exit status.
     public func run() -> Int32 {
         log.log(.notice, "start") {
@@ -113,6 +145,11 @@ public final class Runtime {
 
     func startSession(client: Socket, peer: SocketAddress, route: Route) {
         acceptedTotal &+= 1
+        if !route.access.isEmpty && !route.access.allows(peer) {
+            deniedTotal &+= 1
+            client.close()
+            return
+        }
         let s = Session(runtime: self, route: route, client: client, clientKey: peer.clientKey, clientPort: peer.port, now: loop.now)
         s.next = sessions
         sessions?.previous = s

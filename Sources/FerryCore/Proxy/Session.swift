@@ -202,6 +202,8 @@ public final class Session: EventHandler, TimerTarget {
             if closer == .none { closer = sourceIsClient ? .client : .server }
             if up.finished && down.finished {
                 end(closer == .client ? .clientClosed : .serverClosed)
+            } else {
+                (sourceIsClient ? server : client).shutdown(.write)
             }
         case .sourceFailed(let e):
             if e == .connectionReset {

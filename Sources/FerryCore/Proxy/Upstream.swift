@@ -13,8 +13,10 @@ public final class Upstream {
         addresses = config.servers.map { SocketAddress($0.address.endpoint) }
         serverNames = config.servers.map(\.name)
         let peers = config.servers.map {
-            PeerState(weight: $0.weight, maxConns: $0.maxConns, maxFails: $0.maxFails,
-                      failTimeoutNanos: $0.failTimeout.nanoseconds, backup: $0.backup, down: $0.down)
+            var p = PeerState(weight: $0.weight, maxConns: $0.maxConns, maxFails: $0.maxFails,
+                              failTimeoutNanos: $0.failTimeout.nanoseconds, backup: $0.backup, down: $0.down)
+            p.identity = HashMix.name($0.name)
+            return p
         }
         scheduler = Scheduler(method: config.method, peers: peers, seed: seed)
     }
@@ -36,6 +38,7 @@ public final class Route {
     public let nextUpstreamTries: Int
     public let nextUpstreamTimeout: UInt64
     public let listenerName: String
+    public let access: AccessControl
 
     public init(_ c: ListenerConfig, upstream: Upstream) {
         self.upstream = upstream
@@ -45,5 +48,6 @@ public final class Route {
         nextUpstreamTries = c.nextUpstreamTries
         nextUpstreamTimeout = c.nextUpstreamTimeout.nanoseconds
         listenerName = c.listens.first?.address.written ?? "-"
+        access = AccessControl(c.access)
     }
 }

@@ -1,0 +1,75 @@
+import XCTest
+@testable import FerryCore
+
+final class BalancingTriedSetTests: XCTestCase {
+    func testInsertContainsAndCountAcrossTheInlineBoundary() {
+        var t = TriedSet()
+        XCTAssertTrue(t.isEmpty)
+        for i in [0, 5, 63, 64, 127, 128, 9_999] { t.insert(i) }
+        for i in [0, 5, 63, 64, 127, 128, 9_999] { XCTAssertTrue(t.contains(i), "\(i)") }
+        for i in [1, 62, 65, 126, 129, 9_998, 10_000, 1_000_000] { XCTAssertFalse(t.contains(i), "\(i)") }
+        XCTAssertEqual(t.count, 7)
+        t.insert(9_999)
+        XCTAssertEqual(t.count, 7, "inserting twice counts once")
+    }
+
+    func testEqualityIgnoresHowFarTheSpillGrew() {
+        var a = TriedSet(), b = TriedSet()
+        a.insert(3)
+        b.insert(3)
+        XCTAssertEqual(a, b)
+        b.insert(5_000)
+        XCTAssertNotEqual(a, b)
+        a.insert(70)
+        XCTAssertNotEqual(a, b)
+    }
+}
+
+final class BalancingSchedulerTests: XCTestCase {
+    func testTenThousandServersBuildAndSelectWithEveryMethod() {
+        let methods: [BalancingMethodConfig] = [.roundRobin, .leastConn, .hash(consistent: false), .hash(consistent: true),
+                                                .random(two: false, leastConn: false), .random(two: true, leastConn: false)]
+        for method in methods {
+            var s = Scheduler(method: method, peers: servers(weights: Array(repeating: 1, count: 10_000)), seed: 3)
+            let i = s.select(client: ClientKey(ipv4: 10, 0, 0, 1), now: 0, tried: TriedSet())
+            XCTAssertNotNil(i, "\(method)")
+            // Only one server left that this session has not tried: every method must find it.
+            var tried = TriedSet()
+            for j in 0..<10_000 where j != 9_876 { tried.insert(j) }
+            XCTAssertEqual(s.select(client: ClientKey(ipv4: 10, 0, 0, 1), now: 0, tried: tried), 9_876, "\(method)")
+            tried.insert(9_876)
+            XCTAssertNil(s.select(client: ClientKey(ipv4: 10, 0, 0, 1), now: 0, tried: tried), "\(method)")
+        }
+    }
+
+    func testActiveCountsFollowOpenAndClose() {
+        var s = Scheduler(method: .leastConn, peers: servers(weights: [1, 1]), seed: 0)
+        s.sessionOpened(1)
+        s.sessionOpened(1)
+        s.sessionClosed(1)
+        XCTAssertEqual(s.peers.map(\.active), [0, 1])
+        XCTAssertEqual(openSessions(&s, 1), "a", "least_conn sees the counts the scheduler keeps")
+    }
+
+    func testBackupFlagChangeMovesServerBetweenGroups() {
+        var s = Scheduler(method: .roundRobin, peers: servers(weights: [1, 1]), seed: 0)
+        s.update(1) { $0.backup = true }
+        XCTAssertEqual(sequence(&s, 3), "aaa")
+        s.update(0) { $0.admin = .drain }
+        XCTAssertEqual(sequence(&s, 2), "bb")
+        s.update(1) { $0.backup = false }
+        s.update(0) { $0.admin = .ready }
+        XCTAssertEqual(sequence(&s, 4), "abab")
+    }
+
+    func testStableIdentityKeepsConsistentHashClientsAcrossWeightChangeOfAnotherServer() {
+        var s = Scheduler(method: .hash(consistent: true), peers: servers(weights: [1, 1, 1]), seed: 0)
+        let before = (0..<3000).map { s.select(client: loopbackClient($0), now: 0, tried: TriedSet()) }
+        s.setWeight(2, 2)
+        let after = (0..<3000).map { s.select(client: loopbackClient($0), now: 0, tried: TriedSet()) }
+        for (b, a) in zip(before, after) where b != 2 && a != 2 {
+            XCTAssertEqual(a, b, "growing c takes arcs only; nobody moves between a and b")
+        }
+        XCTAssertGreaterThan(counts(after, servers: 3)[2], counts(before, servers: 3)[2])
+    }
+}

@@ -1,0 +1,225 @@
+import XCTest
+@testable import FerryCore
+
+/// Well-formed inputs and the whole typed Config each must produce (locations blanked;
+/// ConfigLocationTests checks those).
+final class ConfigBuildTests: XCTestCase {
+    static let b1 = upstreamServer(v4("127.0.0.1:1", "127.0.0.1", 1))
+    static let minimal = config {
+        $0.upstreams = [upstream("b", .roundRobin, [b1])]
+        $0.listeners = [listener([listen(v4("80", "0.0.0.0", 80))], .upstream("b"))]
+    }
+
+    static let cases: [(name: String, input: String, expected: Config)] = [
+        ("short form without stream block",
+         "upstream b { server 127.0.0.1:1; }\nserver { listen 80; proxy_pass b; }", minimal),
+        ("stream wrapper means the same",
+         "stream {\n upstream b { server 127.0.0.1:1; }\n server { listen 80; proxy_pass b; }\n}", minimal),
+        ("server order before upstream",
+         "server { listen 80; proxy_pass b; }\nupstream b { server 127.0.0.1:1; }", minimal),
+        ("every server parameter",
+         "upstream b { server 127.0.0.1:1 weight=5 max_fails=0 fail_timeout=1m30s max_conns=100 backup down name=alpha agent_port=9707; least_conn; }\nserver { listen 80; proxy_pass b; }",
+         config {
+             $0.upstreams = [upstream("b", .leastConn, [upstreamServer(v4("127.0.0.1:1", "127.0.0.1", 1)) {
+                 $0.weight = 5; $0.maxFails = 0; $0.failTimeout = .seconds(90); $0.maxConns = 100
+                 $0.backup = true; $0.down = true; $0.name = "alpha"; $0.agentPort = 9707
+             }])]
+             $0.listeners = minimal.listeners
+         }),
+        ("hash consistent, IPv6 and unix servers, resolved names",
+         "upstream b { hash $binary_remote_addr consistent; server [::1]:2; server unix:/tmp/b.sock; server backend.example:7; server v6.example:8; }\nserver { listen 80; proxy_pass b; }",
+         config {
+             $0.upstreams = [upstream("b", .hash(consistent: true), [
+                 upstreamServer(ServerAddress(written: "[::1]:2", endpoint: .ipv6(host: "::1", port: 2))),
+                 upstreamServer(ServerAddress(written: "unix:/tmp/b.sock", endpoint: .unix(path: "/tmp/b.sock"))),
+                 upstreamServer(v4("backend.example:7", "192.0.2.10", 7)),
+                 upstreamServer(ServerAddress(written: "v6.example:8", endpoint: .ipv6(host: "2001:db8::10", port: 8))),
+             ])]
+             $0.listeners = minimal.listeners
+         }),
+        ("ip_hash is source hash",
+         "upstream b { ip_hash; server 127.0.0.1:1; }\nserver { listen 80; proxy_pass b; }",
+         config { $0.upstreams = [upstream("b", .hash(consistent: false), [b1])]; $0.listeners = minimal.listeners }),
+        ("random two least_conn",
+         "upstream b { random two least_conn; server 127.0.0.1:1; }\nserver { listen 80; proxy_pass b; }",
+         config { $0.upstreams = [upstream("b", .random(two: true, leastConn: true), [b1])]; $0.listeners = minimal.listeners }),
+        ("plain random",
+         "upstream b { random; server 127.0.0.1:1; }\nserver { listen 80; proxy_pass b; }",
+         config { $0.upstreams = [upstream("b", .random(two: false, leastConn: false), [b1])]; $0.listeners = minimal.listeners }),
+        ("health and agent checks",
+         "upstream b { server 127.0.0.1:1; health_check interval=2s fails=3 passes=2 timeout=500ms port=8080; agent_check port=9707 interval=10s timeout=1s send=\"ping\\n\"; }\nserver { listen 80; proxy_pass b; }",
+         config {
+             var health = HealthCheckConfig()
+             health.interval = .seconds(2); health.fails = 3; health.passes = 2
+             health.timeout = Duration(milliseconds: 500); health.port = 8080
+             var agent = AgentCheckConfig(port: 9707)
+             agent.interval = .seconds(10); agent.timeout = .seconds(1); agent.send = "ping\n"
+             $0.upstreams = [upstream("b", .roundRobin, [b1]) { $0.healthCheck = health; $0.agentCheck = agent }]
+             $0.listeners = minimal.listeners
+         }),
+        ("listen forms and parameters",
+         "server { listen 12000 backlog=64 reuseport; listen *:12001 so_keepalive=on; listen [::1]:12002 so_keepalive=30m::10 proxy_protocol; listen unix:/tmp/l.sock; listen localhost:12003 so_keepalive=off; proxy_pass 127.0.0.1:9; }",
+         config {
+             $0.listeners = [listener([
+                 listen(v4("12000", "0.0.0.0", 12000)) { $0.backlog = 64; $0.reusePort = true },
+                 listen(v4("*:12001", "0.0.0.0", 12001)) { $0.keepalive = .on },
+                 listen(ServerAddress(written: "[::1]:12002", endpoint: .ipv6(host: "::1", port: 12002))) {
+                     $0.keepalive = .tuned(idle: .seconds(1800), interval: nil, count: 10); $0.proxyProtocol = true
+                 },
+                 listen(ServerAddress(written: "unix:/tmp/l.sock", endpoint: .unix(path: "/tmp/l.sock"))),
+                 listen(v4("localhost:12003", "127.0.0.1", 12003)),
+             ], .address(v4("127.0.0.1:9", "127.0.0.1", 9)))]
+         }),
+        ("stream-level proxy settings are inherited, server settings win",
+         "stream { proxy_connect_timeout 5s; proxy_timeout 1h30m; proxy_next_upstream off; proxy_next_upstream_tries 3; proxy_next_upstream_timeout 10; proxy_protocol on;\n server { listen 1; proxy_pass 127.0.0.1:9; }\n server { listen 2; proxy_pass 127.0.0.1:9; proxy_timeout 500ms; proxy_protocol off; } }",
+         config {
+             let target = ProxyTarget.address(v4("127.0.0.1:9", "127.0.0.1", 9))
+             let inherited: (inout ListenerConfig) -> Void = {
+                 $0.connectTimeout = .seconds(5); $0.idleTimeout = .seconds(5400); $0.nextUpstream = false
+                 $0.nextUpstreamTries = 3; $0.nextUpstreamTimeout = .seconds(10); $0.sendProxyProtocol = true
+             }
+             $0.listeners = [
+                 listener([listen(v4("1", "0.0.0.0", 1))], target, inherited),
+                 listener([listen(v4("2", "0.0.0.0", 2))], target) {
+                     inherited(&$0); $0.idleTimeout = Duration(milliseconds: 500); $0.sendProxyProtocol = false
+                 },
+             ]
+         }),
+        ("access rules: own rules replace the stream level's",
+         "allow 192.168.1.0/24;\nallow 2001:db8::/32;\nallow unix:;\ndeny all;\nserver { listen 1; proxy_pass 127.0.0.1:9; }\nserver { listen 2; proxy_pass 127.0.0.1:9; allow 10.1.2.3; deny all; }",
+         config {
+             let target = ProxyTarget.address(v4("127.0.0.1:9", "127.0.0.1", 9))
+             $0.listeners = [
+                 listener([listen(v4("1", "0.0.0.0", 1))], target) {
+                     $0.access = [
+                         AccessRule(action: .allow, match: .cidr(address: [192, 168, 1, 0], prefixLength: 24)),
+                         AccessRule(action: .allow, match: .cidr(address: [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 12), prefixLength: 32)),
+                         AccessRule(action: .allow, match: .unixSockets),
+                         AccessRule(action: .deny, match: .all),
+                     ]
+                 },
+                 listener([listen(v4("2", "0.0.0.0", 2))], target) {
+                     $0.access = [AccessRule(action: .allow, match: .cidr(address: [10, 1, 2, 3], prefixLength: 32)),
+                                  AccessRule(action: .deny, match: .all)]
+                 },
+             ]
+         }),
+        ("limit_conn inherited from the stream level",
+         "stream { limit_conn_zone $binary_remote_addr zone=perip:10m; limit_conn_zone $remote_addr zone=other:64k; limit_conn perip 10;\n server { listen 1; proxy_pass 127.0.0.1:9; }\n server { listen 2; proxy_pass 127.0.0.1:9; limit_conn other 2; limit_conn perip 3; } }",
+         config {
+             let target = ProxyTarget.address(v4("127.0.0.1:9", "127.0.0.1", 9))
+             $0.limitConnZones = [LimitConnZoneConfig(name: "perip", key: "$binary_remote_addr", size: 10 << 20),
+                                  LimitConnZoneConfig(name: "other", key: "$remote_addr", size: 64 << 10)]
+             $0.listeners = [
+                 listener([listen(v4("1", "0.0.0.0", 1))], target) { $0.limitConn = [LimitConnConfig(zone: "perip", count: 10)] },
+                 listener([listen(v4("2", "0.0.0.0", 2))], target) {
+                     $0.limitConn = [LimitConnConfig(zone: "other", count: 2), LimitConnConfig(zone: "perip", count: 3)]
+                 },
+             ]
+         }),
+        ("log formats and access logs, inherited and off",
+         "stream { log_format j escape=json '{\"c\":\"$remote_addr\",' \"\\\"t\\\":$session_time}\"; log_format p $remote_addr;\n access_log /tmp/a.log j buffer=32k flush=5s; access_log /tmp/b.log;\n server { listen 1; proxy_pass 127.0.0.1:9; }\n server { listen 2; proxy_pass 127.0.0.1:9; access_log off; }\n server { listen 3; proxy_pass 127.0.0.1:9; access_log /tmp/c.log p; } }",
+         config {
+             let target = ProxyTarget.address(v4("127.0.0.1:9", "127.0.0.1", 9))
+             var j = LogFormatConfig(name: "j", format: "{\"c\":\"$remote_addr\",\"t\":$session_time}")
+             j.escape = .json
+             $0.logFormats = [j, LogFormatConfig(name: "p", format: "$remote_addr")]
+             var a = AccessLogConfig(path: "/tmp/a.log", format: "j")
+             a.buffer = 32 << 10; a.flush = .seconds(5)
+             $0.accessLogs = [a, AccessLogConfig(path: "/tmp/b.log", format: nil)]
+             $0.listeners = [
+                 listener([listen(v4("1", "0.0.0.0", 1))], target) { $0.accessLogs = [a, AccessLogConfig(path: "/tmp/b.log", format: nil)] },
+                 listener([listen(v4("2", "0.0.0.0", 2))], target),
+                 listener([listen(v4("3", "0.0.0.0", 3))], target) { $0.accessLogs = [AccessLogConfig(path: "/tmp/c.log", format: "p")] },
+             ]
+         }),
+        ("main context operations",
+         "worker_processes auto;\nworker_rlimit_nofile 65536;\nerror_log /var/log/ferry.log warn;\nadmin_socket /tmp/f.sock mode=0660;",
+         config {
+             $0.workerProcesses = .auto; $0.workerRlimitNofile = 65536
+             $0.errorLog = ErrorLogConfig(path: "/var/log/ferry.log", level: .warn)
+             var admin = AdminSocketConfig(path: "/tmp/f.sock"); admin.mode = 0o660
+             $0.adminSocket = admin
+         }),
+        ("stream error_log wins over main's wherever written; admin_socket in stream",
+         "stream { error_log stderr debug; admin_socket /tmp/s.sock; }\nerror_log /var/log/x.log;\nworker_processes 4;",
+         config {
+             $0.workerProcesses = .count(4)
+             $0.errorLog = ErrorLogConfig(path: "stderr", level: .debug)
+             $0.adminSocket = AdminSocketConfig(path: "/tmp/s.sock")
+         }),
+        ("ignored nginx directives leave no trace in the config",
+         "load_module modules/ngx_stream_module.so;\nuser nginx;\npid /run/nginx.pid;\ndaemon off;\nevents { worker_connections 1024; use epoll; }\nstream { tcp_nodelay on; }",
+         Config(file: "")),
+        ("nginx token rules: quotes, escapes, comments, words with braces",
+         "upstream \"b\" { server '127.0.0.1:1' name=a#b; # comment ; { }\n}\nserver { listen 80; proxy_pass b; }\nlog_format x 'it\\'s \\\\ \\t' \"\\x\" ${var};",
+         config {
+             $0.upstreams = [upstream("b", .roundRobin, [upstreamServer(v4("127.0.0.1:1", "127.0.0.1", 1)) { $0.name = "a#b" }])]
+             $0.listeners = minimal.listeners
+             $0.logFormats = [LogFormatConfig(name: "x", format: "it's \\ \t\\x${var}")]
+         }),
+    ]
+
+    func testEveryWellFormedInputBuildsItsConfig() throws {
+        XCTAssertGreaterThanOrEqual(Self.cases.count, 15)
+        for (name, input, expected) in Self.cases {
+            do {
+                let loaded = try load(input)
+                XCTAssertEqual(loaded.config.normalized(), expected, name)
+            } catch {
+                XCTFail("\(name): \(error)")
+            }
+        }
+    }
+
+    func testWarningsAndNotesAreValuesWithLocations() throws {
+        let loaded = try load("load_module m.so;\nevents {}\nupstream b {\n  ip_hash;\n  least_conn;\n  server 127.0.0.1:1;\n}\nallow 10.0.0.1/8;")
+        XCTAssertEqual(loaded.diagnostics, [
+            Diagnostic(level: .warn, message: #""load_module" directive is ignored by ferry"#, location: SourceLocation(file: "t.conf", line: 1, column: 1)),
+            Diagnostic(level: .warn, message: #""events" directive is ignored by ferry"#, location: SourceLocation(file: "t.conf", line: 2, column: 1)),
+            Diagnostic(level: .notice, message: #""ip_hash" is not an nginx stream directive; ferry treats it as "hash $remote_addr" (source-IP hash)"#,
+                       location: SourceLocation(file: "t.conf", line: 4, column: 3)),
+            Diagnostic(level: .warn, message: "load balancing method redefined", location: SourceLocation(file: "t.conf", line: 5, column: 3)),
+            Diagnostic(level: .warn, message: "low address bits of 10.0.0.1/8 are meaningless", location: SourceLocation(file: "t.conf", line: 8, column: 7)),
+        ])
+        XCTAssertEqual(loaded.config.upstreams[0].method, .leastConn)
+    }
+
+    func testLocationsPointAtTheDirectives() throws {
+        let loaded = try load("\n  upstream b {\n\tserver 127.0.0.1:1;\n  }\nserver {\n    listen 80;\n    proxy_pass b;\n}")
+        let t = { (line: Int, column: Int) in SourceLocation(file: "t.conf", line: line, column: column) }
+        XCTAssertEqual(loaded.config.upstreams[0].location, t(2, 3))
+        XCTAssertEqual(loaded.config.upstreams[0].servers[0].location, t(3, 2))
+        XCTAssertEqual(loaded.config.listeners[0].location, t(5, 1))
+        XCTAssertEqual(loaded.config.listeners[0].listens[0].location, t(6, 5))
+    }
+
+    func testLocalhostResolvesThroughTheSystemResolver() throws {
+        let loaded = try ConfigLoader.load(text: "upstream b { server localhost:19001; }\nserver { listen 1; proxy_pass b; }", file: "t.conf")
+        let endpoint = loaded.config.upstreams[0].servers[0].address.endpoint
+        XCTAssertTrue(endpoint == .ipv4(host: "127.0.0.1", port: 19001) || endpoint == .ipv6(host: "::1", port: 19001), "\(endpoint)")
+        XCTAssertEqual(loaded.config.upstreams[0].servers[0].name, "localhost:19001")
+    }
+
+    func testUnits() {
+        let times: [(String, Int64?)] = [
+            ("0", 0), ("10", 10_000), ("500ms", 500), ("1h30m", 5_400_000), ("1m30", 90_000), ("2d", 172_800_000),
+            ("1w", 604_800_000), ("1M", 2_592_000_000), ("1y", 31_536_000_000), ("1y1M1w1d1h1m1s1ms", 31_536_000_000 + 2_592_000_000 + 604_800_000 + 86_400_000 + 3_661_001),
+            ("", nil), ("s", nil), ("1x", nil), ("30m1h", nil), ("1s1s", nil), ("-1", nil), ("1 s", nil),
+            ("99999999999999999999", nil), ("9223372036854775807s", nil),
+        ]
+        for (text, ms) in times { XCTAssertEqual(Units.time(text)?.milliseconds, ms, text) }
+        XCTAssertNil(Units.time("5ms", secondsOnly: true))
+        let sizes: [(String, Int?)] = [("0", 0), ("512", 512), ("32k", 32768), ("32K", 32768), ("10m", 10 << 20), ("1G", 1 << 30),
+                                       ("1kk", nil), ("k", nil), ("1t", nil), ("99999999999999999g", nil)]
+        for (text, bytes) in sizes { XCTAssertEqual(Units.size(text), bytes, text) }
+    }
+
+    func testNearestNameSuggestion() {
+        XCTAssertEqual(NameSuggestion.distance("wieght", "weight"), 1)
+        XCTAssertEqual(NameSuggestion.distance("", "abc"), 3)
+        XCTAssertEqual(NameSuggestion.nearest(to: "lisen", in: DirectiveTable.names), "listen")
+        XCTAssertEqual(NameSuggestion.nearest(to: "proxy_conect_timeout", in: DirectiveTable.names), "proxy_connect_timeout")
+        XCTAssertNil(NameSuggestion.nearest(to: "zz", in: ["ab"]))
+    }
+}

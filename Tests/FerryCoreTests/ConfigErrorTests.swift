@@ -1,0 +1,128 @@
+import XCTest
+@testable import FerryCore
+
+/// Malformed inputs and the exact message (with file:line:column) ferry must give for each.
+final class ConfigErrorTests: XCTestCase {
+    static let cases: [(input: String, message: String)] = [
+        // structure (lexer and parser)
+        ("}", #"unexpected "}" in t.conf:1:1"#),
+        ("worker_processes 1 }", #"unexpected "}" in t.conf:1:20"#),
+        (";", #"unexpected ";" in t.conf:1:1"#),
+        ("{ }", #"unexpected "{" in t.conf:1:1"#),
+        ("worker_processes 1", #"unexpected end of file, expecting ";" or "}" in t.conf:1:19"#),
+        ("stream {\n  upstream b {\n    server 127.0.0.1:1;\n  }\n", #"unexpected end of file, expecting "}" in t.conf:5:1"#),
+        ("log_format x \"abc;\n", #"unterminated quoted string in t.conf:1:14"#),
+        ("error_log 'a\\'b;", #"unterminated quoted string in t.conf:1:11"#),
+        ("error_log \"a\"b;", #"unexpected "b" in t.conf:1:14"#),
+        (String(repeating: "a{", count: 100), #"blocks nested too deeply (more than 64) in t.conf:1:130"#),
+        // names
+        ("lisen 80;", #"unknown directive "lisen" in t.conf:1:1; did you mean "listen"?"#),
+        ("server {\n    lisen 12000;\n}", #"unknown directive "lisen" in t.conf:2:5; did you mean "listen"?"#),
+        ("upstream b {\n  least_con;\n}", #"unknown directive "least_con" in t.conf:2:3; did you mean "least_conn"?"#),
+        ("frobnicate;", #"unknown directive "frobnicate" in t.conf:1:1"#),
+        ("server {\n  listen 1;\n  proxy_pass 127.0.0.1:2;\n  proxy_read_timeout 5s;\n}",
+         #"unknown directive "proxy_read_timeout" in t.conf:4:3; "proxy_read_timeout" is an http directive; in a stream server use "proxy_timeout""#),
+        ("proxy_send_timeout 5s;",
+         #"unknown directive "proxy_send_timeout" in t.conf:1:1; "proxy_send_timeout" is an http directive; in a stream server use "proxy_timeout""#),
+        ("keepalive_timeout 65;",
+         #"unknown directive "keepalive_timeout" in t.conf:1:1; "keepalive_timeout" is an http directive; in a stream server use "proxy_timeout" for idle sessions or "listen ... so_keepalive=on" for TCP keepalive"#),
+        ("server { location / { } }",
+         #"unknown directive "location" in t.conf:1:10; "location" is an http directive; a stream server has no locations, put "proxy_pass" directly in "server""#),
+        ("http { }", #"unknown directive "http" in t.conf:1:1; "http" blocks are not supported; ferry balances TCP streams, use "stream""#),
+        // contexts, arity, duplicates
+        ("stream { worker_processes 2; }", #""worker_processes" directive is not allowed here in t.conf:1:10"#),
+        ("proxy_pass b;", #""proxy_pass" directive is not allowed here in t.conf:1:1"#),
+        ("stream { }\nupstream b { server 127.0.0.1:1; }",
+         #""upstream" directive is not allowed here in t.conf:2:1; this file has a "stream" block, put it inside"#),
+        ("upstream b { least_conn x; }", #"invalid number of arguments in "least_conn" directive in t.conf:1:14"#),
+        ("worker_processes;", #"invalid number of arguments in "worker_processes" directive in t.conf:1:1"#),
+        ("stream;", #"directive "stream" has no opening "{" in t.conf:1:1"#),
+        ("proxy_timeout 5s { }", #"directive "proxy_timeout" is not terminated by ";" in t.conf:1:1"#),
+        ("proxy_timeout 1s;\nproxy_timeout 2s;", #""proxy_timeout" directive is duplicate in t.conf:2:1"#),
+        ("stream { }\nstream { }", #""stream" directive is duplicate in t.conf:2:1"#),
+        ("upstream b { server 127.0.0.1:1; }\nupstream b { server 127.0.0.1:2; }", #"duplicate upstream "b" in t.conf:2:10"#),
+        ("server { listen 80; proxy_pass 127.0.0.1:1; }\nserver { listen *:80; proxy_pass 127.0.0.1:2; }",
+         #"duplicate "*:80" address and port pair in t.conf:2:17"#),
+        // parameters and values
+        ("upstream b { server 127.0.0.1:1 wieght=2; }", #"invalid parameter "wieght=2" in t.conf:1:33; did you mean "weight=2"?"#),
+        ("upstream b { server 127.0.0.1:1 bakup; }", #"invalid parameter "bakup" in t.conf:1:33; did you mean "backup"?"#),
+        ("upstream b { server 127.0.0.1:1 weight=0; }",
+         #"invalid parameter "weight=0" in t.conf:1:33; weight must be 1 or more; use "down" to take a server out"#),
+        ("upstream b { server 127.0.0.1:1 fail_timeout=10x; }", #"invalid parameter "fail_timeout=10x" in t.conf:1:33"#),
+        ("upstream b {\n  hash $remote_addr;\n  server 127.0.0.1:1;\n  server 127.0.0.1:2 backup;\n}",
+         #"invalid parameter "backup" in t.conf:4:22; "hash" does not support backup servers"#),
+        ("upstream b { server 127.0.0.1:1 backup; random two; server 127.0.0.1:2; }",
+         #"invalid parameter "backup" in t.conf:1:33; "random" does not support backup servers"#),
+        ("upstream b { hash $request_uri; server 127.0.0.1:1; }",
+         #"invalid hash key "$request_uri" in t.conf:1:19; ferry hashes the client address only, use "$remote_addr""#),
+        ("upstream b { random two least_time=connect; server 127.0.0.1:1; }", #"invalid parameter "least_time=connect" in t.conf:1:25"#),
+        ("upstream b { server 127.0.0.1:1; agent_check interval=5s; }", #""agent_check" directive requires a "port=" parameter in t.conf:1:34"#),
+        ("upstream b { server 127.0.0.1:1; health_check intervall=5s; }",
+         #"invalid parameter "intervall=5s" in t.conf:1:47; did you mean "interval=5s"?"#),
+        ("proxy_timeout 5x;", #""proxy_timeout" directive invalid value "5x" in t.conf:1:15"#),
+        ("proxy_timeout 30m1h;", #""proxy_timeout" directive invalid value "30m1h" in t.conf:1:15"#),
+        ("proxy_next_upstream maybe;", #"invalid value "maybe" in "proxy_next_upstream" directive, it must be "on" or "off" in t.conf:1:21"#),
+        ("limit_conn_zone $binary_remote_addr zone=one:10x;", #"invalid zone size "10x" in t.conf:1:37"#),
+        ("limit_conn_zone $binary_remote_addr zone=one:1k;", #"zone "one" is too small in t.conf:1:37"#),
+        ("limit_conn_zone $server_addr zone=one:1m;",
+         #"invalid key "$server_addr" in "limit_conn_zone" directive in t.conf:1:17; ferry limits by client address only, use "$binary_remote_addr""#),
+        ("error_log /tmp/x warning;", #"invalid log level "warning" in t.conf:1:18; did you mean "warn"?"#),
+        ("access_log /tmp/a flush=5s;", #"no buffer is defined for access_log "/tmp/a" in t.conf:1:1"#),
+        ("allow 10.0.0.0/33;", #"invalid parameter "10.0.0.0/33" in t.conf:1:7"#),
+        ("admin_socket /tmp/a mode=0999;", #"invalid parameter "mode=0999" in t.conf:1:21"#),
+        ("log_format j escape=yaml '$remote_addr';", #"unknown log format escaping "yaml", must be "default", "json" or "none" in t.conf:1:14"#),
+        // addresses
+        ("upstream b { server 127.0.0.1:70000; }", #"invalid port in upstream "127.0.0.1:70000" in t.conf:1:21"#),
+        ("upstream b { server 127.0.0.1; }", #"no port in upstream "127.0.0.1" in t.conf:1:21"#),
+        ("upstream b { server nosuch.invalid:1; }", #"host not found in upstream "nosuch.invalid:1" in t.conf:1:21"#),
+        ("server { listen 0; proxy_pass 127.0.0.1:1; }", #"invalid port in "0" of the "listen" directive in t.conf:1:17"#),
+        ("server { listen 443 ssl; proxy_pass 127.0.0.1:1; }",
+         #"invalid parameter "ssl" in t.conf:1:21; ferry does not terminate TLS; it passes TLS through as bytes"#),
+        ("server { listen 1 so_keepalive=x; proxy_pass 127.0.0.1:1; }", #"invalid so_keepalive value: "x" in t.conf:1:19"#),
+        ("server { listen 1 backlog=0; proxy_pass 127.0.0.1:1; }", #"invalid backlog "0" in t.conf:1:19"#),
+        // references and completeness, checked after the whole file
+        ("upstream backend { server 127.0.0.1:1; }\nserver { listen 80; proxy_pass backnd; }",
+         #"unknown upstream "backnd" in t.conf:2:32; did you mean "backend"?"#),
+        ("server { listen 80; proxy_pass nosuch.invalid:80; }", #"host not found in upstream "nosuch.invalid:80" in t.conf:1:32"#),
+        ("limit_conn_zone $binary_remote_addr zone=perip:1m;\nserver { listen 1; proxy_pass 127.0.0.1:1; limit_conn peri 5; }",
+         #"unknown limit_conn_zone "peri" in t.conf:2:55; did you mean "perip"?"#),
+        ("log_format json '$remote_addr';\naccess_log /tmp/a jsn;", #"unknown log format "jsn" in t.conf:2:19; did you mean "json"?"#),
+        ("upstream b { }", #"no servers are inside upstream in t.conf:1:1"#),
+        ("server { proxy_pass 127.0.0.1:1; }", #"no "listen" is defined for server in t.conf:1:1"#),
+        ("server {\n  listen 1;\n}", #"no "proxy_pass" is defined for server in t.conf:1:1"#),
+        // includes
+        ("include missing.conf;", #"open() "missing.conf" failed (2: No such file or directory) in t.conf:1:1"#),
+        ("include a.conf;", #"include loop: "a.conf" is already being included in b.conf:1:1"#),
+        ("include;", #"invalid number of arguments in "include" directive in t.conf:1:1"#),
+        ("include inc/bad.conf;", #"unexpected "}" in inc/bad.conf:2:1"#),
+    ]
+
+    static let files = [
+        "a.conf": "include b.conf;",
+        "b.conf": "include a.conf;",
+        "inc/bad.conf": "worker_processes 1;\n}",
+    ]
+
+    func testEveryMalformedInputGivesItsExactMessage() {
+        XCTAssertGreaterThanOrEqual(Self.cases.count, 30)
+        for (input, message) in Self.cases {
+            do {
+                let loaded = try load(input, files: Self.files)
+                XCTFail("accepted: \(input)\n→ \(loaded.config)")
+            } catch let error as ConfigError {
+                XCTAssertEqual(error.description, message, "input: \(input)")
+                XCTAssertEqual(error.diagnostic.level, .emerg)
+            } catch {
+                XCTFail("unexpected error type \(error) for \(input)")
+            }
+        }
+    }
+
+    func testWarningsBeforeAFailureTravelWithTheError() {
+        XCTAssertThrowsError(try load("pid /run/x.pid;\nfrobnicate;")) { error in
+            let e = error as! ConfigError
+            XCTAssertEqual(e.earlier.map(\.description), [#""pid" directive is ignored by ferry in t.conf:1:1"#])
+            XCTAssertEqual(e.location, SourceLocation(file: "t.conf", line: 2, column: 1))
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import XCTest
+@testable import FerryCore
+
+/// The files a user meets: the shipped examples, a real nginx stream config, and -t/-T.
+final class ConfigFilesTests: XCTestCase {
+    static let fixture = repositoryRoot + "/Tests/Fixtures/nginx-stream.conf"
+
+    static func examples() -> [String] {
+        let paths = ConfigEnvironment.system.glob(repositoryRoot + "/examples/*.conf")
+        return paths
+    }
+
+    func testEveryExampleLoads() throws {
+        let examples = Self.examples()
+        XCTAssertGreaterThanOrEqual(examples.count, 3, "examples/ not found from \(repositoryRoot)")
+        for path in examples {
+            XCTAssertNoThrow(try ConfigLoader.load(path: path), path)
+        }
+        let cccam = try ConfigLoader.load(path: repositoryRoot + "/examples/cccam.conf").config
+        XCTAssertEqual(cccam.upstreams[0].method, .leastConn)
+        XCTAssertEqual(cccam.upstreams[0].agentCheck?.port, 9707)
+        XCTAssertEqual(cccam.logFormats[0].escape, .json)
+        XCTAssertEqual(cccam.listeners[0].listens[0].address.endpoint, .ipv4(host: "0.0.0.0", port: 12000))
+        let quickstart = try ConfigLoader.load(path: repositoryRoot + "/examples/quickstart.conf").config
+        XCTAssertEqual(quickstart.upstreams[0].servers.map(\.address.endpoint),
+                       (19001...19003).map { .ipv4(host: "127.0.0.1", port: UInt16($0)) })
+        XCTAssertEqual(quickstart.listeners[0].listens[0].address.endpoint, .ipv4(host: "127.0.0.1", port: 12000))
+    }
+
+    func testNginxStreamFixtureLoadsWithOneWarningPerIgnoredDirective() throws {
+        let loaded = try ConfigLoader.load(path: Self.fixture)
+        XCTAssertEqual(loaded.diagnostics.map(\.message), [
+            #""load_module" directive is ignored by ferry"#, #""events" directive is ignored by ferry"#,
+            #""zone" directive is ignored by ferry"#, #""tcp_nodelay" directive is ignored by ferry"#,
+        ])
+        let c = loaded.config
+        XCTAssertEqual(c.workerProcesses, .auto)
+        XCTAssertEqual(c.workerRlimitNofile, 8192)
+        XCTAssertEqual(c.upstreams.map(\.name), ["backend", "sticky"])
+        XCTAssertEqual(c.upstreams[0].servers.map(\.weight), [5, 1, 1])
+        XCTAssertEqual(c.upstreams[0].servers[2].address.endpoint, .ipv6(host: "::1", port: 19003))
+        XCTAssertEqual(c.upstreams[1].method, .hash(consistent: true))
+        XCTAssertEqual(c.listeners.map(\.idleTimeout), [.seconds(1800), .seconds(3600), .seconds(1800)])
+        XCTAssertEqual(c.listeners.map(\.connectTimeout), [.seconds(3), .seconds(3), .seconds(3)])
+        XCTAssertEqual(c.listeners[0].access.count, 3)
+        XCTAssertEqual(c.listeners[0].listens[0].keepalive, .tuned(idle: .seconds(1800), interval: nil, count: 10))
+        XCTAssertEqual(c.listeners[1].accessLogs, [])
+        XCTAssertEqual(c.listeners[2].accessLogs.map(\.path), ["fixture-access.log"])
+        XCTAssertEqual(c.listeners[2].proxyPass, .address(ServerAddress(written: "127.0.0.1:19006", endpoint: .ipv4(host: "127.0.0.1", port: 19006))))
+    }
+
+    func testNginxItselfAcceptsTheFixture() throws {
+        let nginx = "/usr/sbin/nginx"
+        guard access(nginx, X_OK) == 0 else { throw XCTSkip("nginx is not installed") }
+        var template = Array("/tmp/ferry-nginx-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { return XCTFail("mkdtemp failed") }
+        let prefix = String(cString: made)
+        defer { _ = try? runProgram("/bin/rm", ["-rf", prefix]) }
+        let status = try runProgram(nginx, ["-q", "-t", "-c", Self.fixture, "-p", prefix + "/",
+                                            "-g", "pid \(prefix)/nginx.pid; error_log \(prefix)/error.log;"])
+        XCTAssertEqual(status, 0, "nginx -t rejected \(Self.fixture)")
+        // The check can fail: nginx rejects a ferry extension, so a pass above means something.
+        let extended = prefix + "/extended.conf"
+        let fd = open(extended, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        _ = "events {}\nstream { upstream u { server 127.0.0.1:1 agent_port=9707; } }\n".withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        XCTAssertEqual(try runProgram(nginx, ["-q", "-t", "-c", extended, "-p", prefix + "/",
+                                              "-g", "pid \(prefix)/nginx.pid; error_log \(prefix)/error.log;"], quiet: true), 1)
+    }
+
+    /// `-T` prints what ferry runs; loading that text must give the same Config.
+    func testDumpRoundTripsToAnEqualConfig() throws {
+        var sources: [(String, Config)] = []
+        for path in Self.examples() + [Self.fixture] { sources.append((path, try ConfigLoader.load(path: path).config)) }
+        for (name, _, _) in ConfigBuildTests.cases {
+            let input = ConfigBuildTests.cases.first { $0.name == name }!.input
+            sources.append((name, try load(input).config))
+        }
+        for (name, original) in sources {
+            let text = ConfigRenderer.render(original)
+            do {
+                let reloaded = try load(text).config
+                XCTAssertEqual(reloaded.normalized(), original.normalized(), "\(name):\n\(text)")
+                XCTAssertEqual(ConfigRenderer.render(reloaded).split(separator: "\n").dropFirst(),
+                               text.split(separator: "\n").dropFirst(), name)
+            } catch {
+                XCTFail("\(name): dump does not load: \(error)\n\(text)")
+            }
+        }
+    }
+
+    func testRendererQuotesWhatTheLexerWouldSplit() {
+        let cases: [(String, String)] = [
+            ("plain", "plain"), ("", "\"\""), ("a b", "\"a b\""), ("a;b", "\"a;b\""), ("#x", "\"#x\""),
+            ("x#", "x#"), ("q\"\\", "\"q\\\"\\\\\""), ("t\tn\n", "\"t\\tn\\n\""), ("{}", "\"{}\""), ("é", "\"é\""),
+        ]
+        for (word, quoted) in cases { XCTAssertEqual(ConfigRenderer.quote(word), quoted, word) }
+    }
+
+    func testWorkerShutdownTimeoutIsReadAndBounded() throws {
+        let loaded = try ConfigLoader.load(text: "worker_shutdown_timeout 1m30s;\nserver { listen 80; proxy_pass 127.0.0.1:1; }",
+                                           environment: offlineEnvironment(files: [:]))
+        XCTAssertEqual(loaded.config.shutdownTimeout, .seconds(90))
+        XCTAssertThrowsError(try ConfigLoader.load(text: "worker_shutdown_timeout soon;", environment: offlineEnvironment(files: [:]))) {
+            XCTAssertEqual("\($0)", "\"worker_shutdown_timeout\" directive invalid value \"soon\" in ferry.conf:1:25")
+        }
+    }
+
+    func testCheckPrintsLikeNginx() throws {
+        var out = "", err = ""
+        let ok = ConfigCheck.test(path: "t.conf", dump: true, environment: offlineEnvironment(files: [
+            "t.conf": "pid /x;\nupstream b { server 127.0.0.1:1; }\nserver { listen 80; proxy_pass b; }",
+        ]), stdout: { out += $0 }, stderr: { err += $0 })
+        XCTAssertEqual(ok, 0)
+        XCTAssertEqual(err, """
+            ferry: [warn] "pid" directive is ignored by ferry in t.conf:1:1
+            ferry: the configuration file t.conf syntax is ok
+            ferry: configuration file t.conf test is successful
+
+            """)
+        XCTAssertEqual(out, """
+            # ferry: effective configuration of t.conf
+            worker_processes 1;
+            worker_shutdown_timeout 30s;
+
+            stream {
+                access_log off;
+
+                upstream b {
+                    server 127.0.0.1:1 weight=1 max_fails=1 fail_timeout=10s max_conns=0 name=127.0.0.1:1;
+                }
+
+                server {
+                    listen 80 backlog=511;
+                    proxy_pass b;
+                    proxy_connect_timeout 1m;
+                    proxy_timeout 10m;
+                    proxy_next_upstream on;
+                    proxy_next_upstream_tries 0;
+                    proxy_next_upstream_timeout 0s;
+                    proxy_protocol off;
+                    access_log off;
+                }
+            }
+
+            """)
+        out = ""; err = ""
+        let failed = ConfigCheck.test(path: "bad.conf", dump: true, environment: offlineEnvironment(files: ["bad.conf": "user x;\nlisen 1;"]),
+                                      stdout: { out += $0 }, stderr: { err += $0 })
+        XCTAssertEqual(failed, 1)
+        XCTAssertEqual(out, "")
+        XCTAssertEqual(err, """
+            ferry: [warn] "user" directive is ignored by ferry in bad.conf:1:1
+            ferry: [emerg] unknown directive "lisen" in bad.conf:2:1; did you mean "listen"?
+            ferry: configuration file bad.conf test failed
+
+            """)
+    }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""ferry's benchmark: ferry beside HAProxy, nginx and pen on loopback, plus ferry's relay
+modes (copy, splice, auto) side by side, written to BENCHMARKS.md.
+
+It drives the workplace's shared yardstick (../shared/bench/compare.py beside the checkout,
+or $FERRY_COMPARE), which pins each balancer to one core and the load to the other, so the
+numbers are comparable only within one run: read ratios, not absolutes.
+
+  bench/run.py --ferry-bin .build/release/ferry [--rounds 3] [--secs 5] [--out BENCHMARKS.md]
+"""
+import argparse, datetime, json, os, platform, shutil, subprocess, sys, tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+def compare_py():
+    p = os.environ.get("FERRY_COMPARE") or os.path.join(ROOT, "..", "shared", "bench", "compare.py")
+    if not os.path.exists(p):
+        sys.exit(f"bench: the shared yardstick is not at {p}; set FERRY_COMPARE to compare.py")
+    return os.path.abspath(p)
+
+def run_compare(args, proxies, scenarios, env_extra=None, rounds=None):
+    out = tempfile.mktemp(suffix=".json")
+    cmd = [sys.executable, compare_py(), "--ferry-bin", os.path.abspath(args.ferry_bin),
+           "--rounds", str(rounds or args.rounds), "--secs", str(args.secs),
+           "--proxies", proxies, "--scenarios", scenarios, "--hold", str(args.hold), "--json", out]
+    env = dict(os.environ, **(env_extra or {}))
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    table = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    sys.stderr.write(table.stderr[-2000:])
+    if table.returncode != 0 or not os.path.exists(out):
+        sys.exit(f"bench: compare.py failed ({table.returncode})")
+    data = json.load(open(out))
+    os.unlink(out)
+    return table.stdout.strip(), data["summary"]
+
+def ratio(a, b):
+    try:
+        return f"{a / b:.2f}x"
+    except (TypeError, ZeroDivisionError):
+        return "-"
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ferry-bin", required=True)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--secs", type=float, default=5)
+    ap.add_argument("--hold", type=int, default=8000)
+    ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    a = ap.parse_args()
+    peers = [p for p, exe in (("haproxy", "haproxy"), ("haproxy-splice", "haproxy"), ("nginx", "nginx"), ("pen", "pen")) if shutil.which(exe)]
+    proxies = ",".join(["direct"] + peers + ["ferry"])
+    main_table, summary = run_compare(a, proxies, "lat,rr,conn,bulk,hold")
+
+    # Copy against splice at the benchmark's own message sizes: the relay's per-direction choice.
+    modes = {}
+    for mode in ("copy", "splice", "auto"):
+        _, s = run_compare(a, "ferry", "rr,bulk", {"FERRY_RELAY": mode}, rounds=1)
+        modes[mode] = s.get("ferry", {})
+
+    best = {}
+    for key, better in (("rr_ops_s", max), ("rr_cpu_us_per_msg", min), ("conn_s", max), ("conn_cpu_us_per_conn", min),
+                        ("bulk_gbit_s", max), ("bulk_cpu_s_per_gb", min), ("lat_p50_us", min), ("hold_bytes_per_conn", min)):
+        vals = [summary[p][key] for p in peers if p in summary and isinstance(summary[p].get(key), (int, float)) and summary[p][key]]
+        best[key] = better(vals) if vals else None
+    f = summary.get("ferry", {})
+    lines = [
+        "# Benchmarks", "",
+        f"Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+        f"({os.cpu_count()} cores, kernel {platform.release()}), {a.rounds} rounds of {a.secs:g} s, medians.",
+        "Reproduce with `make bench` (or `python3 bench/run.py --ferry-bin .build/release/ferry`).",
+        "Each balancer gets one core (taskset), the load generator and backends the other, so",
+        "absolute numbers depend on the machine and its neighbours; the ratios are what to read.", "",
+        "## ferry beside its peers", "", main_table, "",
+        "## ferry against the best peer in the same run", "",
+        "| measure | ferry | best peer | ratio |", "|---|---|---|---|",
+    ]
+    for key, label in (("rr_ops_s", "rr msg/s (higher is better)"), ("rr_cpu_us_per_msg", "rr CPU us/msg (lower)"),
+                       ("conn_s", "conn/s (higher)"), ("conn_cpu_us_per_conn", "conn CPU us/conn (lower)"),
+                       ("bulk_gbit_s", "bulk Gbit/s (higher)"), ("bulk_cpu_s_per_gb", "bulk CPU s/GB (lower)"),
+                       ("lat_p50_us", "lat p50 us (lower)"), ("hold_bytes_per_conn", "hold bytes/conn (lower)")):
+        lines.append(f"| {label} | {f.get(key, '-')} | {best[key] if best[key] is not None else '-'} | {ratio(f.get(key), best[key])} |")
+    lines += ["", "## Relay modes at the benchmark's message sizes", "",
+              "`FERRY_RELAY=copy|splice|auto` forces one relay transport (auto is the default: copy",
+              "small messages through one shared buffer, splice after sustained large reads).", "",
+              "| mode | rr msg/s | rr CPU us/msg | bulk Gbit/s | bulk CPU s/GB |", "|---|---|---|---|---|"]
+    for mode, s in modes.items():
+        lines.append(f"| {mode} | {s.get('rr_ops_s', '-')} | {s.get('rr_cpu_us_per_msg', '-')} | {s.get('bulk_gbit_s', '-')} | {s.get('bulk_cpu_s_per_gb', '-')} |")
+    lines.append("")
+    open(a.out, "w").write("\n".join(lines))
+    print("\n".join(lines))
+
+if __name__ == "__main__":
+    main()
