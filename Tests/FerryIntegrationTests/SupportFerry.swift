@@ -13,9 +13,10 @@ final class FerryInstance {
     var pid: Int32 { process.processIdentifier }
     var isRunning: Bool { process.isRunning }
 
-    /// Writes `stream` (the inside of `stream { }`; `LISTEN` is replaced by the listen address)
-    /// and starts ferry on it. Returns once ferry logged "start" and its port is in LISTEN state.
-    init(stream body: String, listenPort: UInt16? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Writes `stream` (the inside of `stream { }`; `LISTEN` is replaced by the listen address),
+    /// after `main` (main-context directives), and starts ferry on it. Returns once ferry logged
+    /// "start" and its port is in LISTEN state.
+    init(stream body: String, main: String = "", listenPort: UInt16? = nil) throws {
         self.listenPort = try listenPort ?? Net.freePort()
         let tmpl = NSTemporaryDirectory() + "ferry-itest-XXXXXX"
         var chars = Array(tmpl.utf8CString)
@@ -23,7 +24,7 @@ final class FerryInstance {
         directory = URL(fileURLWithPath: String(cString: chars))
         configPath = directory.appendingPathComponent("ferry.conf").path
         stderrPath = directory.appendingPathComponent("stderr.log").path
-        let text = "stream {\n" + body.replacingOccurrences(of: "LISTEN", with: "127.0.0.1:\(self.listenPort)") + "\n}\n"
+        let text = main + "\nstream {\n" + body.replacingOccurrences(of: "LISTEN", with: "127.0.0.1:\(self.listenPort)") + "\n}\n"
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
         FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process = Process()
@@ -115,8 +116,8 @@ class IntegrationCase: XCTestCase {
         }
     }
 
-    func ferry(_ stream: String, listenPort: UInt16? = nil) throws -> FerryInstance {
-        let f = try FerryInstance(stream: stream, listenPort: listenPort)
+    func ferry(_ stream: String, main: String = "", listenPort: UInt16? = nil) throws -> FerryInstance {
+        let f = try FerryInstance(stream: stream, main: main, listenPort: listenPort)
         addTeardownBlock { f.stop(timeout: 2) }
         return f
     }

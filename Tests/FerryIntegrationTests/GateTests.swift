@@ -1,0 +1,84 @@
+import XCTest
+import Glibc
+
+/// Who gets in and when: capacity, allow/deny, retry switched off, the graceful-stop deadline.
+final class GateTests: IntegrationCase {
+    /// At capacity ferry stops accepting: the next client waits in the backlog (no banner, not
+    /// refused) and is served as soon as a session ends. Established sessions are kept.
+    func testCapacityHoldsNextClientInBacklog() throws {
+        let b = try backend("cap")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 30s; }",
+                          main: "worker_rlimit_nofile 200;")
+        XCTAssertEqual(f.field("nofile", ofEvent: "start"), 200, f.stderr)
+        let capacity = try XCTUnwrap(f.field("capacity", ofEvent: "start"))
+        XCTAssertGreaterThan(capacity, 10)
+        XCTAssertLessThan(capacity, 100, "two descriptors per session must bound capacity below nofile/2")
+        var held: [TestClient] = []
+        defer { held.forEach { $0.close() } }
+        for i in 0..<capacity {
+            let c = try TestClient.connect(f.listenPort)
+            XCTAssertEqual(try c.banner(), "cap", "session \(i)")
+            held.append(c)
+        }
+        XCTAssertTrue(waitUntil(timeout: 2) { f.events("capacity_reached") == 1 }, f.stderr)
+        let waiting = try TestClient.connect(f.listenPort, timeout: 0.7)
+        defer { waiting.close() }
+        XCTAssertThrowsError(try waiting.receive(exactly: 16), "a client beyond capacity was served")
+        XCTAssertEqual(b.open, capacity)
+        held.removeFirst().close()
+        Net.setTimeouts(waiting.fd, 3)
+        XCTAssertEqual(TestBackend.name(fromBanner: try waiting.receive(exactly: 16)), "cap", "waiting client not served after a session ended")
+        XCTAssertTrue(waitUntil(timeout: 1) { f.events("accepting_resumed") >= 1 }, f.stderr)
+        XCTAssertEqual(held.count, capacity - 1)
+        try held.last!.send("x")
+        XCTAssertEqual(try held.last!.receive(exactly: 1), Array("x".utf8), "an established session was disturbed")
+    }
+
+    /// allow/deny: first match wins; a denied client is closed and never reaches a server.
+    func testAllowDeny() throws {
+        let b = try backend("acl")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); allow 127.0.0.1; deny 127.0.0.0/8; proxy_connect_timeout 1s; proxy_timeout 5s; }")
+        XCTAssertEqual(try bannerThrough(f.listenPort, from: "127.0.0.1"), "acl")
+        let denied = try TestClient.connect(f.listenPort, from: "127.0.0.2", timeout: 3)
+        defer { denied.close() }
+        let ending = denied.waitForEnd()
+        XCTAssertTrue(ending == .eof || ending == .reset, "denied client got \(ending)")
+        usleep(100_000)
+        XCTAssertEqual(b.accepted, 1, "the denied client reached the backend")
+    }
+
+    /// proxy_next_upstream off: a refused connect ends the session instead of trying the next server.
+    func testNextUpstreamOffDoesNotRetry() throws {
+        let closed = try Net.freePort()
+        let live = try backend("live")
+        let f = try ferry("""
+            upstream u { server 127.0.0.1:\(closed) name=dead weight=5; server 127.0.0.1:\(live.port) name=live; }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 5s; proxy_next_upstream off; }
+            """)
+        let c = try TestClient.connect(f.listenPort, timeout: 3)
+        defer { c.close() }
+        let ending = c.waitForEnd()
+        XCTAssertTrue(ending == .eof || ending == .reset, "client should be closed, got \(ending)")
+        XCTAssertEqual(live.accepted, 0, "the session was retried on the next server")
+        XCTAssertEqual(f.events("connect_failed"), 1, f.stderr)
+    }
+
+    /// worker_shutdown_timeout bounds a graceful stop: sessions still open are ended after it.
+    func testShutdownTimeoutEndsLingeringSessions() throws {
+        let b = try backend("linger")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 30s; }",
+                          main: "worker_shutdown_timeout 1s;")
+        let c = try TestClient.connect(f.listenPort, timeout: 6)
+        defer { c.close() }
+        XCTAssertEqual(try c.banner(), "linger")
+        let start = Date()
+        f.signal(SIGTERM)
+        let status = f.waitExit(timeout: 5)
+        let elapsed = Date().timeIntervalSince(start)
+        XCTAssertEqual(status, 0, f.stderr)
+        XCTAssertGreaterThanOrEqual(elapsed, 0.8, "ended sessions before worker_shutdown_timeout")
+        XCTAssertLessThanOrEqual(elapsed, 4)
+        let ending = c.waitForEnd()
+        XCTAssertTrue(ending == .eof || ending == .reset, "got \(ending)")
+    }
+}
