@@ -42,13 +42,27 @@ final class RelayTests: IntegrationCase {
 
     /// 1. 64 MiB of pseudo-random bytes each way at once arrive intact, in order, and complete.
     func testBulkBothWaysIntact() throws {
-        let size = RelayTests.bulkSize
+        try bulkBothWays(size: RelayTests.bulkSize)
+    }
+
+    /// The same, 16 MiB, with each transport forced, and both receivers starting 0.5 s late so
+    /// ferry meets a full destination (EAGAIN mid-message: held buffer, or bytes left in a pipe).
+    func testBulkCopyTransportUnderBackpressure() throws {
+        try bulkBothWays(size: 16 << 20, environment: ["FERRY_RELAY": "copy"], readDelay: 0.5)
+    }
+
+    func testBulkSpliceTransportUnderBackpressure() throws {
+        try bulkBothWays(size: 16 << 20, environment: ["FERRY_RELAY": "splice"], readDelay: 0.5)
+    }
+
+    private func bulkBothWays(size: Int, environment: [String: String] = [:], readDelay: Double = 0) throws {
         struct Side { var sent = StreamHash(); var received = StreamHash(); var sendErr: Int32 = -1; var recvErr: Int32 = -1 }
         let server = Box(Side())
         let serverDone = DispatchSemaphoreLike()
         let b = try scripted { fd in
             Net.setTimeouts(fd, 15)
             let reader = TestThread {
+                if readDelay > 0 { usleep(useconds_t(readDelay * 1_000_000)) }
                 let (h, e) = RelayTests.receiveStream(fd)
                 server.update { $0.received = h; $0.recvErr = e }
             }
@@ -58,7 +72,8 @@ final class RelayTests: IntegrationCase {
             _ = reader.join(timeout: 30)
             serverDone.signal()
         }
-        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 10s; }")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 10s; }",
+                          environment: environment)
         let c = try TestClient.connect(f.listenPort, timeout: 15)
         let client = Box(Side())
         let writer = TestThread {
@@ -66,6 +81,7 @@ final class RelayTests: IntegrationCase {
             client.update { $0.sent = h; $0.sendErr = e }
             c.shutdownWrite()
         }
+        if readDelay > 0 { usleep(useconds_t(readDelay * 1_000_000)) }
         let (h, e) = RelayTests.receiveStream(c.fd)
         client.update { $0.received = h; $0.recvErr = e }
         XCTAssertTrue(writer.join(timeout: 30), "client writer did not finish")
@@ -79,6 +95,35 @@ final class RelayTests: IntegrationCase {
         XCTAssertEqual(k.received.count, size, "backend->client byte count")
         XCTAssertEqual(s.received.value, k.sent.value, "client->backend checksum")
         XCTAssertEqual(k.received.value, s.sent.value, "backend->client checksum")
+        c.close()
+    }
+
+    /// Many concurrent sessions exchanging small messages of varied size (CCcam-like traffic,
+    /// the copy path): every echo comes back intact and on its own session.
+    func testManySmallMessagesEchoedIntact() throws {
+        let b = try backend("small", .echo)
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 10s; }")
+        let clients = try (0..<40).map { _ in try TestClient.connect(f.listenPort, timeout: 5) }
+        defer { clients.forEach { $0.close() } }
+        var gen = ByteStream(seed: 42)
+        var failures = 0
+        let start = Date()
+        for round in 0..<100 where Date().timeIntervalSince(start) < 30 {
+            var sent: [[UInt8]] = []
+            for (i, c) in clients.enumerated() {
+                var msg = [UInt8](repeating: 0, count: 1 + (round * 37 + i * 11) % 400)
+                msg.withUnsafeMutableBytes { gen.fill($0) }
+                msg[0] = UInt8(truncatingIfNeeded: i)
+                try c.send(msg)
+                sent.append(msg)
+            }
+            for (i, c) in clients.enumerated() {
+                let back = try c.receive(exactly: sent[i].count)
+                if back != sent[i] { failures += 1 }
+            }
+        }
+        XCTAssertEqual(failures, 0, "echoes that came back different")
+        XCTAssertEqual(b.open, 40)
     }
 
     /// 2. A server that speaks first: the banner reaches a client that sends nothing.

@@ -16,7 +16,8 @@ final class FerryInstance {
     /// Writes `stream` (the inside of `stream { }`; `LISTEN` is replaced by the listen address),
     /// after `main` (main-context directives), and starts ferry on it. Returns once ferry logged
     /// "start" and its port is in LISTEN state.
-    init(stream body: String, main: String = "", listenPort: UInt16? = nil) throws {
+    /// `environment` adds variables (FERRY_RELAY=copy|splice forces one relay transport).
+    init(stream body: String, main: String = "", environment: [String: String] = [:], listenPort: UInt16? = nil) throws {
         self.listenPort = try listenPort ?? Net.freePort()
         let tmpl = NSTemporaryDirectory() + "ferry-itest-XXXXXX"
         var chars = Array(tmpl.utf8CString)
@@ -30,6 +31,9 @@ final class FerryInstance {
         process = Process()
         process.executableURL = URL(fileURLWithPath: FerryProcess.binary)
         process.arguments = ["-c", configPath]
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle(forWritingAtPath: stderrPath)!
         try process.run()
@@ -116,8 +120,8 @@ class IntegrationCase: XCTestCase {
         }
     }
 
-    func ferry(_ stream: String, main: String = "", listenPort: UInt16? = nil) throws -> FerryInstance {
-        let f = try FerryInstance(stream: stream, main: main, listenPort: listenPort)
+    func ferry(_ stream: String, main: String = "", environment: [String: String] = [:], listenPort: UInt16? = nil) throws -> FerryInstance {
+        let f = try FerryInstance(stream: stream, main: main, environment: environment, listenPort: listenPort)
         addTeardownBlock { f.stop(timeout: 2) }
         return f
     }
