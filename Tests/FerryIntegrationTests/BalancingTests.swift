@@ -93,6 +93,27 @@ final class BalancingTests: IntegrationCase {
         XCTAssertLessThanOrEqual((second.values.max() ?? 0) - (second.values.min() ?? 0), 1, "\(second)")
     }
 
+    /// random two least_conn: of two random servers the less loaded one, so held sessions stay
+    /// close to even (plain random over 60 sessions is usually more than 3 apart).
+    func testRandomTwoLeastConnStaysNearEven() throws {
+        let bs = try (1...3).map { try backend("r\($0)") }
+        let f = try ferry("""
+            upstream u { random two least_conn; \(bs.map { "server 127.0.0.1:\($0.port) name=\($0.name);" }.joined(separator: " ")) }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
+            """)
+        var held: [TestClient] = []
+        defer { held.forEach { $0.close() } }
+        var names: [String] = []
+        for _ in 0..<60 {
+            let c = try TestClient.connect(f.listenPort)
+            held.append(c)
+            names.append(try c.banner())
+        }
+        let t = tally(names)
+        XCTAssertEqual(t.count, 3, "\(t)")
+        XCTAssertLessThanOrEqual((t.values.max() ?? 0) - (t.values.min() ?? 0), 3, "\(t)")
+    }
+
     /// 7. Weights 3:1 under round robin, over 4,000 short sessions, within 5%.
     func testWeightsHonoured() throws {
         let heavy = try backend("heavy"), light = try backend("light")

@@ -319,4 +319,25 @@ final class RelayTests: IntegrationCase {
         try busy.send([0xEE])
         XCTAssertEqual(try busy.receive(exactly: 1), [0xEE], "busy session did not survive past 2 s")
     }
+
+    /// Traffic in one direction only (a server pushing to a silent client) is not idleness.
+    func testOneWayTrafficIsNotIdle() throws {
+        let b = try scripted { fd in
+            for i in 0..<12 {
+                RelayTests.send(fd, String(UnicodeScalar(UInt8(65 + i))))
+                usleep(250_000)
+            }
+        }
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 1s; }")
+        let c = try TestClient.connect(f.listenPort, timeout: 2)
+        defer { c.close() }
+        let start = Date()
+        var got = ""
+        while got.count < 10 && Date().timeIntervalSince(start) < 5 {
+            let chunk = try c.receiveSome(max: 16)
+            if chunk.isEmpty { break }
+            got += String(decoding: chunk, as: UTF8.self)
+        }
+        XCTAssertEqual(got, "ABCDEFGHIJ", "session pushed to by the server was cut after \(Date().timeIntervalSince(start)) s")
+    }
 }
