@@ -61,6 +61,9 @@ public struct Pump {
     var transport: Transport = .copy
     var largeReads: UInt8 = 0
     var smallReads: UInt8 = 0
+    /// The source's last event said it hung up (EPOLLRDHUP/HUP): its FIN may sit behind the
+    /// data already read, and no further edge will announce it, so read until EOF.
+    var sourceHungUp = false
     /// The source sent FIN; it is relayed once nothing is held.
     var sourceEnded = false
     var finished = false
@@ -145,8 +148,9 @@ public struct Pump {
             largeReads = 0
         }
         // Edge-triggered: a read shorter than asked means the socket was empty at that moment,
-        // and any later byte raises a new edge. Reading again would only return EAGAIN.
-        return n < ctx.scratchSize ? .drained : .again
+        // and any later byte raises a new edge, so reading again would only return EAGAIN.
+        // Not so for a FIN that came in the same event as the data: then read on to the EOF.
+        return n < ctx.scratchSize && !sourceHungUp ? .drained : .again
     }
 
     private mutating func borrowPipe(_ ctx: RelayContext) -> Bool {

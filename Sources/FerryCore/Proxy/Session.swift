@@ -33,6 +33,7 @@ public final class Session: EventHandler, TimerTarget {
     static let clientSide: UInt8 = 0
     static let serverSide: UInt8 = 1
     static let interest: EpollEvents = [.readable, .writable, .readHangup, .edgeTriggered]
+    static let hungUp: EpollEvents = [.readHangup, .hangup]
 
     unowned(unsafe) let runtime: Runtime
     let route: Route
@@ -148,7 +149,8 @@ public final class Session: EventHandler, TimerTarget {
         lastActivity = runtime.loop.now
         runtime.loop.timers.schedule(self, at: lastActivity &+ route.idleTimeout)
         // A server that speaks first (CCcam's banner) may already have bytes waiting.
-        if serverEvents.contains(.readable) || serverEvents.contains(.readHangup) { pumpDown() }
+        if !serverEvents.isDisjoint(with: Session.hungUp) { down.sourceHungUp = true }
+        if !serverEvents.isDisjoint(with: [.readable, .readHangup]) { pumpDown() }
         if phase == .relaying && clientReadable { pumpUp() }
     }
 
@@ -164,13 +166,16 @@ public final class Session: EventHandler, TimerTarget {
                 end(.clientReset)
             } else {
                 clientReadable = true
+                if !events.isDisjoint(with: Session.hungUp) { up.sourceHungUp = true }
             }
         case .relaying:
             lastActivity = runtime.loop.now
             if side == Session.clientSide {
+                if !events.isDisjoint(with: Session.hungUp) { up.sourceHungUp = true }
                 if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { pumpUp() }
                 if phase == .relaying && down.isHolding && !events.isDisjoint(with: [.writable, .error, .hangup]) { pumpDown() }
             } else {
+                if !events.isDisjoint(with: Session.hungUp) { down.sourceHungUp = true }
                 if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { pumpDown() }
                 if phase == .relaying && up.isHolding && !events.isDisjoint(with: [.writable, .error, .hangup]) { pumpUp() }
             }
