@@ -32,7 +32,8 @@ public final class EventLoop {
 
     public init(descriptorLimit: Int) throws(Errno) {
         epoll = try Epoll.make()
-        registrations = Array(repeating: Registration(), count: max(descriptorLimit, 64) + 16)
+        // Grown on demand in register(): a hard limit of "infinity" must not allocate gigabytes.
+        registrations = Array(repeating: Registration(), count: min(max(descriptorLimit, 64) + 16, 65_536))
         events = .allocate(capacity: eventCapacity)
         now = MonotonicClock.now()
     }
@@ -87,7 +88,10 @@ public final class EventLoop {
         running = true
         while running {
             var timeout: Int32 = -1
-            if let d = timers.nextDeadline {
+            if !deferred.isEmpty {
+                // Work queued for the next turn (a bulk pump that yielded) has no edge to wake it.
+                timeout = 0
+            } else if let d = timers.nextDeadline {
                 let t = MonotonicClock.now()
                 // Round up so a timer is never woken a hair early and spun on.
                 timeout = d <= t ? 0 : Int32(clamping: (d - t + 999_999) / 1_000_000)

@@ -10,7 +10,8 @@ public final class PipePool {
     public let maxIdle: Int
     private var idle: [Pipe] = []
     public private(set) var inUse = 0
-    /// Times a session wanted a pipe and had to copy instead because the pool was exhausted.
+    /// Borrow attempts refused (pool at its cap, or the kernel would not make a pipe); the
+    /// direction copies instead.
     public private(set) var exhausted = 0
 
     public init(maxPipes: Int, maxIdle: Int) {

@@ -6,6 +6,8 @@ public enum SessionEnd: String {
     case serverClosed = "server_closed"
     case clientReset = "client_reset"
     case serverReset = "server_reset"
+    case clientError = "client_error"
+    case serverError = "server_error"
     case idleTimeout = "idle_timeout"
     case connectFailed = "connect_failed"
     case noServer = "no_server"
@@ -15,7 +17,7 @@ public enum SessionEnd: String {
     /// nginx's $status for the same ending.
     public var status: Int {
         switch self {
-        case .clientClosed, .serverClosed, .clientReset, .serverReset, .idleTimeout, .ferryStopping: return 200
+        case .clientClosed, .serverClosed, .clientReset, .serverReset, .clientError, .serverError, .idleTimeout, .ferryStopping: return 200
         case .connectFailed: return 502
         case .noServer: return 502
         case .internalError: return 500
@@ -107,8 +109,10 @@ public final class Session: EventHandler, TimerTarget {
                 return
             } catch {
                 if error == .tooManyOpenFiles || error == .tooManyOpenFilesInSystem {
-                    // Not the server's fault: do not count a failure against it.
+                    // Not the server's fault: do not count a failure against it, and hold new
+                    // clients in the backlog until descriptors free up.
                     abandonServer(failed: false, cause: error)
+                    runtime.acceptFailed(error)
                     return end(.internalError)
                 }
                 abandonServer(failed: true, cause: error)
@@ -164,12 +168,12 @@ public final class Session: EventHandler, TimerTarget {
             } else if events.contains(.error) {
                 // The client reset before we reached a server: nothing to relay.
                 end(.clientReset)
-            } else {
+            } else if !events.isDisjoint(with: [.readable, .readHangup, .hangup]) {
+                // The registration's first EPOLLOUT says nothing about input: no read for it.
                 clientReadable = true
                 if !events.isDisjoint(with: Session.hungUp) { up.sourceHungUp = true }
             }
         case .relaying:
-            lastActivity = runtime.loop.now
             if side == Session.clientSide {
                 if !events.isDisjoint(with: Session.hungUp) { up.sourceHungUp = true }
                 if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { pumpUp() }
@@ -179,17 +183,25 @@ public final class Session: EventHandler, TimerTarget {
                 if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { pumpDown() }
                 if phase == .relaying && up.isHolding && !events.isDisjoint(with: [.writable, .error, .hangup]) { pumpUp() }
             }
+            // A reset on a socket whose inbound direction already ended reaches no pump (nothing
+            // reads it any more): without this the session would wait for proxy_timeout.
+            let inboundOver = side == Session.clientSide ? up.finished : down.finished
+            if phase == .relaying && inboundOver && !events.isDisjoint(with: [.error, .hangup]) {
+                end(side == Session.clientSide ? .clientReset : .serverReset, relayReset: true)
+            }
         case .closed:
             return
         }
     }
 
     func pumpUp() {
+        lastActivity = runtime.loop.now
         let outcome = up.run(from: client, to: server, runtime.relay, allowSplice: !serverIsUnix)
         settle(outcome, sourceIsClient: true)
     }
 
     func pumpDown() {
+        lastActivity = runtime.loop.now
         let outcome = down.run(from: server, to: client, runtime.relay, allowSplice: !serverIsUnix)
         settle(outcome, sourceIsClient: false)
     }
@@ -211,10 +223,11 @@ public final class Session: EventHandler, TimerTarget {
                 (sourceIsClient ? server : client).shutdown(.write)
             }
         case .sourceFailed(let e):
+            // Any failure is passed on as a reset: a FIN would tell the peer the stream ended well.
             if e == .connectionReset {
                 end(sourceIsClient ? .clientReset : .serverReset, relayReset: true)
             } else {
-                end(sourceIsClient ? .clientClosed : .serverClosed)
+                end(sourceIsClient ? .clientError : .serverError, relayReset: true)
             }
         case .destinationFailed(let e):
             let resetSide: SessionEnd = sourceIsClient ? .serverReset : .clientReset

@@ -40,7 +40,9 @@ public struct Socket: Equatable {
         }
     }
 
-    /// Non-blocking connect: `.wouldBlock` means in progress (EINPROGRESS), completion comes as EPOLLOUT.
+    /// Non-blocking connect: `.wouldBlock` means in progress (EINPROGRESS), completion comes as
+    /// EPOLLOUT. A Unix socket whose backlog is full answers EAGAIN: that connect did not happen
+    /// and is thrown like any other failure.
     public func connect(to address: SocketAddress) throws(Errno) -> IOResult<Void> {
         var a = address
         do {
@@ -48,9 +50,8 @@ public struct Socket: Equatable {
                 withUnsafePointer(to: &a.storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd.rawValue, $0, a.length) } }
             }
             return .done(())
-        } catch let e where e == .inProgress || e == .wouldBlock {
-            // Unix sockets answer EAGAIN when the backlog is full: treat as pending too.
-            return e == .inProgress ? .wouldBlock : .wouldBlock
+        } catch let e where e == .inProgress {
+            return .wouldBlock
         }
     }
 
