@@ -38,7 +38,7 @@ int ferry_errno(void);
 
 // Constants Swift imports oddly (enum-typed or macro expressions).
 extern const uint32_t FERRY_EPOLLIN, FERRY_EPOLLOUT, FERRY_EPOLLERR, FERRY_EPOLLHUP,
-    FERRY_EPOLLRDHUP, FERRY_EPOLLET, FERRY_EPOLLEXCLUSIVE;
+    FERRY_EPOLLRDHUP, FERRY_EPOLLET;
 extern const unsigned int FERRY_SPLICE_F_MOVE, FERRY_SPLICE_F_NONBLOCK, FERRY_SPLICE_F_MORE;
 extern const int FERRY_SOCK_NONBLOCK, FERRY_SOCK_CLOEXEC, FERRY_SOCK_STREAM;
 #endif

@@ -73,7 +73,6 @@ public enum Eligibility {
     /// A connect to `peer` failed (refused, reset, timed out).
     public static func recordFailure(_ peer: inout PeerState, now: UInt64) {
         guard peer.maxFails > 0 else { return }
-        if peer.fails == 0 { peer.failWindowStart = now }
         peer.fails += 1
         peer.lastFailureAt = now
         peer.checkedAt = now
@@ -83,7 +82,6 @@ public enum Eligibility {
     public static func recordSuccess(_ peer: inout PeerState) {
         if peer.lastFailureAt < peer.checkedAt {
             peer.fails = 0
-            peer.failWindowStart = 0
         }
     }
 }

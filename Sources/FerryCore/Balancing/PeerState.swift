@@ -25,9 +25,6 @@ public struct PeerState: Equatable, Sendable {
     public var active: Int = 0
     /// Passive failures (connect refused / timed out) counted in the current fail_timeout window.
     public var fails: Int = 0
-    /// Monotonic time (ns) of the first failure in the current window; 0 = none.
-    /// Informational (admin display); the decision uses `lastFailureAt`/`checkedAt`.
-    public var failWindowStart: UInt64 = 0
     /// nginx's `accessed`: monotonic time (ns) of the most recent failure.
     public var lastFailureAt: UInt64 = 0
     /// nginx's `checked`: the most recent failure, or the most recent selection made more than

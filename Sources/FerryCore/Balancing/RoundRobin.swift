@@ -22,16 +22,7 @@ public struct RoundRobin: Balancer {
 
     /// The method without a client, for methods that fall back to round robin.
     public mutating func select(peers: [PeerView], isEligible: (Int) -> Bool) -> Int? {
-        var best = -1
-        var total = 0
-        for i in peers.indices where isEligible(i) {
-            current[i] += peers[i].weight
-            total += peers[i].weight
-            if best < 0 || current[i] > current[best] { best = i }
-        }
-        guard best >= 0 else { return nil }
-        current[best] -= total
-        return best
+        selectAmong(peers: peers, from: 0, members: isEligible)
     }
 
     /// Smooth WRR among a subset the caller already filtered (least_conn's tied servers).

@@ -37,7 +37,6 @@ public final class Route {
     public let nextUpstream: Bool
     public let nextUpstreamTries: Int
     public let nextUpstreamTimeout: UInt64
-    public let listenerName: String
     public let access: AccessControl
 
     public init(_ c: ListenerConfig, upstream: Upstream) {
@@ -47,7 +46,6 @@ public final class Route {
         nextUpstream = c.nextUpstream
         nextUpstreamTries = c.nextUpstreamTries
         nextUpstreamTimeout = c.nextUpstreamTimeout.nanoseconds
-        listenerName = c.listens.first?.address.written ?? "-"
         access = AccessControl(c.access)
     }
 }

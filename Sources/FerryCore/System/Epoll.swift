@@ -10,7 +10,6 @@ public struct EpollEvents: OptionSet, Hashable {
     public static let hangup = EpollEvents(rawValue: FERRY_EPOLLHUP)
     public static let readHangup = EpollEvents(rawValue: FERRY_EPOLLRDHUP)
     public static let edgeTriggered = EpollEvents(rawValue: FERRY_EPOLLET)
-    public static let exclusive = EpollEvents(rawValue: FERRY_EPOLLEXCLUSIVE)
 }
 
 public typealias EpollEvent = ferry_epoll_event

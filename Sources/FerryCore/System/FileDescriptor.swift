@@ -21,8 +21,4 @@ public struct FileDescriptor: Equatable, Hashable, CustomStringConvertible {
         try nonBlockingSyscall("write") { Glibc.write(rawValue, buffer, count) }
     }
 
-    public func setNonBlocking() throws(Errno) {
-        let flags = try syscall("fcntl") { ferry_fcntl_int(rawValue, F_GETFL, 0) }
-        _ = try syscall("fcntl") { ferry_fcntl_int(rawValue, F_SETFL, flags | O_NONBLOCK) }
-    }
 }
