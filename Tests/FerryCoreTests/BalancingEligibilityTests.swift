@@ -9,7 +9,7 @@ final class BalancingEligibilityTests: XCTestCase {
             ("drain", { $0.admin = .drain }, .draining),
             ("maint", { $0.admin = .maint }, .maintenance),
             ("weight 0", { $0.weight = 0 }, .weightZero),
-            ("unhealthy", { $0.healthy = false }, .unhealthy),
+            ("unhealthy", { $0.probeUp = false }, .unhealthy),
             ("at max_conns", { $0.maxConns = 2; $0.active = 2 }, .full),
             ("below max_conns", { $0.maxConns = 2; $0.active = 1 }, .eligible),
             ("max_conns 0 is unlimited", { $0.maxConns = 0; $0.active = 1_000_000 }, .eligible),
@@ -17,6 +17,12 @@ final class BalancingEligibilityTests: XCTestCase {
             ("below max_fails", { $0.maxFails = 2; $0.fails = 1; $0.checkedAt = 5 * second }, .eligible),
             ("max_fails 0 never fails", { $0.maxFails = 0; $0.fails = 50; $0.checkedAt = 5 * second }, .eligible),
             ("down wins over drain", { $0.configDown = true; $0.admin = .drain }, .configDown),
+            ("agent down", { $0.agentUp = false }, .unhealthy),
+            ("agent drain", { $0.agentAdmin = .drain }, .draining),
+            ("agent maint", { $0.agentAdmin = .maint }, .maintenance),
+            ("operator ready does not undo agent drain", { $0.admin = .ready; $0.agentAdmin = .drain }, .draining),
+            ("operator maint beats agent drain", { $0.admin = .maint; $0.agentAdmin = .drain }, .maintenance),
+            ("agent up does not undo a failed probe", { $0.agentUp = true; $0.probeUp = false }, .unhealthy),
         ]
         for row in table {
             var p = server(weight: 1, maxFails: 1, failTimeout: 10 * second)
@@ -31,7 +37,8 @@ final class BalancingEligibilityTests: XCTestCase {
                                                 .random(two: false, leastConn: false), .random(two: true, leastConn: true)]
         let exclusions: [(String, (inout PeerState) -> Void)] = [
             ("weight 0", { $0.weight = 0 }), ("drain", { $0.admin = .drain }), ("maint", { $0.admin = .maint }),
-            ("down", { $0.configDown = true }), ("unhealthy", { $0.healthy = false }),
+            ("down", { $0.configDown = true }), ("unhealthy", { $0.probeUp = false }),
+            ("agent down", { $0.agentUp = false }), ("agent drain", { $0.agentAdmin = .drain }),
         ]
         for method in methods {
             for (name, exclude) in exclusions {
@@ -139,7 +146,7 @@ final class BalancingEligibilityTests: XCTestCase {
         tried.insert(1)
         XCTAssertNil(s.select(client: .none, now: 0, tried: tried))
         var down = Scheduler(method: .leastConn, peers: servers(weights: [1, 1]), seed: 0)
-        down.update(0) { $0.healthy = false }
+        down.update(0) { $0.probeUp = false }
         down.update(1) { $0.configDown = true }
         XCTAssertNil(down.select(client: .none, now: 0, tried: TriedSet()))
         XCTAssertNil(Scheduler(method: .roundRobin, peers: [], seed: 0).peers.first)

@@ -24,7 +24,7 @@ public enum Verdict: Equatable, Sendable {
     case draining                   // admin drain: keeps its sessions, takes no new ones
     case maintenance                // admin maint
     case weightZero                 // runtime weight 0 behaves like drain
-    case unhealthy                  // active health checks say so
+    case unhealthy                  // the TCP probe or the agent says so
     case full                       // active >= max_conns
     case failed(until: UInt64)      // max_fails reached; available again after `until` (ns)
 }
@@ -34,7 +34,7 @@ public enum Eligibility {
     /// tried set and the backup rule: those are about the session, not the server.
     public static func verdict(_ peer: PeerState, now: UInt64) -> Verdict {
         if peer.configDown { return .configDown }
-        switch peer.admin {
+        switch peer.effectiveAdmin {
         case .ready: break
         case .drain: return .draining
         case .maint: return .maintenance

@@ -1,13 +1,15 @@
 // Runtime state of one server, the input to the single eligibility decision.
-// Health probes, the agent and the admin socket will each own one field here;
+// The TCP probe, the agent and the admin socket each own their own fields here, so one
+// never undoes what another did (HAProxy: "only the agent undoes what the agent did");
 // none of them decides eligibility on its own.
 
 public struct PeerState: Equatable, Sendable {
     /// How the operator or the agent wants the server used.
-    public enum Admin: Equatable, Sendable {
-        case ready      // normal
-        case drain      // keeps its sessions, takes no new ones
-        case maint      // takes no new ones (sessions are the admin's business)
+    public enum Admin: Int, Equatable, Comparable, Sendable {
+        case ready = 0  // normal
+        case drain = 1  // keeps its sessions, takes no new ones
+        case maint = 2  // takes no new ones (sessions are the admin's business)
+        public static func < (a: Admin, b: Admin) -> Bool { a.rawValue < b.rawValue }
     }
 
     public var configWeight: Int
@@ -18,9 +20,19 @@ public struct PeerState: Equatable, Sendable {
     public var failTimeoutNanos: UInt64
     public var backup: Bool
     public var configDown: Bool         // `down` in the config
+    /// Set by the operator (admin socket).
     public var admin: Admin = .ready
-    /// Result of active health checks; true until probes say otherwise (issue: health).
-    public var healthy: Bool = true
+    /// Set by the agent's `ready`/`drain`/`maint`.
+    public var agentAdmin: Admin = .ready
+    /// The TCP probe's verdict after rise/fall; true when no probe is configured.
+    public var probeUp: Bool = true
+    /// False after the agent said `down`/`stopped`/`fail` (or `set server ... agent down`).
+    public var agentUp: Bool = true
+
+    /// The stricter of the operator's and the agent's admin state.
+    public var effectiveAdmin: Admin { max(admin, agentAdmin) }
+    /// Both the probe and the agent allow the server.
+    public var healthy: Bool { probeUp && agentUp }
 
     public var active: Int = 0
     /// Passive failures (connect refused / timed out) counted in the current fail_timeout window.

@@ -6,6 +6,7 @@ public final class Listener: EventHandler {
     public let socket: Socket
     public let config: ListenConfig
     let route: Route
+    public internal(set) var stats = ListenerStats()
     private(set) var accepting = true
     private var peerAddress = SocketAddress()
     /// Accepts per readiness event. The socket is level-triggered, so stopping early loses
@@ -83,7 +84,7 @@ public final class Listener: EventHandler {
                 return
             }
             guard case .done(let client) = result else { return }
-            runtime.startSession(client: client, peer: peerAddress, route: route)
+            runtime.startSession(client: client, peer: peerAddress, listener: self)
         }
     }
 }

@@ -143,10 +143,13 @@ public final class Runtime {
 
     var hasRoom: Bool { gate == .open }
 
-    func startSession(client: Socket, peer: SocketAddress, route: Route) {
+    func startSession(client: Socket, peer: SocketAddress, listener: Listener) {
+        let route = listener.route
         acceptedTotal &+= 1
+        listener.stats.accepted &+= 1
         if !route.access.isEmpty && !route.access.allows(peer) {
             deniedTotal &+= 1
+            listener.stats.denied &+= 1
             client.close()
             return
         }

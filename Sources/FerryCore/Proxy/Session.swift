@@ -130,6 +130,7 @@ public final class Session: EventHandler, TimerTarget {
         }
         upstream.scheduler.sessionClosed(peer)
         if failed {
+            upstream.stats[peer].connectFailures &+= 1
             upstream.scheduler.connectFailed(peer, now: runtime.loop.now)
             runtime.connectFailed(upstream: upstream, peer: peer, cause: cause)
         }
@@ -148,7 +149,11 @@ public final class Session: EventHandler, TimerTarget {
     }
 
     private func established(serverEvents: EpollEvents) {
-        route.upstream.scheduler.connectSucceeded(peer, now: runtime.loop.now)
+        let upstream = route.upstream
+        upstream.scheduler.connectSucceeded(peer, now: runtime.loop.now)
+        upstream.stats[peer].sessionsTotal &+= 1
+        upstream.stats[peer].maxActive = max(upstream.stats[peer].maxActive, upstream.scheduler.peers[peer].active)
+        upstream.stats[peer].lastSessionAtMillis = UInt64(WallClock.nowMilliseconds())
         phase = .relaying
         lastActivity = runtime.loop.now
         runtime.loop.timers.schedule(self, at: lastActivity &+ route.idleTimeout)
@@ -273,7 +278,12 @@ public final class Session: EventHandler, TimerTarget {
             if relayReset || reason == .serverReset { server.closeWithReset() } else { server.close() }
             server = Socket(FileDescriptor(-1))
         }
-        if peer >= 0 { route.upstream.scheduler.sessionClosed(peer) }
+        if peer >= 0 {
+            let upstream = route.upstream
+            upstream.scheduler.sessionClosed(peer)
+            upstream.stats[peer].bytesToServer &+= up.bytes
+            upstream.stats[peer].bytesToClient &+= down.bytes
+        }
         runtime.sessionEnded(self, reason: reason)
     }
 }

@@ -6,6 +6,8 @@ public final class Upstream {
     public let addresses: [SocketAddress]
     public let serverNames: [String]
     public let config: UpstreamConfig
+    /// Counters per server, indexed like the scheduler's peers.
+    public var stats: [ServerStats]
 
     public init(_ config: UpstreamConfig, seed: UInt64) {
         self.config = config
@@ -19,6 +21,7 @@ public final class Upstream {
             return p
         }
         scheduler = Scheduler(method: config.method, peers: peers, seed: seed)
+        stats = Array(repeating: ServerStats(), count: peers.count)
     }
 
     /// `proxy_pass host:port;` without an upstream block: a one-server upstream named by the address.

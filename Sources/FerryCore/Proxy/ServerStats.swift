@@ -1,0 +1,30 @@
+/// Counters for one server, kept beside the scheduler's state: what `show stat`, the metrics
+/// endpoint and the connection log read. Plain integers bumped on the loop's thread; nothing
+/// here decides anything (eligibility lives in Balancing/).
+public struct ServerStats: Equatable, Sendable {
+    /// Sessions that reached the server (connect succeeded).
+    public var sessionsTotal: UInt64 = 0
+    /// Connect attempts that failed (refused, reset, timed out).
+    public var connectFailures: UInt64 = 0
+    /// Bytes relayed client -> server and server -> client, added when a session ends.
+    public var bytesToServer: UInt64 = 0
+    public var bytesToClient: UInt64 = 0
+    /// Most sessions seen at once.
+    public var maxActive: Int = 0
+    /// Wall-clock time (ms since the epoch) of the last session established; 0 = never.
+    public var lastSessionAtMillis: UInt64 = 0
+
+    public init() {}
+}
+
+/// Counters for one listener, for `show info`, `show stat` and metrics.
+public struct ListenerStats: Equatable, Sendable {
+    /// Connections accepted from the kernel.
+    public var accepted: UInt64 = 0
+    /// Closed by allow/deny.
+    public var denied: UInt64 = 0
+    /// Closed by a per-client limit (limit_conn, rate cap).
+    public var limited: UInt64 = 0
+
+    public init() {}
+}
