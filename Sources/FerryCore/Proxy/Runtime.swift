@@ -148,10 +148,7 @@ public final class Runtime {
         acceptedTotal &+= 1
         listener.stats.accepted &+= 1
         if !route.access.isEmpty && !route.access.allows(peer) {
-            deniedTotal &+= 1
-            listener.stats.denied &+= 1
-            client.close()
-            return
+            return clientRefused(client, peer: peer, listener: listener, reason: .denied)
         }
         let s = Session(runtime: self, route: route, client: client, clientKey: peer.clientKey, clientPort: peer.port, now: loop.now)
         s.next = sessions
@@ -166,6 +163,34 @@ public final class Runtime {
             return
         }
         s.connectNext()
+    }
+
+    /// Closes a client turned away before it became a session (denied, limited, bad header),
+    /// counting it against its listener. Every refusal goes through here so the connection log
+    /// and the counters see the same events.
+    func clientRefused(_ client: Socket, peer: SocketAddress, listener: Listener, reason: SessionEnd) {
+        switch reason {
+        case .denied:
+            deniedTotal &+= 1
+            listener.stats.denied &+= 1
+        case .limited:
+            listener.stats.limited &+= 1
+        default:
+            break
+        }
+        client.close()
+    }
+
+    /// The live sessions on one server of one upstream, for the admin socket and health.
+    /// O(sessions): a cold-path walk of the intrusive list.
+    func sessions(on upstream: Upstream, peer: Int) -> [Session] {
+        var found: [Session] = []
+        var s = sessions
+        while let current = s {
+            if current.peer == peer && current.route.upstream === upstream { found.append(current) }
+            s = current.next
+        }
+        return found
     }
 
     /// Called by a session as its last act. Unlinks it and lets accepting resume if it was held back.

@@ -11,15 +11,23 @@ public enum SessionEnd: String {
     case idleTimeout = "idle_timeout"
     case connectFailed = "connect_failed"
     case noServer = "no_server"
+    case denied = "denied"                  // allow/deny
+    case limited = "limited"                // limit_conn, per-client rate cap
+    case badHeader = "bad_header"           // malformed or late PROXY protocol header
+    case serverDown = "server_down"         // health: the server went down and the upstream closes its sessions
+    case adminShutdown = "admin_shutdown"   // `shutdown sessions` on the admin socket
     case ferryStopping = "ferry_stopping"
     case internalError = "internal_error"
 
     /// nginx's $status for the same ending.
     public var status: Int {
         switch self {
-        case .clientClosed, .serverClosed, .clientReset, .serverReset, .clientError, .serverError, .idleTimeout, .ferryStopping: return 200
-        case .connectFailed: return 502
-        case .noServer: return 502
+        case .clientClosed, .serverClosed, .clientReset, .serverReset, .clientError, .serverError, .idleTimeout,
+             .serverDown, .adminShutdown, .ferryStopping: return 200
+        case .badHeader: return 400
+        case .denied: return 403
+        case .connectFailed, .noServer: return 502
+        case .limited: return 503
         case .internalError: return 500
         }
     }
