@@ -149,8 +149,9 @@ final class ConfigBuildTests: XCTestCase {
              $0.adminSocket = AdminSocketConfig(path: "/tmp/s.sock")
          }),
         ("ignored nginx directives leave no trace in the config",
-         "load_module modules/ngx_stream_module.so;\nuser nginx;\npid /run/nginx.pid;\ndaemon off;\nevents { worker_connections 1024; use epoll; }\nstream { tcp_nodelay on; }",
+         "load_module modules/ngx_stream_module.so;\nuser nginx;\ndaemon off;\nevents { worker_connections 1024; use epoll; }\nstream { tcp_nodelay on; }",
          Config(file: "")),
+        ("pid file, as nginx", "pid /run/ferry.pid;", config { $0.pidFile = "/run/ferry.pid" }),
         ("nginx token rules: quotes, escapes, comments, words with braces",
          "upstream \"b\" { server '127.0.0.1:1' name=a#b; # comment ; { }\n}\nserver { listen 80; proxy_pass b; }\nlog_format x 'it\\'s \\\\ \\t' \"\\x\" ${var};",
          config {

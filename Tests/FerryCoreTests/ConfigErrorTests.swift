@@ -119,9 +119,9 @@ final class ConfigErrorTests: XCTestCase {
     }
 
     func testWarningsBeforeAFailureTravelWithTheError() {
-        XCTAssertThrowsError(try load("pid /run/x.pid;\nfrobnicate;")) { error in
+        XCTAssertThrowsError(try load("daemon off;\nfrobnicate;")) { error in
             let e = error as! ConfigError
-            XCTAssertEqual(e.earlier.map(\.description), [#""pid" directive is ignored by ferry in t.conf:1:1"#])
+            XCTAssertEqual(e.earlier.map(\.description), [#""daemon" directive is ignored by ferry in t.conf:1:1"#])
             XCTAssertEqual(e.location, SourceLocation(file: "t.conf", line: 2, column: 1))
         }
     }

@@ -109,11 +109,11 @@ final class ConfigFilesTests: XCTestCase {
     func testCheckPrintsLikeNginx() throws {
         var out = "", err = ""
         let ok = ConfigCheck.test(path: "t.conf", dump: true, environment: offlineEnvironment(files: [
-            "t.conf": "pid /x;\nupstream b { server 127.0.0.1:1; }\nserver { listen 80; proxy_pass b; }",
+            "t.conf": "daemon off;\nupstream b { server 127.0.0.1:1; }\nserver { listen 80; proxy_pass b; }",
         ]), stdout: { out += $0 }, stderr: { err += $0 })
         XCTAssertEqual(ok, 0)
         XCTAssertEqual(err, """
-            ferry: [warn] "pid" directive is ignored by ferry in t.conf:1:1
+            ferry: [warn] "daemon" directive is ignored by ferry in t.conf:1:1
             ferry: the configuration file t.conf syntax is ok
             ferry: configuration file t.conf test is successful
 

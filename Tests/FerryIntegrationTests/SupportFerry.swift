@@ -25,7 +25,9 @@ final class FerryInstance {
         directory = URL(fileURLWithPath: String(cString: chars))
         configPath = directory.appendingPathComponent("ferry.conf").path
         stderrPath = directory.appendingPathComponent("stderr.log").path
-        let text = main + "\nstream {\n" + body.replacingOccurrences(of: "LISTEN", with: "127.0.0.1:\(self.listenPort)") + "\n}\n"
+        // `@DIR@` names the instance's temp directory (admin socket, pid file, logs).
+        let text = (main + "\nstream {\n" + body.replacingOccurrences(of: "LISTEN", with: "127.0.0.1:\(self.listenPort)") + "\n}\n")
+            .replacingOccurrences(of: "@DIR@", with: directory.path)
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
         FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process = Process()
@@ -58,6 +60,16 @@ final class FerryInstance {
             let f = line.split(separator: " ")
             return f.count > 3 && f[1] == local && f[3] == "0A"
         }
+    }
+
+    /// The admin socket path when the config says `admin_socket @DIR@/admin.sock`.
+    var adminPath: String { directory.appendingPathComponent("admin.sock").path }
+
+    /// Rewrites the configuration file (same substitutions as at start) for a reload.
+    func rewriteConfig(stream body: String, main: String = "") throws {
+        let text = (main + "\nstream {\n" + body.replacingOccurrences(of: "LISTEN", with: "127.0.0.1:\(listenPort)") + "\n}\n")
+            .replacingOccurrences(of: "@DIR@", with: directory.path)
+        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
     var stderr: String {

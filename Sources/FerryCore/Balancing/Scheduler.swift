@@ -94,6 +94,14 @@ public struct Scheduler {
         }
     }
 
+    /// Appends a server (runtime `add server`); returns its index. Rebuilds the method on
+    /// this cold path, so a hash ring or rotation position may restart.
+    public mutating func add(_ peer: PeerState) -> Int {
+        peers.append(peer)
+        (primary, backup, position) = Scheduler.groups(method: method, peers: peers, seed: seed)
+        return peers.count - 1
+    }
+
     // MARK: - private
 
     private mutating func syncActive(_ peer: Int) {

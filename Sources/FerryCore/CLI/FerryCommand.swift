@@ -5,24 +5,33 @@ public enum FerryCommand {
     public static let version = "0.1.0"
 
     static let usage = """
-        Usage: ferry [-c FILE] [-t | -T] [-v] [-h]
+        Usage: ferry [-c FILE] [-t | -T] [-s SIGNAL] [-v] [-h]
+               ferry ctl [-c FILE | -s SOCKET] [COMMAND...]
 
           -c FILE   configuration file (default: \(ConfigLoader.defaultPath))
           -t        test the configuration and exit
           -T        test the configuration, print it in canonical form and exit
+          -s SIGNAL send a signal to the running ferry (found through the "pid" file):
+                    reload (SIGHUP), quit (graceful stop, SIGTERM), stop (at once, SIGQUIT)
           -v        print the version and exit
           -h        print this help and exit
 
+          ctl       send COMMAND to the admin socket and print the answer (exit 1 on an
+                    error answer); without COMMAND, read commands from stdin; "ctl top"
+                    shows live per-server state. -s names the socket, else the
+                    configuration's admin_socket is used.
+
         Without -t/-T, ferry runs in the foreground and logs JSON lines to stderr.
         SIGTERM/SIGINT stop accepting and let sessions finish (a second one ends them);
-        SIGQUIT ends at once.
+        SIGQUIT ends at once; SIGHUP reloads the configuration.
 
         """
 
-    enum Mode { case run, test, dump, version, help }
+    enum Mode { case run, test, dump, version, help, signal(String) }
 
     /// Parses `args` (argv, program name first) and runs the chosen mode; returns the exit status.
     public static func run(_ args: [String]) -> Int32 {
+        if args.count > 1 && args[1] == "ctl" { return ControlCommand.run(Array(args.dropFirst(2))) }
         var mode = Mode.run
         var path = ConfigLoader.defaultPath
         var i = 1
@@ -31,6 +40,10 @@ public enum FerryCommand {
             case "-c":
                 guard i + 1 < args.count else { return fail("option \"-c\" requires file name") }
                 path = args[i + 1]
+                i += 1
+            case "-s":
+                guard i + 1 < args.count else { return fail("option \"-s\" requires parameter") }
+                mode = .signal(args[i + 1])
                 i += 1
             case "-t": mode = .test
             case "-T", "--dump": mode = .dump
@@ -47,7 +60,33 @@ public enum FerryCommand {
         case .test: return ConfigCheck.test(path: path, dump: false)
         case .dump: return ConfigCheck.test(path: path, dump: true)
         case .run: return runProxy(configPath: path)
+        case .signal(let name): return sendSignal(name, configPath: path)
         }
+    }
+
+    /// nginx's `-s`: the names mean what they mean to nginx (quit = graceful), mapped to
+    /// ferry's signals (SIGTERM is the graceful one here, as in the issue's operating model).
+    static func sendSignal(_ name: String, configPath: String) -> Int32 {
+        let signals: [String: Int32] = ["reload": SIGHUP, "quit": SIGTERM, "stop": SIGQUIT]
+        guard let sig = signals[name] else { return fail("invalid option: \"-s \(name)\"; use reload, quit or stop") }
+        let config: Config
+        do { config = try ConfigLoader.load(path: configPath).config } catch { return fail("\(error)") }
+        guard let pidPath = config.pidFile else {
+            return fail("no \"pid\" directive in \(configPath); add \"pid /run/ferry.pid;\" so ferry -s can find the running process")
+        }
+        let fd = open(pidPath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return fail("open() \"\(pidPath)\" failed; is ferry running?") }
+        var buf = [UInt8](repeating: 0, count: 32)
+        let n = buf.withUnsafeMutableBytes { b in (try? syscall("read") { read(fd, b.baseAddress!, b.count) }) ?? 0 }
+        closeDescriptor(fd)
+        let text = String(decoding: buf[0..<max(0, n)], as: UTF8.self).filter { !$0.isWhitespace && $0 != "\0" }
+        guard let pid = Int32(text), pid > 0 else { return fail("invalid PID number \"\(text)\" in \"\(pidPath)\"") }
+        do {
+            _ = try syscall("kill") { kill(pid, sig) }
+        } catch {
+            return fail("kill(\(pid), \(name)) failed (\(error.rawValue): \(error))")
+        }
+        return 0
     }
 
     private static func fail(_ message: String) -> Int32 {
@@ -79,7 +118,7 @@ public enum FerryCommand {
             policy.mode = mode
         }
         do {
-            let runtime = try Runtime(config: loaded.config, log: log, policy: policy)
+            let runtime = try Runtime(config: loaded.config, log: log, configPath: configPath, policy: policy)
             return runtime.run()
         } catch {
             log.log(.emerg, "startup_failed") { $0.add("error", error.description) }

@@ -204,6 +204,8 @@ public struct Config: Equatable, Sendable {
     /// How long SIGTERM waits for sessions before ending them (nginx's worker_shutdown_timeout,
     /// which nginx leaves unlimited; ferry bounds it so a stop always completes).
     public var shutdownTimeout: Duration = .seconds(30)
+    /// `pid FILE;`: where ferry writes its process id, read by `ferry -s reload|stop|quit`.
+    public var pidFile: String? = nil
     public var upstreams: [UpstreamConfig] = []
     public var listeners: [ListenerConfig] = []
     public var limitConnZones: [LimitConnZoneConfig] = []

@@ -174,6 +174,10 @@ final class ConfigBuilder {
     }
 
     /// nginx's `worker_shutdown_timeout`: how long a graceful stop waits for sessions.
+    func pidFile(_ d: Directive) throws {
+        config.pidFile = d.arguments[0].text
+    }
+
     func workerShutdownTimeout(_ d: Directive) throws {
         config.shutdownTimeout = try time(d)
     }

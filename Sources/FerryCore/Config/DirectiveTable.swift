@@ -47,6 +47,7 @@ enum DirectiveTable {
         // main
         DirectiveSpec("worker_processes", [.main], .exactly(1), once: true, ConfigBuilder.workerProcesses),
         DirectiveSpec("worker_rlimit_nofile", [.main], .exactly(1), once: true, ConfigBuilder.workerRlimitNofile),
+        DirectiveSpec("pid", [.main], .exactly(1), once: true, ConfigBuilder.pidFile),
         DirectiveSpec("worker_shutdown_timeout", [.main], .exactly(1), once: true, ConfigBuilder.workerShutdownTimeout),
         DirectiveSpec("error_log", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.errorLog),
         DirectiveSpec("admin_socket", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.adminSocket),
@@ -55,7 +56,6 @@ enum DirectiveTable {
         // file loads unchanged, with a warning so nobody believes they take effect.
         DirectiveSpec("load_module", [.main], .exactly(1), ConfigBuilder.ignored),
         DirectiveSpec("events", [.main], .exactly(0), block: true, once: true, ConfigBuilder.ignored),
-        DirectiveSpec("pid", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
         DirectiveSpec("daemon", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
         DirectiveSpec("user", [.main], .between(1, 2), once: true, ConfigBuilder.ignored),
         DirectiveSpec("master_process", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
@@ -63,6 +63,7 @@ enum DirectiveTable {
         DirectiveSpec("env", [.main], .exactly(1), ConfigBuilder.ignored),
         DirectiveSpec("worker_cpu_affinity", [.main], .atLeast(1), once: true, ConfigBuilder.ignored),
         DirectiveSpec("worker_priority", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("pid", [.main], .exactly(1), once: true, ConfigBuilder.pidFile),
         DirectiveSpec("worker_shutdown_timeout", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
         DirectiveSpec("timer_resolution", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
         DirectiveSpec("lock_file", [.main], .exactly(1), once: true, ConfigBuilder.ignored),

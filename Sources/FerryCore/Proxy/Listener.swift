@@ -5,7 +5,10 @@ public final class Listener: EventHandler {
     unowned(unsafe) let runtime: Runtime
     public let socket: Socket
     public let config: ListenConfig
-    let route: Route
+    /// Replaced by a reload; sessions keep the route they started with.
+    var route: Route
+    /// HAProxy's proxy id for this frontend (see Runtime.assignIDs).
+    public internal(set) var id = 0
     public internal(set) var stats = ListenerStats()
     private(set) var accepting = true
     private var peerAddress = SocketAddress()

@@ -20,9 +20,17 @@ public final class Runtime {
     public let loop: EventLoop
     public let relay: RelayContext
     public let log: EventLog
-    public let config: Config
-    public private(set) var upstreams: [String: Upstream] = [:]
-    public private(set) var listeners: [Listener] = []
+    public internal(set) var config: Config
+    /// Where the configuration was read from; SIGHUP reads it again (nil: reload unavailable).
+    public let configPath: String?
+    public internal(set) var upstreams: [String: Upstream] = [:]
+    /// The same upstreams in configuration order (for listings and ids).
+    public internal(set) var upstreamList: [Upstream] = []
+    public internal(set) var listeners: [Listener] = []
+    public internal(set) var adminServer: AdminServer? = nil
+    /// Wall-clock start, for `show info`.
+    public let startedAtMillis = WallClock.nowMilliseconds()
+    public internal(set) var reloads: UInt64 = 0
     public let descriptorLimit: Int
     public let capacity: Int
     public private(set) var sessionCount = 0
@@ -31,20 +39,23 @@ public final class Runtime {
     /// How long SIGTERM waits for sessions before ending them.
     public var shutdownTimeout: UInt64
 
-    private var sessions: Session? = nil
+    var sessions: Session? = nil
     private var signalHandler: SignalHandler? = nil
-    private enum AcceptGate: Equatable { case open, atCapacity, outOfDescriptors }
-    private var gate: AcceptGate = .open
+    enum AcceptGate: Equatable { case open, atCapacity, outOfDescriptors }
+    var gate: AcceptGate = .open
     private var retryTimer: OneShotTimer? = nil
     private var stopTimer: OneShotTimer? = nil
-    private var stopping = false
+    var stopping = false
+    /// `shutdown sessions server ... rate N/s` in progress.
+    var pacedShutdowns: [PacedShutdown] = []
     private var exitStatus: Int32 = 0
 
     /// Descriptors kept for ferry itself: stdio, epoll, signalfd, logs, admin socket, probes.
     static let reservedDescriptors = 64
 
-    public init(config: Config, log: EventLog, policy: RelayPolicy = RelayPolicy()) throws(StartupError) {
+    public init(config: Config, log: EventLog, configPath: String? = nil, policy: RelayPolicy = RelayPolicy()) throws(StartupError) {
         self.config = config
+        self.configPath = configPath
         self.log = log
         try Runtime.checkSupported(config, log: log)
         shutdownTimeout = config.shutdownTimeout.nanoseconds
@@ -62,26 +73,15 @@ public final class Runtime {
         } catch {
             throw StartupError("epoll_create1() failed (\(error.rawValue): \(error))")
         }
-        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
-        for u in config.upstreams {
-            seed &+= 1
-            upstreams[u.name] = Upstream(u, seed: seed)
+        let plan = try Runtime.plan(config, now: loop.now)
+        upstreamList = plan.upstreams
+        for u in plan.upstreams { upstreams[u.name] = u }
+        for (listen, route) in plan.listens {
+            listeners.append(try Listener(runtime: self, config: listen, route: route))
         }
-        for l in config.listeners {
-            let upstream: Upstream
-            switch l.proxyPass {
-            case .upstream(let name):
-                guard let u = upstreams[name] else { throw StartupError("no upstream \"\(name)\"", l.location) }
-                upstream = u
-            case .address(let a):
-                upstream = Upstream(single: a, location: l.location)
-                upstreams[a.written] = upstream
-            }
-            let route = Route(l, upstream: upstream)
-            for listen in l.listens {
-                let listener = try Listener(runtime: self, config: listen, route: route)
-                listeners.append(listener)
-            }
+        Runtime.assignIDs(upstreamList, listeners)
+        if let admin = config.adminSocket {
+            adminServer = try AdminServer(runtime: self, config: admin)
         }
         do {
             let sig = try SignalDescriptor.make([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGPIPE])
@@ -92,6 +92,46 @@ public final class Runtime {
         } catch {
             throw StartupError("event loop setup failed (\(error.rawValue): \(error))")
         }
+    }
+
+    /// The upstreams (in configuration order, implicit `proxy_pass host:port` ones after) and
+    /// the listen sockets with their routes that `config` asks for. Opens nothing.
+    static func plan(_ config: Config, now: UInt64) throws(StartupError) -> (upstreams: [Upstream], listens: [(ListenConfig, Route)]) {
+        var list: [Upstream] = []
+        var byName: [String: Upstream] = [:]
+        for u in config.upstreams {
+            // Seeded by name, not position, so a reload that adds an upstream does not
+            // reshuffle the others' random and round-robin starting points.
+            let upstream = Upstream(u, seed: HashMix.name(u.name), now: now)
+            list.append(upstream)
+            byName[u.name] = upstream
+        }
+        var listens: [(ListenConfig, Route)] = []
+        for l in config.listeners {
+            let upstream: Upstream
+            switch l.proxyPass {
+            case .upstream(let name):
+                guard let u = byName[name] else { throw StartupError("no upstream \"\(name)\"", l.location) }
+                upstream = u
+            case .address(let a):
+                if let u = byName[a.written] {
+                    upstream = u
+                } else {
+                    upstream = Upstream(single: a, location: l.location)
+                    list.append(upstream)
+                    byName[a.written] = upstream
+                }
+            }
+            let route = Route(l, upstream: upstream)
+            for listen in l.listens { listens.append((listen, route)) }
+        }
+        return (list, listens)
+    }
+
+    /// HAProxy numbers proxies in one space: backends (upstreams) first here, then frontends.
+    static func assignIDs(_ upstreams: [Upstream], _ listeners: [Listener]) {
+        for (i, u) in upstreams.enumerated() { u.id = i + 1 }
+        for (i, l) in listeners.enumerated() { l.id = upstreams.count + i + 1 }
     }
 
     /// Directives this version parses but does not act on yet. Those that would change what
@@ -116,7 +156,6 @@ public final class Runtime {
             if u.healthCheck != nil { notYet("health_check", "upstream \(u.name): no active probes; servers are judged by max_fails/fail_timeout only") }
             if u.agentCheck != nil || u.servers.contains(where: { $0.agentPort != nil }) { notYet("agent_check", "upstream \(u.name): agent replies are not read") }
         }
-        if config.adminSocket != nil { notYet("admin_socket", "no admin socket is opened") }
         if !config.accessLogs.isEmpty || config.listeners.contains(where: { !$0.accessLogs.isEmpty }) { notYet("access_log", "no connection log is written") }
         if let e = config.errorLog, e.path != "stderr" { notYet("error_log", "events go to stderr, not \(e.path)") }
         if case .count(let n) = config.workerProcesses, n == 1 {} else {
@@ -132,8 +171,11 @@ public final class Runtime {
             $0.add("capacity", capacity)
             $0.add("relay", relay.policy.mode.rawValue)
         }
+        writePidFile()
         loop.run()
         for l in listeners { l.close() }
+        adminServer?.close()
+        removePidFile()
         relay.pipes.closeAll()
         log.log(.notice, "exit") { $0.add("status", Int(exitStatus)) }
         return exitStatus
@@ -187,10 +229,35 @@ public final class Runtime {
         var found: [Session] = []
         var s = sessions
         while let current = s {
-            if current.peer == peer && current.route.upstream === upstream { found.append(current) }
+            if current.peer == peer && current.upstream === upstream { found.append(current) }
             s = current.next
         }
         return found
+    }
+
+    /// Starts closing the sessions now on `peer` of `upstream`, `perSecond` at a time
+    /// (0 = all at once). Replaces a paced shutdown already running on that server.
+    /// Returns how many sessions will be closed.
+    func shutdownSessions(upstream: Upstream, peer: Int, perSecond: Int) -> Int {
+        let victims = sessions(on: upstream, peer: peer)
+        if let i = pacedShutdowns.firstIndex(where: { $0.upstream === upstream && $0.peer == peer }) {
+            pacedShutdowns[i].cancel()
+            pacedShutdowns.remove(at: i)
+        }
+        guard perSecond > 0 else {
+            for s in victims { s.end(.adminShutdown) }
+            return victims.count
+        }
+        guard !victims.isEmpty else { return 0 }
+        let p = PacedShutdown(runtime: self, upstream: upstream, peer: peer, sessions: victims, perSecond: perSecond)
+        pacedShutdowns.append(p)
+        p.start()
+        return victims.count
+    }
+
+    func pacedShutdownFinished(_ p: PacedShutdown) {
+        pacedShutdowns.removeAll { $0 === p }
+        log.log(.notice, "paced_shutdown_done") { $0.add("upstream", p.upstream.name); $0.add("server", p.upstream.serverNames[p.peer]); $0.add("closed", p.closed) }
     }
 
     /// Called by a session as its last act. Unlinks it and lets accepting resume if it was held back.
@@ -262,7 +329,7 @@ public final class Runtime {
         case SIGQUIT:
             stopNow(signal)
         case SIGHUP:
-            log.log(.warn, "reload_unsupported") { $0.add("signal", "SIGHUP"); $0.add("detail", "this version does not reload; restart ferry to apply a new configuration") }
+            _ = reload()
         default:
             return
         }
@@ -273,6 +340,8 @@ public final class Runtime {
         stopping = true
         for l in listeners { l.close() }
         listeners.removeAll()
+        for p in pacedShutdowns { p.cancel() }
+        pacedShutdowns.removeAll()
         log.log(.notice, "stopping") {
             $0.add("signal", Int(signal))
             $0.add("sessions", sessionCount)

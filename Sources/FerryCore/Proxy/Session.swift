@@ -47,6 +47,9 @@ public final class Session: EventHandler, TimerTarget {
 
     unowned(unsafe) let runtime: Runtime
     let route: Route
+    /// The upstream this session's server belongs to. Starts as the route's; a reload moves it
+    /// to the new upstream object when the server remains (see Runtime+Reload).
+    var upstream: Upstream
     let client: Socket
     var server = Socket(FileDescriptor(-1))
     var phase: Phase = .connecting
@@ -75,6 +78,7 @@ public final class Session: EventHandler, TimerTarget {
         self.clientPort = clientPort
         self.runtime = runtime
         self.route = route
+        self.upstream = route.upstream
         self.client = client
         self.clientKey = clientKey
         startedAt = now
@@ -86,7 +90,6 @@ public final class Session: EventHandler, TimerTarget {
     /// Chooses a server and starts a non-blocking connect, moving on to the next server while
     /// attempts fail at once. Precondition: phase == .connecting, no server socket open.
     func connectNext() {
-        let upstream = route.upstream
         let now = runtime.loop.now
         while true {
             if attempts > 0 {
@@ -130,7 +133,6 @@ public final class Session: EventHandler, TimerTarget {
 
     /// Closes the server socket of a failed attempt and accounts for it.
     private func abandonServer(failed: Bool, cause: Errno) {
-        let upstream = route.upstream
         if server.fd.rawValue >= 0 {
             runtime.loop.deregister(server.fd)
             server.close()
@@ -157,7 +159,6 @@ public final class Session: EventHandler, TimerTarget {
     }
 
     private func established(serverEvents: EpollEvents) {
-        let upstream = route.upstream
         upstream.scheduler.connectSucceeded(peer, now: runtime.loop.now)
         upstream.stats[peer].sessionsTotal &+= 1
         upstream.stats[peer].maxActive = max(upstream.stats[peer].maxActive, upstream.scheduler.peers[peer].active)
@@ -287,7 +288,6 @@ public final class Session: EventHandler, TimerTarget {
             server = Socket(FileDescriptor(-1))
         }
         if peer >= 0 {
-            let upstream = route.upstream
             upstream.scheduler.sessionClosed(peer)
             upstream.stats[peer].bytesToServer &+= up.bytes
             upstream.stats[peer].bytesToClient &+= down.bytes

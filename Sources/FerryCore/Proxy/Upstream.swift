@@ -1,27 +1,36 @@
 /// An upstream at run time: its servers' resolved addresses and names beside the scheduler
 /// that chooses among them. Shared by every listener that proxies to it.
+///
+/// Servers are only ever appended (`add server`); `del server` leaves a tombstone so that
+/// the indices live sessions hold, and the `#ID`s operators use, never shift.
 public final class Upstream {
     public let name: String
+    /// HAProxy's proxy id (`#ID` in `backend/server` names): config order, counted together
+    /// with the frontends so one id names one thing.
+    public internal(set) var id: Int = 0
     public var scheduler: Scheduler
-    public let addresses: [SocketAddress]
-    public let serverNames: [String]
+    public private(set) var addresses: [SocketAddress]
+    /// Each server's address as written in the configuration (or in `add server`).
+    public private(set) var writtenAddresses: [String]
+    public private(set) var serverNames: [String]
+    /// Deleted with `del server`; never selected (configDown) and hidden from listings.
+    public private(set) var removed: [Bool]
     public let config: UpstreamConfig
     /// Counters per server, indexed like the scheduler's peers.
     public var stats: [ServerStats]
+    /// Monotonic time (ns) of each server's last state change, for `lastchg`.
+    public var lastChange: [UInt64]
 
-    public init(_ config: UpstreamConfig, seed: UInt64) {
+    public init(_ config: UpstreamConfig, seed: UInt64, now: UInt64 = 0) {
         self.config = config
         name = config.name
         addresses = config.servers.map { SocketAddress($0.address.endpoint) }
+        writtenAddresses = config.servers.map(\.address.written)
         serverNames = config.servers.map(\.name)
-        let peers = config.servers.map {
-            var p = PeerState(weight: $0.weight, maxConns: $0.maxConns, maxFails: $0.maxFails,
-                              failTimeoutNanos: $0.failTimeout.nanoseconds, backup: $0.backup, down: $0.down)
-            p.identity = HashMix.name($0.name)
-            return p
-        }
-        scheduler = Scheduler(method: config.method, peers: peers, seed: seed)
-        stats = Array(repeating: ServerStats(), count: peers.count)
+        removed = Array(repeating: false, count: config.servers.count)
+        scheduler = Scheduler(method: config.method, peers: config.servers.map(Upstream.peer), seed: seed)
+        stats = Array(repeating: ServerStats(), count: config.servers.count)
+        lastChange = Array(repeating: now, count: config.servers.count)
     }
 
     /// `proxy_pass host:port;` without an upstream block: a one-server upstream named by the address.
@@ -29,6 +38,42 @@ public final class Upstream {
         var u = UpstreamConfig(name: address.written, location: location)
         u.servers = [UpstreamServerConfig(address: address, name: address.written, location: location)]
         self.init(u, seed: 0)
+    }
+
+    static func peer(_ s: UpstreamServerConfig) -> PeerState {
+        var p = PeerState(weight: s.weight, maxConns: s.maxConns, maxFails: s.maxFails,
+                          failTimeoutNanos: s.failTimeout.nanoseconds, backup: s.backup, down: s.down)
+        p.identity = HashMix.name(s.name)
+        return p
+    }
+
+    /// Index of the live server called `key`: its name, its address as written, or `#ID`.
+    public func server(named key: String) -> Int? {
+        if key.hasPrefix("#"), let id = Int(key.dropFirst()), id >= 1, id <= serverNames.count, !removed[id - 1] {
+            return id - 1
+        }
+        if let i = serverNames.indices.first(where: { serverNames[$0] == key && !removed[$0] }) { return i }
+        return writtenAddresses.indices.first { writtenAddresses[$0] == key && !removed[$0] }
+    }
+
+    /// Indices of servers not deleted, in order.
+    public var liveServers: [Int] { removed.indices.filter { !removed[$0] } }
+
+    /// Appends a server (admin `add server`); returns its index.
+    func addServer(_ s: UpstreamServerConfig, state: PeerState, now: UInt64) -> Int {
+        addresses.append(SocketAddress(s.address.endpoint))
+        writtenAddresses.append(s.address.written)
+        serverNames.append(s.name)
+        removed.append(false)
+        stats.append(ServerStats())
+        lastChange.append(now)
+        return scheduler.add(state)
+    }
+
+    /// Tombstones a server (admin `del server`). The caller checked it is in maintenance and idle.
+    func removeServer(_ i: Int) {
+        removed[i] = true
+        scheduler.update(i) { $0.configDown = true }
     }
 }
 

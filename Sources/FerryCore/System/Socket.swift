@@ -14,6 +14,13 @@ public struct Socket: Equatable {
 
     public func close() { fd.close() }
 
+    /// A blocking, close-on-exec stream socket, for command-line clients (`ferry ctl`) that
+    /// have nothing else to do while they wait.
+    public static func blockingStream(family: Int32) throws(Errno) -> Socket {
+        let s = try syscall("socket") { Glibc.socket(family, FERRY_SOCK_STREAM | FERRY_SOCK_CLOEXEC, 0) }
+        return Socket(FileDescriptor(s))
+    }
+
     public func bind(_ address: SocketAddress) throws(Errno) {
         var a = address
         _ = try syscall("bind") {
@@ -118,6 +125,16 @@ public struct Socket: Equatable {
         a.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let ok = (try? syscall("getsockname") {
             withUnsafeMutablePointer(to: &a.storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd.rawValue, $0, &a.length) } }
+        }) != nil
+        return ok ? a : nil
+    }
+
+    /// The connected peer's address (getpeername), for cold-path listings.
+    public func remoteAddress() -> SocketAddress? {
+        var a = SocketAddress()
+        a.length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let ok = (try? syscall("getpeername") {
+            withUnsafeMutablePointer(to: &a.storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd.rawValue, $0, &a.length) } }
         }) != nil
         return ok ? a : nil
     }

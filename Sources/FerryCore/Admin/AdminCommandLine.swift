@@ -1,0 +1,41 @@
+/// Splits one admin line into commands and words the way HAProxy's CLI does: commands are
+/// separated by `;`, words by spaces or tabs, and a backslash makes the next character
+/// literal (`\;` is a semicolon inside a word).
+public struct AdminCommandLine: Equatable, Sendable {
+    public var words: [String]
+
+    public init(_ words: [String]) { self.words = words }
+
+    /// Commands with at least one word, in order.
+    public static func split(_ line: String) -> [AdminCommandLine] {
+        var commands: [AdminCommandLine] = []
+        var words: [String] = []
+        var word = ""
+        var inWord = false
+        var escaped = false
+        func endWord() {
+            if inWord { words.append(word) }
+            word = ""
+            inWord = false
+        }
+        func endCommand() {
+            endWord()
+            if !words.isEmpty { commands.append(AdminCommandLine(words)) }
+            words = []
+        }
+        for c in line {
+            if escaped {
+                word.append(c); inWord = true; escaped = false
+                continue
+            }
+            switch c {
+            case "\\": escaped = true
+            case ";": endCommand()
+            case " ", "\t": endWord()
+            default: word.append(c); inWord = true
+            }
+        }
+        endCommand()
+        return commands
+    }
+}

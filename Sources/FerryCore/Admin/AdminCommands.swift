@@ -1,0 +1,255 @@
+import Glibc
+
+/// What one admin command answers. HAProxy prints data as is and messages (errors, notices)
+/// as one line; with `set severity-output`, messages carry a `[level]: ` prefix, which is how
+/// `ferry ctl` tells an error answer from a good one.
+public struct AdminAnswer: Equatable, Error {
+    public enum Kind: Equatable { case data, info, error }
+    public var kind: Kind
+    public var text: String
+    static func data(_ t: String) -> AdminAnswer { AdminAnswer(kind: .data, text: t) }
+    static func info(_ t: String) -> AdminAnswer { AdminAnswer(kind: .info, text: t) }
+    static func error(_ t: String) -> AdminAnswer { AdminAnswer(kind: .error, text: t) }
+    static let empty = AdminAnswer(kind: .data, text: "")
+}
+
+/// HAProxy's runtime API, the part that makes sense for a TCP balancer, with its syntax, output
+/// formats and error texts; an upstream is a "backend", a listen socket a "frontend". Commands run
+/// on the event loop and touch only the scheduler's state (never a socket of a session, except
+/// `shutdown sessions`), so a slow or hostile admin client cannot stall the relay.
+enum AdminCommands {
+    static let help: [(String, String)] = [
+        ("add server <bk>/<srv> <addr> [params]", "create a new server (in maintenance; nginx or HAProxy parameters)"),
+        ("del server <bk>/<srv>", "remove a server in maintenance with no sessions"),
+        ("disable server <bk>/<srv>", "put a server in maintenance (same as 'set server ... state maint')"),
+        ("enable server <bk>/<srv>", "take a server out of maintenance (same as 'set server ... state ready')"),
+        ("get weight <bk>/<srv>", "report a server's current and initial weight"),
+        ("help", "list all commands"),
+        ("prompt", "toggle interactive mode with prompt"),
+        ("quit", "disconnect"),
+        ("reload", "re-read the configuration file (like SIGHUP)"),
+        ("set maxconn server <bk>/<srv> <n>", "change a server's max_conns (0 = unlimited)"),
+        ("set server <bk>/<srv> agent up|down", "force the agent's health verdict"),
+        ("set server <bk>/<srv> health up|down", "force the TCP probe's verdict"),
+        ("set server <bk>/<srv> state ready|drain|maint", "change a server's admin state"),
+        ("set server <bk>/<srv> weight <w>[%]", "change a server's weight (0-256, or % of the initial weight)"),
+        ("set severity-output none|number|string", "prefix messages with their severity"),
+        ("set weight <bk>/<srv> <w>[%]", "same as 'set server <bk>/<srv> weight'"),
+        ("show backend", "list backends (upstreams)"),
+        ("show info", "report information about the running process"),
+        ("show servers state [<bk>]", "dump the servers' state (HAProxy's server-state format)"),
+        ("show sessions [<bk>/<srv>]", "list sessions: client, server, age, bytes (ferry's own)"),
+        ("show stat", "report counters in HAProxy's CSV format"),
+        ("shutdown sessions server <bk>/<srv> [rate <n>/s]", "close a server's sessions, all at once or paced"),
+    ]
+
+    static var helpText: String {
+        help.map { cmd, what in
+            let padded = cmd.count < 46 ? cmd + String(repeating: " ", count: 46 - cmd.count) : cmd + " "
+            return "  \(padded): \(what)\n"
+        }.joined()
+    }
+
+    static func run(_ command: AdminCommandLine, runtime: Runtime) -> AdminAnswer {
+        let w = command.words
+        func at(_ i: Int) -> String? { i < w.count ? w[i] : nil }
+        switch (at(0), at(1)) {
+        case ("help", _):
+            return .data("The following commands are valid at this level:\n" + helpText)
+        case ("show", "info"): return .data(AdminReports.info(runtime))
+        case ("show", "stat"):
+            guard w.count == 2 else { return .error("ferry supports 'show stat' without arguments.") }
+            return .data(AdminReports.stat(runtime))
+        case ("show", "servers"):
+            guard at(2) == "state" else { return .error("Expects 'state'.") }
+            if let name = at(3) {
+                guard let u = backend(name, runtime) else { return .error("Can't find backend.") }
+                return .data(AdminReports.serversState(runtime, only: u))
+            }
+            return .data(AdminReports.serversState(runtime, only: nil))
+        case ("show", "backend"):
+            return .data("# name\n" + runtime.upstreamList.map { $0.name + "\n" }.joined())
+        case ("show", "sessions"), ("show", "sess"):
+            if let target = at(2) {
+                switch server(target, runtime) {
+                case .failure(let e): return e
+                case .success(let (u, i)): return .data(AdminReports.sessions(runtime, upstream: u, peer: i))
+                }
+            }
+            return .data(AdminReports.sessions(runtime, upstream: nil, peer: nil))
+        case ("get", "weight"):
+            return withServer(at(2), runtime) { u, i in
+                let p = u.scheduler.peers[i]
+                return .data("\(p.weight) (initial \(p.configWeight))\n")
+            }
+        case ("set", "weight"):
+            return withServer(at(2), runtime) { u, i in setWeight(at(3), u, i, runtime) }
+        case ("set", "server"):
+            return withServer(at(2), runtime) { u, i in setServer(Array(w.dropFirst(3)), u, i, runtime) }
+        case ("set", "maxconn"):
+            guard at(2) == "server" else { return .error("'set maxconn' only supports 'server'.") }
+            return withServer(at(3), runtime) { u, i in
+                guard let text = at(4) else { return .error("Require <maxconn>.") }
+                guard let n = Int(text), n >= 0 else { return .error("maxconn string empty or preceded by garbage") }
+                change(u, i, runtime, "maxconn", "\(n)") { $0.maxConns = n }
+                return .empty
+            }
+        case ("enable", "server"):
+            return withServer(at(2), runtime) { u, i in
+                change(u, i, runtime, "state", "ready") { $0.admin = .ready }
+                return .empty
+            }
+        case ("disable", "server"):
+            return withServer(at(2), runtime) { u, i in
+                change(u, i, runtime, "state", "maint") { $0.admin = .maint }
+                return .empty
+            }
+        case ("shutdown", "sessions"):
+            guard at(2) == "server" else { return .error("'shutdown sessions' only supports 'server'.") }
+            return withServer(at(3), runtime) { u, i in
+                var rate = 0
+                if let word = at(4) {
+                    guard word == "rate", let r = at(5), let n = AdminCommands.rate(r) else {
+                        return .error("Usage: shutdown sessions server <bk>/<srv> [rate <n>/s] (n from 1 to 100000).")
+                    }
+                    rate = n
+                }
+                let count = runtime.shutdownSessions(upstream: u, peer: i, perSecond: rate)
+                runtime.log.log(.notice, "admin_shutdown_sessions") {
+                    $0.add("upstream", u.name); $0.add("server", u.serverNames[i]); $0.add("sessions", count); $0.add("per_second", rate)
+                }
+                return .empty
+            }
+        case ("add", "server"):
+            return AdminServerChanges.add(Array(w.dropFirst(2)), runtime)
+        case ("del", "server"):
+            return AdminServerChanges.delete(at(2), runtime)
+        case ("reload", nil):
+            switch runtime.reload() {
+            case .reloaded(let opened, let closed, let moved):
+                return .info("Configuration reloaded: \(opened) listen socket(s) opened, \(closed) closed, \(moved) session(s) kept on their servers.")
+            case .failed(let why):
+                return .error("Reload failed, the previous configuration keeps running: \(why)")
+            }
+        default:
+            return .error("Unknown command: '\(w.joined(separator: " "))'. The following commands are valid at this level:\n" + helpText)
+        }
+    }
+
+    /// `N/s` (or plain `N`), 1 to 100000 sessions per second.
+    static func rate(_ text: String) -> Int? {
+        let digits = text.hasSuffix("/s") ? String(text.dropLast(2)) : text
+        guard let n = Int(digits), n >= 1, n <= 100_000 else { return nil }
+        return n
+    }
+
+    static func backend(_ name: String, _ runtime: Runtime) -> Upstream? {
+        if name.hasPrefix("#"), let id = Int(name.dropFirst()) {
+            return runtime.upstreamList.first { $0.id == id }
+        }
+        return runtime.upstreams[name]
+    }
+
+    /// Resolves `backend/server` as HAProxy does: `#ID` or name for both parts; ferry also
+    /// accepts the server's address as written in the configuration.
+    static func server(_ text: String?, _ runtime: Runtime) -> Result<(Upstream, Int), AdminAnswer> {
+        guard let text, let slash = text.lastIndex(of: "/") else { return .failure(.error("Require 'backend/server'.")) }
+        let name = String(text[..<slash])
+        let server = String(text[text.index(after: slash)...])
+        guard let u = backend(name, runtime) else { return .failure(.error("No such backend.")) }
+        guard let i = u.server(named: server) else { return .failure(.error("No such server.")) }
+        return .success((u, i))
+    }
+
+    static func withServer(_ text: String?, _ runtime: Runtime, _ body: (Upstream, Int) -> AdminAnswer) -> AdminAnswer {
+        switch server(text, runtime) {
+        case .failure(let answer): return answer
+        case .success(let (u, i)): return body(u, i)
+        }
+    }
+
+    /// Applies one change to one server, stamps its last-change time and logs it.
+    static func change(_ u: Upstream, _ i: Int, _ runtime: Runtime, _ what: String, _ value: String,
+                       _ body: (inout PeerState) -> Void) {
+        let before = u.scheduler.peers[i]
+        u.scheduler.update(i, body)
+        if u.scheduler.peers[i] != before { u.lastChange[i] = runtime.loop.now }
+        runtime.log.log(.notice, "admin_change") {
+            $0.add("upstream", u.name); $0.add("server", u.serverNames[i]); $0.add("set", what); $0.add("value", value)
+        }
+    }
+
+    /// HAProxy's weight syntax and errors: `N` absolute (0-256) or `N%` of the initial weight.
+    static func parseWeight(_ text: String?, initial: Int) -> Result<Int, AdminAnswer> {
+        guard let text, !text.isEmpty else { return .failure(.error("Require <weight> or <weight%>.")) }
+        let relative = text.hasSuffix("%")
+        let digits = relative ? String(text.dropLast()) : text
+        var body = Substring(digits)
+        let negative = body.hasPrefix("-")
+        if negative { body = body.dropFirst() }
+        guard let first = body.first, first.isASCII, first.isNumber else {
+            return .failure(.error("Empty weight string empty or preceded by garbage"))
+        }
+        guard body.allSatisfy({ $0.isASCII && $0.isNumber }), let magnitude = Int(body.prefix(9)) else {
+            return .failure(.error("Trailing garbage in weight string"))
+        }
+        let n = negative ? -magnitude : magnitude
+        if relative {
+            guard n >= 0 else { return .failure(.error("Relative weight must be positive.")) }
+            let w = initial * n / 100
+            guard w <= 256 else { return .failure(.error("Relative weight too large.")) }
+            return .success(w)
+        }
+        guard n >= 0 && n <= 256 else { return .failure(.error("Absolute weight can only be between 0 and 256 inclusive.")) }
+        return .success(n)
+    }
+
+    static func setWeight(_ text: String?, _ u: Upstream, _ i: Int, _ runtime: Runtime) -> AdminAnswer {
+        switch parseWeight(text, initial: u.scheduler.peers[i].configWeight) {
+        case .failure(let e): return e
+        case .success(let w):
+            change(u, i, runtime, "weight", "\(w)") { $0.weight = w }
+            return .empty
+        }
+    }
+
+    static func setServer(_ args: [String], _ u: Upstream, _ i: Int, _ runtime: Runtime) -> AdminAnswer {
+        let usage = AdminAnswer.error("usage: set server <backend>/<server> agent | health | state | weight")
+        guard let what = args.first else { return usage }
+        let value = args.count > 1 ? args[1] : nil
+        switch what {
+        case "weight":
+            return setWeight(value, u, i, runtime)
+        case "state":
+            let state: PeerState.Admin
+            switch value {
+            case "ready": state = .ready
+            case "drain": state = .drain
+            case "maint": state = .maint
+            default: return .error("'set server <srv> state' expects 'ready', 'drain' and 'maint'.")
+            }
+            change(u, i, runtime, "state", value!) { $0.admin = state }
+            return .empty
+        case "agent":
+            guard u.config.agentCheck != nil || (i < u.config.servers.count && u.config.servers[i].agentPort != nil) else {
+                return .error("agent checks are not enabled on this server.")
+            }
+            switch value {
+            case "up": change(u, i, runtime, "agent", "up") { $0.agentUp = true }
+            case "down": change(u, i, runtime, "agent", "down") { $0.agentUp = false }
+            default: return .error("'set server <srv> agent' expects 'up' or 'down'.")
+            }
+            return .empty
+        case "health":
+            guard u.config.healthCheck != nil else { return .error("health checks are not enabled on this server.") }
+            switch value {
+            case "up": change(u, i, runtime, "health", "up") { $0.probeUp = true }
+            case "down", "stopping": change(u, i, runtime, "health", "down") { $0.probeUp = false }
+            default: return .error("'set server <srv> health' expects 'up', 'stopping', or 'down'.")
+            }
+            return .empty
+        default:
+            return usage
+        }
+    }
+}

@@ -1,0 +1,68 @@
+/// `add server` and `del server`, with HAProxy's rules: a new server starts in maintenance
+/// (so it takes traffic only once the operator says `enable server` / `state ready`), and only
+/// a server in maintenance with no sessions can be deleted.
+enum AdminServerChanges {
+    static func add(_ args: [String], _ runtime: Runtime) -> AdminAnswer {
+        guard let target = args.first, let slash = target.lastIndex(of: "/") else { return .error("Require 'backend/server'.") }
+        let backendName = String(target[..<slash])
+        let name = String(target[target.index(after: slash)...])
+        guard let u = AdminCommands.backend(backendName, runtime) else { return .error("No such backend.") }
+        guard args.count >= 2, !name.isEmpty else { return .error("'server' expects <name> and <addr>[:<port>] as arguments.") }
+        guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-:".contains($0)) }) else {
+            return .error("Invalid server name '\(name)': use letters, digits, '.', '_', '-' and ':'.")
+        }
+        guard u.server(named: name) == nil && !u.serverNames.enumerated().contains(where: { $0.element == name && !u.removed[$0.offset] }) else {
+            return .error("Already exists a server with the same name in backend.")
+        }
+        // Parameters: nginx's (`weight=3 max_conns=30 backup`) or HAProxy's (`weight 3 maxconn 30 backup`).
+        var params: [String] = []
+        var k = 2
+        while k < args.count {
+            let word = args[k]
+            switch word {
+            case "weight", "maxconn":
+                guard k + 1 < args.count else { return .error("'\(word)' expects an integer argument.") }
+                params.append((word == "maxconn" ? "max_conns" : "weight") + "=" + args[k + 1])
+                k += 2
+            case "disabled":
+                k += 1
+            default:
+                guard word.allSatisfy({ !"{};\"'#$\\".contains($0) }) else { return .error("unknown keyword '\(word)'.") }
+                params.append(word)
+                k += 1
+            }
+        }
+        // The server line goes through the configuration parser, so it accepts exactly what a
+        // `server` line in the file accepts and fails with the same messages.
+        let text = "upstream u { server \(args[1]) name=\(name) \(params.joined(separator: " ")); }"
+        let parsed: UpstreamServerConfig
+        do {
+            let loaded = try ConfigLoader.load(text: text, file: "add server")
+            guard let s = loaded.config.upstreams.first?.servers.first else { return .error("Invalid server definition.") }
+            parsed = s
+        } catch let e as ConfigError {
+            let text = e.message + (e.diagnostic.hint.map { "; \($0)" } ?? "")
+            return .error(text.hasSuffix("?") || text.hasSuffix(".") ? text : text + ".")
+        } catch {
+            return .error("\(error).")
+        }
+        var state = Upstream.peer(parsed)
+        state.admin = .maint
+        let i = u.addServer(parsed, state: state, now: runtime.loop.now)
+        runtime.log.log(.notice, "admin_add_server") { $0.add("upstream", u.name); $0.add("server", name); $0.add("address", parsed.address.written); $0.add("id", i + 1) }
+        return .info("New server registered.")
+    }
+
+    static func delete(_ target: String?, _ runtime: Runtime) -> AdminAnswer {
+        switch AdminCommands.server(target, runtime) {
+        case .failure(let e): return e
+        case .success(let (u, i)):
+            let p = u.scheduler.peers[i]
+            guard p.admin == .maint else { return .error("Only servers in maintenance mode can be deleted.") }
+            guard p.active == 0 else { return .error("Server still has connections attached to it, cannot remove it.") }
+            u.removeServer(i)
+            runtime.log.log(.notice, "admin_del_server") { $0.add("upstream", u.name); $0.add("server", u.serverNames[i]) }
+            return .info("Server deleted.")
+        }
+    }
+}

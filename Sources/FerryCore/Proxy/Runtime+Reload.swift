@@ -1,0 +1,219 @@
+import Glibc
+
+/// Reload in the same process (SIGHUP, `ferry -s reload`, admin `reload`).
+///
+/// The new configuration is read and checked completely before anything changes; an invalid
+/// one is logged with its location and the old one keeps running. A valid one is applied:
+/// listen sockets for addresses that remain are kept (no accept is lost), new ones open,
+/// removed ones close while their sessions continue; upstreams are rebuilt and new sessions
+/// use them; live sessions move to the same server in the new upstream (matched by upstream
+/// name, then server name, then address as written), so per-server session counts survive.
+/// A session whose server is gone stays on the retired upstream object until it ends.
+///
+/// Runtime changes made over the admin socket to servers that remain are kept (admin state,
+/// agent state, probe state, passive failures, counters); a runtime weight or maxconn is kept
+/// unless the new configuration changes that server's weight or max_conns. Servers added with
+/// `add server` and absent from the file are gone after a reload, as in HAProxy.
+extension Runtime {
+    public enum ReloadOutcome: Equatable {
+        case reloaded(listenersOpened: Int, listenersClosed: Int, sessionsMoved: Int)
+        case failed(String)
+    }
+
+    @discardableResult
+    public func reload() -> ReloadOutcome {
+        let outcome = applyReload()
+        switch outcome {
+        case .reloaded(let opened, let closed, let moved):
+            reloads &+= 1
+            log.log(.notice, "reload") {
+                $0.add("file", configPath ?? "")
+                $0.add("listeners_opened", opened)
+                $0.add("listeners_closed", closed)
+                $0.add("sessions_moved", moved)
+                $0.add("sessions", sessionCount)
+            }
+        case .failed(let why):
+            log.log(.error, "reload_failed") { $0.add("file", configPath ?? ""); $0.add("error", why); $0.add("effect", "the previous configuration keeps running") }
+        }
+        return outcome
+    }
+
+    private func applyReload() -> ReloadOutcome {
+        guard !stopping else { return .failed("ferry is stopping") }
+        guard let path = configPath else { return .failed("ferry was started without a configuration file") }
+        let loaded: LoadedConfig
+        do {
+            loaded = try ConfigLoader.load(path: path)
+        } catch {
+            return .failed("\(error)")
+        }
+        let new = loaded.config
+        let plan: (upstreams: [Upstream], listens: [(ListenConfig, Route)])
+        do {
+            try Runtime.checkSupported(new, log: log)
+            plan = try Runtime.plan(new, now: loop.now)
+        } catch {
+            return .failed(error.description)
+        }
+        for d in loaded.diagnostics {
+            log.log(d.level == .notice ? .notice : .warn, "config_note") { $0.add("message", "\(d)") }
+        }
+        if new.workerRlimitNofile != config.workerRlimitNofile {
+            log.log(.warn, "reload_needs_restart") { $0.add("directive", "worker_rlimit_nofile"); $0.add("effect", "the descriptor limit and capacity stay as they were") }
+        }
+
+        // Open every new listen socket first: if one fails, nothing has changed yet.
+        var kept: [String: Listener] = [:]
+        for l in listeners { kept[Runtime.listenKey(l.config)] = l }
+        var opened: [Listener] = []
+        var assignments: [(Listener, Route)] = []
+        for (listen, route) in plan.listens {
+            if let l = kept.removeValue(forKey: Runtime.listenKey(listen)) {
+                if !Runtime.sameOptions(l.config, listen) {
+                    log.log(.warn, "reload_needs_restart") { $0.add("listen", listen.address.written); $0.add("effect", "backlog, reuseport and keepalive of a kept listen socket stay as they were") }
+                }
+                assignments.append((l, route))
+                continue
+            }
+            do {
+                let l = try Listener(runtime: self, config: listen, route: route)
+                try? l.start()
+                opened.append(l)
+                assignments.append((l, route))
+            } catch {
+                for l in opened { l.close() }
+                return .failed(error.description)
+            }
+        }
+        // From here on the reload cannot fail.
+        let retired = upstreams
+        var byName: [String: Upstream] = [:]
+        for u in plan.upstreams { byName[u.name] = u }
+        var maps: [ObjectIdentifier: (Upstream, [Int?])] = [:]
+        for u in plan.upstreams {
+            guard let old = retired[u.name] else { continue }
+            let map = Runtime.matchServers(old, u)
+            Runtime.carryState(from: old, to: u, map: map)
+            maps[ObjectIdentifier(old)] = (u, map)
+        }
+        // Sessions move to the same server of the new upstream.
+        var moved = 0
+        var s = sessions
+        while let current = s {
+            s = current.next
+            guard current.peer >= 0, let (u, map) = maps[ObjectIdentifier(current.upstream)],
+                  let j = map[current.peer] else { continue }
+            current.upstream.scheduler.sessionClosed(current.peer)
+            u.scheduler.sessionOpened(j)
+            current.upstream = u
+            current.peer = j
+            current.tried = TriedSet()
+            current.tried.insert(j)
+            moved += 1
+        }
+        for p in pacedShutdowns {
+            if let (u, map) = maps[ObjectIdentifier(p.upstream)], let j = map[p.peer] { p.upstream = u; p.peer = j }
+        }
+        for (l, route) in assignments { l.route = route }
+        let closing = kept.values
+        for l in closing { l.close() }
+        listeners = assignments.map(\.0)
+        upstreamList = plan.upstreams
+        upstreams = byName
+        Runtime.assignIDs(upstreamList, listeners)
+        if gate != .open { for l in opened { l.setAccepting(false) } }
+        reloadAdminSocket(new.adminSocket)
+        shutdownTimeout = new.shutdownTimeout.nanoseconds
+        log.minimumLevel = new.errorLog?.level ?? .notice
+        config = new
+        return .reloaded(listenersOpened: opened.count, listenersClosed: closing.count, sessionsMoved: moved)
+    }
+
+    private func reloadAdminSocket(_ wanted: AdminSocketConfig?) {
+        let current = config.adminSocket
+        guard wanted != current else { return }
+        if let w = wanted, let c = current, w.path == c.path {
+            // Same path, new mode.
+            _ = try? syscall("chmod") { chmod(w.path, mode_t(w.mode)) }
+            return
+        }
+        adminServer?.close()
+        adminServer = nil
+        guard let w = wanted else { return }
+        do {
+            adminServer = try AdminServer(runtime: self, config: w)
+        } catch {
+            log.log(.error, "admin_socket_failed") { $0.add("error", error.description) }
+        }
+    }
+
+    /// Listen sockets are the same socket across a reload when they bind the same address.
+    static func listenKey(_ l: ListenConfig) -> String { SocketAddress(l.address.endpoint).description }
+
+    static func sameOptions(_ a: ListenConfig, _ b: ListenConfig) -> Bool {
+        a.backlog == b.backlog && a.reusePort == b.reusePort && a.keepalive == b.keepalive && a.proxyProtocol == b.proxyProtocol
+    }
+
+    /// For each server of `old`, its index in `new`: same name first, else same address as written.
+    static func matchServers(_ old: Upstream, _ new: Upstream) -> [Int?] {
+        var byName: [String: Int] = [:]
+        var byAddress: [String: Int] = [:]
+        for j in new.serverNames.indices.reversed() {
+            byName[new.serverNames[j]] = j
+            byAddress[new.writtenAddresses[j]] = j
+        }
+        var taken = Set<Int>()
+        return old.serverNames.indices.map { i in
+            guard !old.removed[i] else { return nil }
+            guard let j = byName[old.serverNames[i]] ?? byAddress[old.writtenAddresses[i]], !taken.contains(j) else { return nil }
+            taken.insert(j)
+            return j
+        }
+    }
+
+    static func carryState(from old: Upstream, to new: Upstream, map: [Int?]) {
+        for (i, target) in map.enumerated() {
+            guard let j = target else { continue }
+            let before = old.scheduler.peers[i]
+            let oldConfig = i < old.config.servers.count ? old.config.servers[i] : nil
+            let newConfig = new.config.servers[j]
+            new.scheduler.update(j) { p in
+                p.admin = before.admin
+                p.agentAdmin = before.agentAdmin
+                p.agentUp = before.agentUp
+                p.probeUp = before.probeUp
+                p.fails = before.fails
+                p.lastFailureAt = before.lastFailureAt
+                p.checkedAt = before.checkedAt
+                if before.weight != before.configWeight && newConfig.weight == before.configWeight {
+                    p.weight = before.weight
+                }
+                if let oc = oldConfig, before.maxConns != oc.maxConns && newConfig.maxConns == oc.maxConns {
+                    p.maxConns = before.maxConns
+                }
+            }
+            new.stats[j] = old.stats[i]
+            new.lastChange[j] = old.lastChange[i]
+        }
+    }
+
+    // MARK: pid file
+
+    func writePidFile() {
+        guard let path = config.pidFile else { return }
+        let text = "\(getpid())\n"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            log.log(.error, "pid_file_failed") { $0.add("file", path); $0.add("effect", "ferry -s cannot find this process") }
+            return
+        }
+        FileHandleWriter(fd: fd).write(text)
+        closeDescriptor(fd)
+    }
+
+    func removePidFile() {
+        guard let path = config.pidFile else { return }
+        unlink(path)
+    }
+}

@@ -1,0 +1,80 @@
+import XCTest
+import Glibc
+
+/// Differential: the same admin commands against HAProxy's stats socket and ferry's admin
+/// socket give the same answers (HAProxy omits the final empty line after a few errors, so
+/// answers are compared without trailing newlines), and the same weights and states after.
+final class AdminHAProxyDiffTests: IntegrationCase {
+    func testSameAnswersAsHAProxy() throws {
+        let haproxyPath = "/usr/sbin/haproxy"
+        guard FileManager.default.isExecutableFile(atPath: haproxyPath) else { throw XCTSkip("haproxy not installed") }
+        let b = try ["b1", "b2", "b3"].map { try backend($0) }
+        let f = try ferry("""
+            upstream cccam { least_conn;
+                server 127.0.0.1:\(b[0].port) name=b1 weight=5 max_conns=30;
+                server 127.0.0.1:\(b[1].port) name=b2;
+                server 127.0.0.1:\(b[2].port) name=b3 backup; }
+            server { listen LISTEN; proxy_pass cccam; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        let hsock = f.directory.appendingPathComponent("haproxy.sock").path
+        let hport = try Net.freePort()
+        let cfg = f.directory.appendingPathComponent("haproxy.cfg").path
+        try """
+            global
+                stats socket \(hsock) mode 600 level admin
+            defaults
+                mode tcp
+                timeout connect 1s
+                timeout client 10s
+                timeout server 10s
+            frontend fe
+                bind 127.0.0.1:\(hport)
+                default_backend cccam
+            backend cccam
+                balance leastconn
+                server b1 127.0.0.1:\(b[0].port) weight 5 maxconn 30
+                server b2 127.0.0.1:\(b[1].port)
+                server b3 127.0.0.1:\(b[2].port) backup
+
+            """.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let h = Process()
+        h.executableURL = URL(fileURLWithPath: haproxyPath)
+        h.arguments = ["-db", "-f", cfg]
+        h.standardOutput = FileHandle.nullDevice
+        h.standardError = FileHandle.nullDevice
+        try h.run()
+        defer { h.terminate(); h.waitUntilExit() }
+        XCTAssertTrue(waitUntil(timeout: 5) { FileManager.default.fileExists(atPath: hsock) })
+        let commands = [
+            "get weight cccam/b1", "get weight cccam/#2", "get weight #99/b1", "get weight cccam/zz", "get weight zz/b1",
+            "get weight cccam", "set server cccam/b1 weight 60%", "get weight cccam/b1", "set weight cccam/b1 300",
+            "set server cccam/b1 weight -5%", "set server cccam/b1 weight abc", "set server cccam/b1 weight 3x",
+            "set server cccam/b1 weight", "set server cccam/b2 state foo", "set server cccam/b2 state drain",
+            "set server cccam/b2 agent up", "set maxconn server cccam/b1 x", "set maxconn server cccam/b1",
+            "set maxconn server cccam/b1 10", "disable server cccam/b3", "enable server cccam/zz",
+            "shutdown sessions server cccam/zz", "shutdown sessions server cccam/b2", "add server cccam/b4 127.0.0.1:1 weight 3",
+            "add server cccam/b4 127.0.0.1:1", "add server cccam/b5", "del server cccam/b1", "get weight cccam/b4",
+            "del server cccam/b4", "get weight cccam/b4", "set server cccam/b2 state ready", "set server cccam/b1 weight 0",
+            "get weight cccam/b1",
+        ]
+        func trimmed(_ s: String) -> String { String(s.reversed().drop { $0 == "\n" }.reversed()) }
+        for c in commands {
+            let theirs = trimmed(try AdminSocket.command(hsock, c))
+            let ours = trimmed(try AdminSocket.command(f.adminPath, c))
+            XCTAssertEqual(ours, theirs, c)
+        }
+        // The resulting server state, as `show servers state` columns both fill the same way:
+        // srv_name, srv_op_state, srv_admin_state, srv_uweight, srv_iweight.
+        func state(_ path: String) throws -> [[Substring]] {
+            try AdminSocket.command(path, "show servers state cccam").split(separator: "\n")
+                .filter { !$0.hasPrefix("#") && $0 != "1" }.map { r in let v = r.split(separator: " "); return [v[3], v[5], v[6], v[7], v[8]] }
+        }
+        XCTAssertEqual(try state(f.adminPath), try state(hsock))
+        // And the status words of `show stat` for each server.
+        func statuses(_ path: String) throws -> [String] {
+            try AdminSocket.command(path, "show stat").split(separator: "\n").filter { $0.hasPrefix("cccam,") }
+                .map { l in let v = l.split(separator: ",", omittingEmptySubsequences: false); return "\(v[1]):\(v[17]):\(v[18])" }
+        }
+        XCTAssertEqual(try statuses(f.adminPath), try statuses(hsock))
+    }
+}

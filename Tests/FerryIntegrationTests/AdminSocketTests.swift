@@ -1,0 +1,260 @@
+import XCTest
+import Glibc
+
+/// The admin socket over the real Unix socket: every command, its error answers, HAProxy's
+/// framing (empty line after each answer, `;`, prompt mode), ctl, socket ownership and bad input.
+final class AdminSocketTests: IntegrationCase {
+    let main = "admin_socket @DIR@/admin.sock mode=0640;"
+
+    func threeServers() throws -> (FerryInstance, [TestBackend]) {
+        let b = try ["b1", "b2", "b3"].map { try backend($0) }
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(b[0].port) name=b1 weight=5 max_conns=30 agent_port=1;
+                server 127.0.0.1:\(b[1].port) name=b2;
+                server 127.0.0.1:\(b[2].port) backup;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
+            """, main: main)
+        return (f, b)
+    }
+
+    func testCommandsAndErrorAnswersInOrder() throws {
+        let (f, b) = try threeServers()
+        let spare = try backend("b4")
+        let table: [(String, String)] = [
+            ("get weight u/b1", "5 (initial 5)\n\n"),
+            ("get weight u/#1", "5 (initial 5)\n\n"),
+            ("get weight #1/b1", "5 (initial 5)\n\n"),
+            ("get weight u/127.0.0.1:\(b[2].port)", "1 (initial 1)\n\n"),
+            ("get weight u/zz", "No such server.\n\n"),
+            ("get weight zz/b1", "No such backend.\n\n"),
+            ("get weight u", "Require 'backend/server'.\n\n"),
+            ("set server u/b1 weight 50%", "\n"),
+            ("get weight u/b1", "2 (initial 5)\n\n"),
+            ("set weight u/b1 4", "\n"),
+            ("get weight u/b1", "4 (initial 5)\n\n"),
+            ("set weight u/b1 300", "Absolute weight can only be between 0 and 256 inclusive.\n\n"),
+            ("set server u/b1 weight -5%", "Relative weight must be positive.\n\n"),
+            ("set server u/b1 weight abc", "Empty weight string empty or preceded by garbage\n\n"),
+            ("set server u/b1 weight 3x", "Trailing garbage in weight string\n\n"),
+            ("set server u/b1 weight", "Require <weight> or <weight%>.\n\n"),
+            ("set server u/b1 frob", "usage: set server <backend>/<server> agent | health | state | weight\n\n"),
+            ("set server u/b1 state foo", "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n"),
+            ("set server u/b1 state drain", "\n"),
+            ("set server u/b2 agent up", "agent checks are not enabled on this server.\n\n"),
+            ("set server u/b1 agent sideways", "'set server <srv> agent' expects 'up' or 'down'.\n\n"),
+            ("set server u/b1 health up", "health checks are not enabled on this server.\n\n"),
+            ("set maxconn server u/b1 x", "maxconn string empty or preceded by garbage\n\n"),
+            ("set maxconn server u/b1", "Require <maxconn>.\n\n"),
+            ("set maxconn server u/b1 7", "\n"),
+            ("set maxconn frontend x 7", "'set maxconn' only supports 'server'.\n\n"),
+            ("disable server u/b2", "\n"),
+            ("enable server u/zz", "No such server.\n\n"),
+            ("shutdown sessions server u/zz", "No such server.\n\n"),
+            ("shutdown sessions server u/b2 rate x", "Usage: shutdown sessions server <bk>/<srv> [rate <n>/s] (n from 1 to 100000).\n\n"),
+            ("shutdown sessions server u/b2", "\n"),
+            ("add server u/b4 127.0.0.1:\(spare.port) weight 3", "New server registered.\n\n"),
+            ("add server u/b4 127.0.0.1:\(spare.port)", "Already exists a server with the same name in backend.\n\n"),
+            ("add server u/b5", "'server' expects <name> and <addr>[:<port>] as arguments.\n\n"),
+            ("add server u/b5 127.0.0.1:1 wieght=2", "invalid parameter \"wieght=2\"; did you mean \"weight=2\"?\n\n"),
+            ("add server zz/b5 127.0.0.1:1", "No such backend.\n\n"),
+            ("get weight u/b4", "3 (initial 3)\n\n"),
+            ("del server u/b1", "Only servers in maintenance mode can be deleted.\n\n"),
+            ("del server u/b4", "Server deleted.\n\n"),
+            ("get weight u/b4", "No such server.\n\n"),
+            ("del server u/b4", "No such server.\n\n"),
+            ("show backend", "# name\nu\n\n"),
+            ("show stat extra", "ferry supports 'show stat' without arguments.\n\n"),
+            ("show servers statez", "Expects 'state'.\n\n"),
+            ("show servers state nope", "Can't find backend.\n\n"),
+        ]
+        for (command, expected) in table {
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, command), expected, command)
+        }
+        // The changes above as the listings show them.
+        let state = try AdminSocket.command(f.adminPath, "show servers state u")
+        let rows = state.split(separator: "\n").filter { !$0.hasPrefix("#") && $0 != "1" }.map { $0.split(separator: " ") }
+        XCTAssertEqual(rows.count, 3, state)            // b4 deleted
+        XCTAssertEqual(rows[0][3], "b1")
+        XCTAssertEqual(rows[0][6], "8", "b1 drained: SRV_ADMF_FDRAIN")
+        XCTAssertEqual(rows[0][7], "4", "b1 runtime weight")
+        XCTAssertEqual(rows[0][8], "5", "b1 initial weight")
+        XCTAssertEqual(rows[1][5], "0", "b2 in maintenance is stopped")
+        XCTAssertEqual(rows[1][6], "1", "b2 in maintenance: SRV_ADMF_FMAINT")
+        let stat = try AdminSocket.command(f.adminPath, "show stat")
+        let lines = stat.split(separator: "\n").map(String.init)
+        let header = lines[0].dropFirst(2).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        func row(_ sv: String) -> [String: String] {
+            let v = lines.first { $0.hasPrefix("u,\(sv),") }!.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            return Dictionary(uniqueKeysWithValues: zip(header, v))
+        }
+        XCTAssertEqual(row("b1")["status"], "DRAIN")
+        XCTAssertEqual(row("b1")["slim"], "7")
+        XCTAssertEqual(row("b2")["status"], "MAINT")
+        XCTAssertEqual(row("BACKEND")["status"], "UP", "the backup server is still usable")
+        XCTAssertEqual(row("BACKEND")["algo"], "roundrobin")
+        // Agent state: b1 has an agent port, so the operator may force its verdict.
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/b1 state ready; set server u/b1 agent down"), "\n\n")
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "show stat").contains("u,b1,0,0,0,0,7,"), "b1 row")
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "show stat").contains(",DOWN (agent),"))
+        let info = try AdminSocket.command(f.adminPath, "show info")
+        XCTAssertTrue(info.hasPrefix("Name: ferry\n"), info)
+        XCTAssertTrue(info.contains("\nCurrConns: 0\n") && info.contains("\nUlimit-n: "), info)
+        XCTAssertTrue(info.hasSuffix("\n\n"), "every answer ends with an empty line")
+        let unknown = try AdminSocket.command(f.adminPath, "frobnicate now")
+        XCTAssertTrue(unknown.hasPrefix("Unknown command: 'frobnicate now'."), unknown)
+        XCTAssertTrue(unknown.contains("show stat"), "the help text follows")
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "help").contains("shutdown sessions server"))
+        XCTAssertTrue(f.isRunning)
+    }
+
+    /// HAProxy's framing: several commands on a line, prompt mode, quit.
+    func testFramingSemicolonsAndPrompt() throws {
+        let (f, _) = try threeServers()
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "get weight u/b1; get weight u/b2;get weight u/zz"),
+                       "5 (initial 5)\n\n1 (initial 1)\n\nNo such server.\n\n")
+        XCTAssertEqual(try AdminSocket.exchange(f.adminPath, "prompt\nget weight u/b1\nget weight u/b2\nquit\n"),
+                       "\n> 5 (initial 5)\n\n> 1 (initial 1)\n\n> ")
+        // Without prompt only the first line is served, then the connection closes.
+        XCTAssertEqual(try AdminSocket.exchange(f.adminPath, "get weight u/b1\nget weight u/b2\n"), "5 (initial 5)\n\n")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set severity-output number; get weight u/zz; set weight u/b1 2"),
+                       "\n[3]: No such server.\n\n\n")
+    }
+
+    /// `add server` starts in maintenance (HAProxy); `enable server` puts it in rotation.
+    func testAddedServerTakesTrafficOnlyOnceEnabled() throws {
+        let b1 = try backend("b1")
+        let b2 = try backend("b2")
+        let f = try ferry("""
+            upstream u { server 127.0.0.1:\(b1.port) name=b1; }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }
+            """, main: main)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/b2 127.0.0.1:\(b2.port)"), "New server registered.\n\n")
+        for _ in 0..<6 { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
+        XCTAssertEqual(b2.accepted, 0)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "enable server u/b2"), "\n")
+        let names = try (0..<10).map { _ in try bannerThrough(f.listenPort) }
+        XCTAssertEqual(tally(names), ["b1": 5, "b2": 5])
+    }
+
+    /// `show sessions` lists live sessions; `shutdown sessions` closes them, paced when asked.
+    func testShowSessionsAndPacedShutdown() throws {
+        let b1 = try backend("b1")
+        let f = try ferry("""
+            upstream u { server 127.0.0.1:\(b1.port) name=b1; }
+            server { listen LISTEN; proxy_pass u; proxy_timeout 30s; }
+            """, main: main)
+        var clients: [TestClient] = []
+        for i in 0..<4 {
+            let c = try TestClient.connect(f.listenPort, from: "127.0.3.\(i + 1)", timeout: 8)
+            XCTAssertEqual(try c.banner(), "b1")
+            clients.append(c)
+        }
+        let listing = try AdminSocket.command(f.adminPath, "show sessions u/b1")
+        for i in 0..<4 { XCTAssertTrue(listing.contains("127.0.3.\(i + 1):"), listing) }
+        XCTAssertEqual(listing.split(separator: "\n").count, 5, listing)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "shutdown sessions server u/b1 rate 2/s"), "\n")
+        // Each client waits for its end on its own thread; the ends must be spread over time.
+        let ends = Box<[Date]>([])
+        let threads = clients.map { c in TestThread { let e = c.waitForEnd(); if e == .eof || e == .reset { ends.update { $0.append(Date()) } } } }
+        for t in threads { XCTAssertTrue(t.join(timeout: 10)) }
+        let times = ends.value.sorted()
+        XCTAssertEqual(times.count, 4, "every session closed")
+        if let first = times.first, let last = times.last {
+            // 2 per second: four closes take about 1.5 s from the first to the last.
+            XCTAssertGreaterThan(last.timeIntervalSince(first), 0.9, "paced, not all at once")
+        }
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("paced_shutdown_done") == 1 }, f.stderr)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "show sessions").split(separator: "\n").count, 1)
+    }
+
+    /// The socket has the configured mode; a second ferry on the same path refuses to start;
+    /// a path that is not a socket is refused too; a stale socket is reclaimed.
+    func testSocketModeOwnershipAndStalePath() throws {
+        let b1 = try backend("b1")
+        let f = try ferry("upstream u { server 127.0.0.1:\(b1.port); }\nserver { listen LISTEN; proxy_pass u; }", main: main)
+        var st = stat()
+        XCTAssertEqual(lstat(f.adminPath, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o640)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFSOCK)
+        XCTAssertThrowsError(try FerryInstance(stream: "upstream u { server 127.0.0.1:\(b1.port); }\nserver { listen LISTEN; proxy_pass u; }",
+                                               main: "admin_socket \(f.adminPath);")) { error in
+            XCTAssertTrue("\(error)".contains("admin_socket \(f.adminPath) is in use by another process"), "\(error)")
+        }
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "get weight u/#1"), "1 (initial 1)\n\n", "the first ferry keeps its socket")
+        let plain = f.directory.appendingPathComponent("plain").path
+        try "x".write(toFile: plain, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try FerryInstance(stream: "upstream u { server 127.0.0.1:\(b1.port); }\nserver { listen LISTEN; proxy_pass u; }",
+                                               main: "admin_socket \(plain);")) { error in
+            XCTAssertTrue("\(error)".contains("exists and is not a socket"), "\(error)")
+        }
+        // A killed ferry leaves a stale socket; the next one takes it over.
+        f.signal(SIGKILL)
+        XCTAssertNotNil(f.waitExit(timeout: 5))
+        XCTAssertEqual(lstat(f.adminPath, &st), 0, "stale socket left behind")
+        let g = try ferry("upstream u { server 127.0.0.1:\(b1.port); }\nserver { listen LISTEN; proxy_pass u; }",
+                          main: "admin_socket \(f.adminPath);")
+        XCTAssertEqual(try AdminSocket.command(g.adminPathOverride(f.adminPath), "show backend"), "# name\nu\n\n")
+    }
+
+    /// `ferry ctl`: one command, exit 1 on an error answer, config lookup, stdin mode, top.
+    func testCtl() throws {
+        let (f, _) = try threeServers()
+        var (status, out, err) = try ctl(["-s", f.adminPath, "get", "weight", "u/b1"])
+        XCTAssertEqual(status, 0); XCTAssertEqual(out, "5 (initial 5)\n"); XCTAssertEqual(err, "")
+        (status, out, err) = try ctl(["-s", f.adminPath, "get", "weight", "u/nope"])
+        XCTAssertEqual(status, 1); XCTAssertEqual(out, ""); XCTAssertEqual(err, "No such server.\n")
+        (status, out, err) = try ctl(["-c", f.configPath, "set", "server", "u/b2", "weight", "0"])
+        XCTAssertEqual(status, 0, err); XCTAssertEqual(out, "")
+        (status, out, err) = try ctl(["-s", f.adminPath], stdin: "get weight u/b2\nget weight u/b1\n")
+        XCTAssertEqual(status, 0, err); XCTAssertEqual(out, "0 (initial 1)\n5 (initial 5)\n")
+        (status, out, err) = try ctl(["-s", f.adminPath + ".missing", "show", "info"])
+        XCTAssertEqual(status, 2); XCTAssertTrue(err.contains("cannot connect to the admin socket"), err)
+        (status, out, err) = try ctl(["-s", f.adminPath, "top", "-n", "2", "-d", "0.2"])
+        XCTAssertEqual(status, 0, err)
+        XCTAssertEqual(out.components(separatedBy: "BACKEND/SERVER").count - 1, 2, out)
+        XCTAssertTrue(out.contains("  u/b1") && out.contains("u  (all)"), out)
+    }
+
+    /// Hostile admin input costs the relay nothing: a live session keeps exchanging while the
+    /// socket gets an overlong line, binary garbage and a crowd of silent connections.
+    func testBadAdminInputDoesNotHurtTheDataPath() throws {
+        let b1 = try backend("b1")
+        let f = try ferry("upstream u { server 127.0.0.1:\(b1.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; proxy_timeout 30s; }", main: main)
+        let c = try TestClient.connect(f.listenPort, timeout: 5)
+        XCTAssertEqual(try c.banner(), "b1")
+        func roundTrip(_ i: Int) throws {
+            let msg = Array("ping \(i) ".utf8) + [UInt8](repeating: 0x41, count: 100)
+            try c.send(msg)
+            XCTAssertEqual(try c.receive(exactly: msg.count), msg)
+        }
+        try roundTrip(0)
+        let long = try AdminSocket.exchange(f.adminPath, String(repeating: "x", count: 100_000))
+        XCTAssertEqual(long, "Line too long (at most 16384 bytes).\n\n")
+        try roundTrip(1)
+        let garbage = try AdminSocket.exchange(f.adminPath, String(decoding: (0..<200).map { UInt8($0) } + [10], as: UTF8.self))
+        XCTAssertTrue(garbage.hasPrefix("Unknown command"), garbage)
+        try roundTrip(2)
+        // 200 connections that say nothing: 64 are held (and time out later), the rest turned away.
+        var silent: [Int32] = []
+        for _ in 0..<200 {
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in f.adminPath.utf8.enumerated() { raw[i] = b } }
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            silent.append(fd)
+        }
+        for i in 3..<23 { try roundTrip(i) }
+        for fd in silent { Glibc.close(fd) }
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? AdminSocket.command(f.adminPath, "get weight u/b1")) == "1 (initial 1)\n\n" })
+        try roundTrip(99)
+        XCTAssertTrue(f.isRunning)
+    }
+}
+
+extension FerryInstance {
+    /// For a ferry started with an explicit admin_socket path.
+    func adminPathOverride(_ path: String) -> String { path }
+}

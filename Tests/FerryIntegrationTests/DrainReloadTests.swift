@@ -1,0 +1,213 @@
+import XCTest
+import Glibc
+
+/// The daily operations under load: drain a server, reload the configuration.
+final class DrainReloadTests: IntegrationCase {
+    let main = "admin_socket @DIR@/admin.sock; pid @DIR@/ferry.pid;"
+
+    /// Clients that hold sessions and send a request every few milliseconds, checking each
+    /// echo, plus a stream of short new sessions. Counts every failure a user would see.
+    final class Load: @unchecked Sendable {
+        let port: UInt16
+        let errors = Box<[String]>([])
+        let newSessions = Box<[String]>([])
+        /// Server name -> sessions ended by ferry on purpose (admin shutdown) and reconnected.
+        let moved = Box<[String: Int]>([:])
+        let roundTrips = Box(0)
+        private let stopFlag = Box(false)
+        private var threads: [TestThread] = []
+        /// Servers whose sessions may be closed by ferry (a paced shutdown is running on them).
+        let closable = Box<Set<String>>([])
+
+        init(port: UInt16, holders: Int, newSessionGap: Double) {
+            self.port = port
+            for h in 0..<holders {
+                threads.append(TestThread { [self] in hold(h) })
+            }
+            threads.append(TestThread { [self] in churn(gap: newSessionGap) })
+        }
+
+        private func hold(_ h: Int) {
+            let deadline = Date().addingTimeInterval(120)
+            var i = 0
+            while !stopFlag.value && Date() < deadline {
+                guard let c = try? TestClient.connect(port, from: "127.0.4.\(h + 1)", timeout: 5), let name = try? c.banner() else {
+                    errors.update { $0.append("holder \(h): connect or banner failed") }
+                    return
+                }
+                while !stopFlag.value && Date() < deadline {
+                    let msg = Array("req \(h) \(i) ".utf8) + [UInt8](repeating: 0x42, count: 200)
+                    i += 1
+                    do {
+                        try c.send(msg)
+                        let back = try c.receive(exactly: msg.count)
+                        if back != msg { errors.update { $0.append("holder \(h) on \(name): echo mismatch") } }
+                        roundTrips.update { $0 += 1 }
+                    } catch {
+                        if closable.value.contains(name) {
+                            moved.update { $0[name, default: 0] += 1 }
+                            break   // reconnect
+                        }
+                        errors.update { $0.append("holder \(h) on \(name): \(error)") }
+                        return
+                    }
+                    usleep(10_000)
+                }
+                c.close()
+            }
+        }
+
+        private func churn(gap: Double) {
+            let deadline = Date().addingTimeInterval(120)
+            while !stopFlag.value && Date() < deadline {
+                do {
+                    let c = try TestClient.connect(port, timeout: 5)
+                    let name = try c.banner()
+                    c.close()
+                    newSessions.update { $0.append(name) }
+                } catch {
+                    errors.update { $0.append("new session: \(error)") }
+                }
+                usleep(useconds_t(gap * 1e6))
+            }
+        }
+
+        func stop() {
+            stopFlag.value = true
+            for t in threads { _ = t.join(timeout: 10) }
+        }
+    }
+
+    /// Drain: weight 0 takes b1 out of new-session selection at once with zero client errors
+    /// and its sessions intact; a paced shutdown then moves them to the others.
+    func testDrainUnderLoad() throws {
+        let b = try ["b1", "b2", "b3"].map { try backend($0) }
+        let f = try ferry("""
+            upstream u { least_conn; \(b.map { "server 127.0.0.1:\($0.port) name=\($0.name);" }.joined(separator: " ")) }
+            server { listen LISTEN; proxy_pass u; proxy_timeout 30s; }
+            """, main: main)
+        let load = Load(port: f.listenPort, holders: 12, newSessionGap: 0.02)
+        defer { load.stop() }
+        XCTAssertTrue(waitUntil(timeout: 10) { load.roundTrips.value > 100 && load.newSessions.value.count > 10 })
+        let b1Held = b[0].open
+        XCTAssertGreaterThan(b1Held, 0, "least_conn put some holders on b1")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/b1 weight 0"), "\n")
+        let acceptedAtDrain = b[0].accepted
+        let newBefore = load.newSessions.value.count
+        let tripsAtDrain = load.roundTrips.value
+        XCTAssertTrue(waitUntil(timeout: 10) { load.newSessions.value.count > newBefore + 30 && load.roundTrips.value > tripsAtDrain + 300 })
+        XCTAssertEqual(b[0].accepted, acceptedAtDrain, "no new session on the drained server")
+        XCTAssertFalse(load.newSessions.value[newBefore...].contains("b1"))
+        XCTAssertEqual(b[0].open, b1Held, "its sessions stay")
+        XCTAssertEqual(load.errors.value, [])
+        // The paced shutdown moves b1's holders elsewhere, a few per second.
+        load.closable.update { $0.insert("b1") }
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "shutdown sessions server u/b1 rate 20/s"), "\n")
+        XCTAssertTrue(waitUntil(timeout: 10) { b[0].open == 0 }, "b1 still holds \(b[0].open)")
+        XCTAssertTrue(waitUntil(timeout: 10) { b[1].open + b[2].open >= 12 })
+        load.stop()
+        XCTAssertEqual(load.errors.value, [])
+        XCTAssertEqual(load.moved.value["b1"], b1Held, "every b1 holder was moved once")
+        XCTAssertEqual(b[0].accepted, acceptedAtDrain)
+    }
+
+    /// 100 reloads under continuous load lose no session and no connection; session counts
+    /// survive; listen sockets that remain are kept, new ones open, removed ones close while
+    /// their sessions continue.
+    func testHundredReloadsUnderLoad() throws {
+        let b = try ["b1", "b2", "b3"].map { try backend($0) }
+        let extraPort = try Net.freePort()
+        func config(_ round: Int) -> String {
+            // Odd rounds: b3 leaves, b2's weight changes and a second listen socket opens.
+            let odd = round % 2 == 1
+            return """
+                upstream u { least_conn; server 127.0.0.1:\(b[0].port) name=b1; server 127.0.0.1:\(b[1].port) name=b2 weight=\(odd ? 2 : 1);
+                             \(odd ? "" : "server 127.0.0.1:\(b[2].port) name=b3;") }
+                server { listen LISTEN; \(odd ? "listen 127.0.0.1:\(extraPort);" : "") proxy_pass u; proxy_timeout 30s; }
+                """
+        }
+        let f = try ferry(config(0), main: main)
+        let load = Load(port: f.listenPort, holders: 9, newSessionGap: 0.005)
+        defer { load.stop() }
+        XCTAssertTrue(waitUntil(timeout: 10) { load.roundTrips.value > 50 })
+        // A session through the extra listen socket, opened by a reload, survives its removal.
+        try f.rewriteConfig(stream: config(1), main: main)
+        f.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") == 1 && FerryInstance.isListening(extraPort) }, f.stderr)
+        let extra = try TestClient.connect(extraPort, timeout: 5)
+        XCTAssertNotEqual(try extra.banner(), "")
+        for round in 2...100 {
+            try f.rewriteConfig(stream: config(round), main: main)
+            f.signal(SIGHUP)
+            XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") == round }, "reload \(round): \(f.stderr.suffix(500))")
+        }
+        XCTAssertFalse(FerryInstance.isListening(extraPort), "round 100 is even: the extra listen socket is closed")
+        let msg = Array("still here".utf8)
+        try extra.send(msg)
+        XCTAssertEqual(try extra.receive(exactly: msg.count), msg, "its session continues")
+        extra.close()
+        let trips = load.roundTrips.value
+        XCTAssertTrue(waitUntil(timeout: 10) { load.roundTrips.value > trips + 100 })
+        load.stop()
+        XCTAssertEqual(load.errors.value, [], "no session or connection lost")
+        XCTAssertEqual(f.events("reload_failed"), 0)
+        XCTAssertGreaterThan(load.newSessions.value.count, 100)
+        // Per-server session counts survived 100 rebuilds: ferry's count equals the backends'.
+        XCTAssertTrue(waitUntil(timeout: 5) {
+            let stat = (try? AdminSocket.command(f.adminPath, "show stat")) ?? ""
+            return stat.contains("u,BACKEND,0,0,0,") && b.allSatisfy { $0.open == 0 }
+        }, (try? AdminSocket.command(f.adminPath, "show stat")) ?? "")
+    }
+
+    /// An invalid configuration on reload is reported with its location and the old one keeps
+    /// serving; `ferry -s reload` finds the process through the pid file.
+    func testInvalidReloadKeepsTheOldConfiguration() throws {
+        let b1 = try backend("b1")
+        let b2 = try backend("b2")
+        let good = "upstream u { server 127.0.0.1:\(b1.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; }"
+        let f = try ferry(good, main: main)
+        let held = try TestClient.connect(f.listenPort, timeout: 5)
+        XCTAssertEqual(try held.banner(), "b1")
+        try f.rewriteConfig(stream: "upstream u { server 127.0.0.1:\(b2.port) name=b2 wieght=2; }\nserver { listen LISTEN; proxy_pass u; }", main: main)
+        f.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload_failed") == 1 }, f.stderr)
+        XCTAssertTrue(f.stderr.contains("invalid parameter \\\"wieght=2\\\" in \(f.configPath):3:"), f.stderr)
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b1", "the old configuration serves")
+        // The same through `ferry -s reload` once the file is fixed.
+        try f.rewriteConfig(stream: "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; }", main: main)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: FerryProcess.binary)
+        p.arguments = ["-c", f.configPath, "-s", "reload"]
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") == 1 }, f.stderr)
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b2")
+        // The session on the removed server continues.
+        let msg = Array("hello".utf8)
+        try held.send(msg)
+        XCTAssertEqual(try held.receive(exactly: msg.count), msg)
+        // And the admin socket's `reload` answers with the outcome.
+        try f.rewriteConfig(stream: "upstream u { server 127.0.0.1:\(b2.port) name=b2 }", main: main)
+        let answer = try AdminSocket.command(f.adminPath, "reload")
+        XCTAssertTrue(answer.hasPrefix("Reload failed, the previous configuration keeps running: "), answer)
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b2")
+    }
+
+    /// Runtime changes made over the admin socket survive a reload for servers that remain.
+    func testAdminChangesSurviveReload() throws {
+        let b1 = try backend("b1")
+        let b2 = try backend("b2")
+        let stream = "upstream u { server 127.0.0.1:\(b1.port) name=b1 weight=4; server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; }"
+        let f = try ferry(stream, main: main)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/b1 weight 2; set server u/b2 state drain"), "\n\n")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "reload"), "Configuration reloaded: 0 listen socket(s) opened, 0 closed, 0 session(s) kept on their servers.\n\n")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "get weight u/b1"), "2 (initial 4)\n\n")
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "show stat").contains("u,b2,") )
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "show stat").contains(",DRAIN,"))
+        // A weight changed in the file wins over the runtime one.
+        try f.rewriteConfig(stream: stream.replacingOccurrences(of: "weight=4", with: "weight=6"), main: main)
+        _ = try AdminSocket.command(f.adminPath, "reload")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "get weight u/b1"), "6 (initial 6)\n\n")
+    }
+}
