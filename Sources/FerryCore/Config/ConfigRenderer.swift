@@ -90,10 +90,15 @@ public enum ConfigRenderer {
             let text = rate.milliPerSecond % 1000 == 0 ? "\(rate.milliPerSecond / 1000)r/s" : "\((rate.milliPerSecond * 60 + 500) / 1000)r/m"
             out += line(2, "limit_conn_rate", text, "burst=\(rate.burst)")
         }
-        out += line(2, "proxy_protocol_version", "\(listener.proxyProtocolVersion)")
-        out += line(2, "proxy_protocol_timeout", "\(listener.proxyProtocolTimeout)")
-        out += line(2, "proxy_socket_keepalive", keepaliveText(listener.serverKeepalive))
-        out += line(2, "tcp_user_timeout", "\(listener.userTimeout)")
+        // Shown where they matter, so a plain server's rendering stays as nginx users know it.
+        if listener.sendProxyProtocol || listener.proxyProtocolVersion != 1 {
+            out += line(2, "proxy_protocol_version", "\(listener.proxyProtocolVersion)")
+        }
+        if listener.listens.contains(where: \.proxyProtocol) || listener.proxyProtocolTimeout != .seconds(30) {
+            out += line(2, "proxy_protocol_timeout", "\(listener.proxyProtocolTimeout)")
+        }
+        if listener.serverKeepalive != .off { out += line(2, "proxy_socket_keepalive", keepaliveText(listener.serverKeepalive)) }
+        if listener.userTimeout > .zero { out += line(2, "tcp_user_timeout", "\(listener.userTimeout)") }
         out += accessLogs(listener.accessLogs, indent: 2)
         return out + "    }\n"
     }

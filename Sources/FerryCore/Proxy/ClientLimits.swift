@@ -64,8 +64,9 @@ public final class ConnectionZone {
 /// cannot flood the accept path and the servers behind it.
 ///
 /// At most `maxAddresses` addresses are tracked per server block. An address whose bucket
-/// has drained is equivalent to a new one, so when the table is full drained entries are
-/// swept out (at most once per second); if it is still full, an untracked address is refused.
+/// has fully drained is equivalent to a new one, so when the table is full drained entries
+/// are swept out (at most once per second); if it is still full, an untracked address is
+/// refused, as nginx's limit_req refuses when its zone cannot take another node.
 public final class ConnectionRate {
     public let milliPerSecond: Int64
     public let burst: Int64
@@ -92,7 +93,8 @@ public final class ConnectionRate {
             buckets[key] = Bucket(excess: 0, last: now)
             return true
         }
-        let excess = max(0, b.excess - drained(since: b.last, now: now)) + 1000
+        // nginx's order: drain, add this connection, then floor at zero.
+        let excess = max(0, b.excess - drained(since: b.last, now: now) + 1000)
         // A refused connection leaves the bucket as it was, as nginx's limit_req does.
         guard excess <= burst * 1000 else { return false }
         buckets[key] = Bucket(excess: excess, last: now)
@@ -107,7 +109,8 @@ public final class ConnectionRate {
     private func sweep(now: UInt64) {
         guard now &- lastSweep >= 1_000_000_000 || lastSweep == 0 else { return }
         lastSweep = now
-        buckets = buckets.filter { $0.value.excess > drained(since: $0.value.last, now: now) }
+        // Dropped only when a new bucket would judge the next connection exactly as this one.
+        buckets = buckets.filter { drained(since: $0.value.last, now: now) < $0.value.excess + 1000 }
     }
 }
 
