@@ -30,8 +30,10 @@ final class ProxyHeaderReader: EventHandler, TimerTarget {
     let client: Socket
     let peer: SocketAddress
     var timer = TimerSlot()
-    private var buffer: UnsafeMutableRawPointer? = nil
-    private var count = 0
+    /// The header's bytes so far. Reads land in the loop's scratch buffer and only what was
+    /// received is kept here, so a client dripping its header holds a few bytes, never a
+    /// pool buffer, for as long as the timeout lets it.
+    private var pending: [UInt8] = []
     private var done = false
 
     static let interest: EpollEvents = [.readable, .readHangup, .edgeTriggered]
@@ -55,25 +57,23 @@ final class ProxyHeaderReader: EventHandler, TimerTarget {
 
     func handleEvent(_ events: EpollEvents, side: UInt8) {
         guard !done else { return }
-        let pool = runtime.relay.buffers
-        let b = buffer ?? pool.borrow()
-        buffer = b
+        let scratch = runtime.relay.scratch
         // Edge-triggered: read until EAGAIN or a verdict. At most v2MaxLength bytes are ever
         // taken, and every header is decided by then (v1 lines end within 107 bytes).
         while true {
-            let room = ProxyHeader.v2MaxLength - count
+            let room = ProxyHeader.v2MaxLength - pending.count
             let n: Int
             do {
-                switch try client.receive(into: b + count, count: room) {
+                switch try client.receive(into: scratch, count: room) {
                 case .wouldBlock: return
                 case .done(let k): n = k
                 }
             } catch {
-                return fail(count == 0 ? "connection error before the header: \(error)" : "connection error inside the header: \(error)")
+                return fail(pending.isEmpty ? "connection error before the header: \(error)" : "connection error inside the header: \(error)")
             }
-            if n == 0 { return fail(count == 0 ? "closed before sending a header" : "closed after \(count) bytes of an incomplete header") }
-            count += n
-            switch ProxyHeader.parse(UnsafeRawBufferPointer(start: b, count: count)) {
+            if n == 0 { return fail(pending.isEmpty ? "closed before sending a header" : "closed after \(pending.count) bytes of an incomplete header") }
+            pending.append(contentsOf: UnsafeRawBufferPointer(start: scratch, count: n))
+            switch pending.withUnsafeBytes({ ProxyHeader.parse($0) }) {
             case .incomplete: continue
             case .invalid(let why): return fail(why)
             case .complete(let decoded): return finish(decoded)
@@ -83,7 +83,7 @@ final class ProxyHeaderReader: EventHandler, TimerTarget {
 
     func timerFired(now: UInt64) {
         guard !done else { return }
-        fail(count == 0 ? "no header within proxy_protocol_timeout" : "header incomplete after \(count) bytes within proxy_protocol_timeout")
+        fail(pending.isEmpty ? "no header within proxy_protocol_timeout" : "header incomplete after \(pending.count) bytes within proxy_protocol_timeout")
     }
 
     private func leave(closing: Bool) {
@@ -96,7 +96,6 @@ final class ProxyHeaderReader: EventHandler, TimerTarget {
 
     private func fail(_ why: String) {
         leave(closing: true)
-        if let b = buffer { runtime.relay.buffers.giveBack(b); buffer = nil }
         runtime.log.log(.info, "proxy_header_rejected") {
             $0.add("client", peer.description)
             $0.add("listener", listener.config.address.written)
@@ -119,14 +118,13 @@ final class ProxyHeaderReader: EventHandler, TimerTarget {
             length = l
         }
         var preread: Preread? = nil
-        if let b = buffer {
-            if count > length {
-                preread = Preread(buffer: b, offset: length, length: count - length)
-            } else {
-                runtime.relay.buffers.giveBack(b)
-            }
-            buffer = nil
+        if pending.count > length {
+            // Client bytes that came with the header: the session sends them first.
+            let b = runtime.relay.buffers.borrow()
+            pending.withUnsafeBytes { b.copyMemory(from: $0.baseAddress! + length, byteCount: pending.count - length) }
+            preread = Preread(buffer: b, offset: 0, length: pending.count - length)
         }
+        pending = []
         runtime.admit(client: client, peer: realPeer, listener: listener, origin: origin, preread: preread)
     }
 }
