@@ -117,6 +117,27 @@ final class ConfigBuildTests: XCTestCase {
                  },
              ]
          }),
+        ("access and identity directives, inherited from the stream level and overridden",
+         "stream { limit_conn_rate 30r/m; proxy_protocol_version 2; proxy_protocol_timeout 5s; proxy_socket_keepalive on; tcp_user_timeout 90s;\n server { listen 1 proxy_protocol; proxy_pass 127.0.0.1:9; proxy_protocol on; }\n server { listen 2; proxy_pass 127.0.0.1:9; limit_conn_rate 10r/s burst=20; proxy_protocol_version 1; proxy_socket_keepalive 60:10s:3; tcp_user_timeout 0; }\n server { listen 3; proxy_pass 127.0.0.1:9; limit_conn_rate off; proxy_socket_keepalive off; } }",
+         config {
+             let target = ProxyTarget.address(v4("127.0.0.1:9", "127.0.0.1", 9))
+             var pp = listen(v4("1", "0.0.0.0", 1))
+             pp.proxyProtocol = true
+             $0.listeners = [
+                 listener([pp], target) {
+                     $0.sendProxyProtocol = true; $0.connectionRate = ConnectionRateConfig(milliPerSecond: 500)
+                     $0.proxyProtocolVersion = 2; $0.proxyProtocolTimeout = .seconds(5); $0.serverKeepalive = .on; $0.userTimeout = .seconds(90)
+                 },
+                 listener([listen(v4("2", "0.0.0.0", 2))], target) {
+                     $0.connectionRate = ConnectionRateConfig(milliPerSecond: 10_000, burst: 20)
+                     $0.proxyProtocolVersion = 1; $0.proxyProtocolTimeout = .seconds(5)
+                     $0.serverKeepalive = .tuned(idle: .seconds(60), interval: .seconds(10), count: 3); $0.userTimeout = .zero
+                 },
+                 listener([listen(v4("3", "0.0.0.0", 3))], target) {
+                     $0.proxyProtocolVersion = 2; $0.proxyProtocolTimeout = .seconds(5); $0.userTimeout = .seconds(90)
+                 },
+             ]
+         }),
         ("log formats and access logs, inherited and off",
          "stream { log_format j escape=json '{\"c\":\"$remote_addr\",' \"\\\"t\\\":$session_time}\"; log_format p $remote_addr;\n access_log /tmp/a.log j buffer=32k flush=5s; access_log /tmp/b.log;\n server { listen 1; proxy_pass 127.0.0.1:9; }\n server { listen 2; proxy_pass 127.0.0.1:9; access_log off; }\n server { listen 3; proxy_pass 127.0.0.1:9; access_log /tmp/c.log p; } }",
          config {

@@ -116,8 +116,8 @@ final class ScriptedBackend: @unchecked Sendable {
     private let acceptThread: TestThread
 
     /// `handler` owns nothing: the connection is closed when it returns.
-    init(handler: @escaping (Int32) -> Void) throws {
-        let fd = try Net.listen()
+    init(host: String = "127.0.0.1", handler: @escaping (Int32) -> Void) throws {
+        let fd = try Net.listen(host: host)
         listenFD = fd
         port = Net.localPort(fd)
         acceptThread = TestThread {

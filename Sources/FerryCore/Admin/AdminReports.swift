@@ -20,6 +20,7 @@ enum AdminReports {
             ("PipesFree", "\(r.relay.pipes.idleCount)"), ("Stopping", r.stopping ? "1" : "0"),
             ("Listeners", "\(r.listeners.count)"), ("Start_time_sec", "\(r.startedAtMillis / 1000)"),
             ("DeniedConns", "\(r.deniedTotal)"), ("LimitedConns", "\(limited)"),
+            ("BadProxyHeaders", "\(r.badHeaderTotal)"), ("ReadingProxyHeaders", "\(r.readingHeaders)"),
             ("Reloads", "\(r.reloads)"), ("PacedShutdowns", "\(r.pacedShutdowns.count)"),
         ]
         return lines.map { "\($0.0): \($0.1)\n" }.joined()
@@ -153,7 +154,8 @@ enum AdminReports {
             s = current.next
             if let u = upstream, current.upstream !== u || current.peer != peer { continue }
             let server = current.peer >= 0 ? current.upstream.serverNames[current.peer] : "-"
-            let client = current.client.remoteAddress()?.description ?? "-"
+            // A PROXY header's address is the client; otherwise the socket's peer.
+            let client = (current.origin?.source ?? current.client.remoteAddress())?.description ?? "-"
             out += "\(client) \(current.upstream.name) \(server) \((now &- current.startedAt) / 1_000_000_000) "
                 + "\(current.up.bytes) \(current.down.bytes) \(current.phase == .connecting ? "connecting" : "relaying")\n"
             shown += 1

@@ -135,6 +135,15 @@ public struct LimitConnConfig: Equatable, Sendable {
     public init(zone: String, count: Int) { self.zone = zone; self.count = count }
 }
 
+/// `limit_conn_rate 10r/s burst=5;`: the nginx limit_req algorithm applied to new connections.
+public struct ConnectionRateConfig: Equatable, Sendable {
+    /// Connections per second, in thousandths (nginx's unit: `30r/m` is 500).
+    public var milliPerSecond: Int
+    /// Connections allowed beyond the rate before refusing.
+    public var burst: Int = 0
+    public init(milliPerSecond: Int, burst: Int = 0) { self.milliPerSecond = milliPerSecond; self.burst = burst }
+}
+
 public struct ListenerConfig: Equatable, Sendable {
     public var listens: [ListenConfig] = []
     public var proxyPass: ProxyTarget
@@ -146,6 +155,17 @@ public struct ListenerConfig: Equatable, Sendable {
     public var sendProxyProtocol: Bool = false                // proxy_protocol on
     public var access: [AccessRule] = []
     public var limitConn: [LimitConnConfig] = []
+    /// `limit_conn_rate`: new connections per client address; nil = no cap.
+    public var connectionRate: ConnectionRateConfig? = nil
+    /// `proxy_protocol_version`: which header `proxy_protocol on` sends (1 text, 2 binary).
+    public var proxyProtocolVersion: Int = 1
+    /// `proxy_protocol_timeout`: how long a `listen ... proxy_protocol` client has to send its
+    /// whole header (nginx's default).
+    public var proxyProtocolTimeout: Duration = .seconds(30)
+    /// `proxy_socket_keepalive`: TCP keepalive on the server-side socket.
+    public var serverKeepalive: KeepaliveConfig = .off
+    /// `tcp_user_timeout`: TCP_USER_TIMEOUT on both sockets of a session; zero = kernel default.
+    public var userTimeout: Duration = .zero
     /// Effective access logs for this server: its own `access_log` lines, else the stream
     /// level's (nginx's merge); empty = off. `Config.accessLogs` stays the stream-level list.
     public var accessLogs: [AccessLogConfig] = []

@@ -14,6 +14,11 @@ final class ConfigBuilder {
         var sendProxyProtocol: Bool?
         var access: [AccessRule]?
         var limitConn: [LimitConnConfig]?
+        var connectionRate: ConnectionRateConfig??
+        var proxyProtocolVersion: Int?
+        var proxyProtocolTimeout: Duration?
+        var serverKeepalive: KeepaliveConfig?
+        var userTimeout: Duration?
         var accessLogs: [AccessLogConfig]?
     }
 
@@ -338,6 +343,70 @@ final class ConfigBuilder {
         withSettings { $0.sendProxyProtocol = on }
     }
 
+    /// ferry's own: `1` (text, nginx's only form) or `2` (binary, HAProxy's send-proxy-v2).
+    func proxyProtocolVersion(_ d: Directive) throws {
+        let arg = d.arguments[0]
+        guard arg.text == "1" || arg.text == "2" else {
+            throw ConfigError("invalid value \"\(arg.text)\" in \"proxy_protocol_version\" directive, it must be \"1\" or \"2\"", at: arg.location)
+        }
+        withSettings { $0.proxyProtocolVersion = Int(arg.text)! }
+    }
+
+    func proxyProtocolTimeout(_ d: Directive) throws {
+        let t = try time(d)
+        guard t > .zero else { throw invalidValue(d, d.arguments[0]) }
+        withSettings { $0.proxyProtocolTimeout = t }
+    }
+
+    /// nginx's `on`/`off` (system keepalive timings); ferry also takes so_keepalive's
+    /// `[idle]:[interval]:[count]`, since the system's two hours do not find a dead server.
+    func proxySocketKeepalive(_ d: Directive) throws {
+        let arg = d.arguments[0]
+        guard let keepalive = ConfigBuilder.keepalive(arg.text) else {
+            throw ConfigError("invalid value \"\(arg.text)\" in \"proxy_socket_keepalive\" directive, it must be \"on\", \"off\" or \"[idle]:[interval]:[count]\"", at: arg.location)
+        }
+        withSettings { $0.serverKeepalive = keepalive }
+    }
+
+    /// TCP_USER_TIMEOUT: unacknowledged data (or unanswered keepalive probes) older than this
+    /// end the connection. Whole milliseconds, at most 2^31-1 as the kernel takes them.
+    func tcpUserTimeout(_ d: Directive) throws {
+        let t = try time(d)
+        guard t.milliseconds <= Int64(Int32.max) else { throw invalidValue(d, d.arguments[0]) }
+        withSettings { $0.userTimeout = t }
+    }
+
+    /// `limit_conn_rate off;` or `limit_conn_rate RATE [burst=N];` with RATE as `10r/s` or `30r/m`.
+    func limitConnRate(_ d: Directive) throws {
+        let arg = d.arguments[0]
+        if arg.text == "off" {
+            if d.arguments.count > 1 { throw invalidParameter(d.arguments[1], known: []) }
+            withSettings { $0.connectionRate = .some(nil) }
+            return
+        }
+        guard let milli = ConfigBuilder.rate(arg.text) else {
+            throw ConfigError("invalid rate \"\(arg.text)\"", at: arg.location, hint: "write it as \"10r/s\" or \"30r/m\"")
+        }
+        var rate = ConnectionRateConfig(milliPerSecond: milli)
+        if d.arguments.count == 2 {
+            let b = d.arguments[1]
+            guard let (key, value) = parameter(b), key == "burst" else { throw invalidParameter(b, known: ["burst="]) }
+            guard let n = Units.number(value), n >= 0 else {
+                throw ConfigError("invalid burst value \"\(value)\"", at: b.location)
+            }
+            rate.burst = n
+        }
+        withSettings { $0.connectionRate = .some(rate) }
+    }
+
+    /// nginx's rate syntax: a positive whole number of requests per second or per minute,
+    /// kept in thousandths per second.
+    static func rate(_ text: String) -> Int? {
+        let perSecond = text.hasSuffix("r/s"), perMinute = text.hasSuffix("r/m")
+        guard perSecond || perMinute, let n = Units.number(String(text.dropLast(3))), n >= 1, n <= 1_000_000 else { return nil }
+        return perSecond ? n * 1000 : n * 1000 / 60
+    }
+
     func accessRule(_ d: Directive) throws {
         let arg = d.arguments[0]
         let match: AccessRule.Match
@@ -654,6 +723,11 @@ final class ConfigBuilder {
         if let v = own.sendProxyProtocol ?? stream.sendProxyProtocol { listener.sendProxyProtocol = v }
         listener.access = own.access ?? stream.access ?? []
         listener.limitConn = own.limitConn ?? stream.limitConn ?? []
+        listener.connectionRate = own.connectionRate ?? stream.connectionRate ?? nil
+        if let v = own.proxyProtocolVersion ?? stream.proxyProtocolVersion { listener.proxyProtocolVersion = v }
+        if let v = own.proxyProtocolTimeout ?? stream.proxyProtocolTimeout { listener.proxyProtocolTimeout = v }
+        if let v = own.serverKeepalive ?? stream.serverKeepalive { listener.serverKeepalive = v }
+        if let v = own.userTimeout ?? stream.userTimeout { listener.userTimeout = v }
         listener.accessLogs = own.accessLogs ?? stream.accessLogs ?? []
         return listener
     }

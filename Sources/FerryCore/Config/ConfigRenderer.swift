@@ -64,12 +64,7 @@ public enum ConfigRenderer {
         for listen in listener.listens {
             var words = ["listen", listen.address.written, "backlog=\(listen.backlog)"]
             if listen.reusePort { words.append("reuseport") }
-            switch listen.keepalive {
-            case .off: break
-            case .on: words.append("so_keepalive=on")
-            case .tuned(let idle, let interval, let count):
-                words.append("so_keepalive=\(idle.map { "\($0)" } ?? ""):\(interval.map { "\($0)" } ?? ""):\(count.map { "\($0)" } ?? "")")
-            }
+            if listen.keepalive != .off { words.append("so_keepalive=" + keepaliveText(listen.keepalive)) }
             if listen.proxyProtocol { words.append("proxy_protocol") }
             out += line(2, words)
         }
@@ -92,8 +87,30 @@ public enum ConfigRenderer {
             }
         }
         for limit in listener.limitConn { out += line(2, "limit_conn", limit.zone, "\(limit.count)") }
+        if let rate = listener.connectionRate {
+            let text = rate.milliPerSecond % 1000 == 0 ? "\(rate.milliPerSecond / 1000)r/s" : "\((rate.milliPerSecond * 60 + 500) / 1000)r/m"
+            out += line(2, "limit_conn_rate", text, "burst=\(rate.burst)")
+        }
+        // Shown where they matter, so a plain server's rendering stays as nginx users know it.
+        if listener.sendProxyProtocol || listener.proxyProtocolVersion != 1 {
+            out += line(2, "proxy_protocol_version", "\(listener.proxyProtocolVersion)")
+        }
+        if listener.listens.contains(where: \.proxyProtocol) || listener.proxyProtocolTimeout != .seconds(30) {
+            out += line(2, "proxy_protocol_timeout", "\(listener.proxyProtocolTimeout)")
+        }
+        if listener.serverKeepalive != .off { out += line(2, "proxy_socket_keepalive", keepaliveText(listener.serverKeepalive)) }
+        if listener.userTimeout > .zero { out += line(2, "tcp_user_timeout", "\(listener.userTimeout)") }
         out += accessLogs(listener.accessLogs, indent: 2)
         return out + "    }\n"
+    }
+
+    private static func keepaliveText(_ k: KeepaliveConfig) -> String {
+        switch k {
+        case .off: return "off"
+        case .on: return "on"
+        case .tuned(let idle, let interval, let count):
+            return "\(idle.map { "\($0)" } ?? ""):\(interval.map { "\($0)" } ?? ""):\(count.map { "\($0)" } ?? "")"
+        }
     }
 
     private static func accessLogs(_ logs: [AccessLogConfig], indent: Int) -> String {

@@ -38,13 +38,7 @@ public final class Listener: EventHandler {
                 // Accepted sockets inherit TCP_NODELAY and keepalive settings from the listener,
                 // which saves system calls on every accept.
                 socket.setNoDelay()
-                switch config.keepalive {
-                case .off: break
-                case .on: try socket.setKeepalive(idle: nil, interval: nil, count: nil)
-                case .tuned(let idle, let interval, let count):
-                    try socket.setKeepalive(idle: idle.map { Int($0.milliseconds / 1000) },
-                                            interval: interval.map { Int($0.milliseconds / 1000) }, count: count)
-                }
+                try socket.applyDeadPeerDetection(keepalive: config.keepalive, userTimeoutMilliseconds: route.userTimeoutMilliseconds)
             }
             try socket.bind(address)
             try socket.listen(backlog: config.backlog)

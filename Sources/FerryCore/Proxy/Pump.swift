@@ -233,6 +233,31 @@ public struct Pump {
         return true
     }
 
+    /// Takes a borrowed buffer whose bytes [offset, offset+length) were read from the source
+    /// before the session began (after a PROXY header): sent first, counted as relayed.
+    /// Precondition: nothing held yet.
+    mutating func hold(_ buffer: UnsafeMutableRawPointer, offset: Int, length: Int) {
+        precondition(held == nil && pipeBytes == 0, "hold: already holding")
+        held = buffer
+        heldOffset = Int32(offset)
+        heldLength = Int32(offset + length)
+        bytes &+= UInt64(length)
+    }
+
+    /// Puts `prefix` (a PROXY header) in front of whatever is held, borrowing a buffer if
+    /// needed. Not counted as relayed bytes. Precondition: no pipe in use (before relaying).
+    mutating func prepend(_ prefix: [UInt8], _ ctx: RelayContext) {
+        precondition(pipeBytes == 0, "prepend: pipe in use")
+        let b = held ?? ctx.buffers.borrow()
+        let kept = held == nil ? 0 : Int(heldLength - heldOffset)
+        precondition(prefix.count + kept <= ctx.buffers.bufferSize, "prepend: does not fit")
+        if kept > 0 { (b + prefix.count).copyMemory(from: b + Int(heldOffset), byteCount: kept) }
+        prefix.withUnsafeBytes { b.copyMemory(from: $0.baseAddress!, byteCount: prefix.count) }
+        held = b
+        heldOffset = 0
+        heldLength = Int32(prefix.count + kept)
+    }
+
     /// Gives back whatever is borrowed; bytes still held are lost with the session.
     mutating func release(_ ctx: RelayContext) {
         if let b = held { ctx.buffers.giveBack(b); held = nil }

@@ -50,9 +50,11 @@ extension Runtime {
         }
         let new = loaded.config
         let plan: (upstreams: [Upstream], listens: [(ListenConfig, Route)])
+        // Zones are committed only once the reload cannot fail: plan into a copy.
+        var newZones = zones
         do {
             try Runtime.checkSupported(new, log: log)
-            plan = try Runtime.plan(new, now: loop.now)
+            plan = try Runtime.plan(new, now: loop.now, zones: &newZones)
         } catch {
             return .failed(error.description)
         }
@@ -87,6 +89,7 @@ extension Runtime {
             }
         }
         // From here on the reload cannot fail.
+        zones = newZones
         let retired = upstreams
         var byName: [String: Upstream] = [:]
         for u in plan.upstreams { byName[u.name] = u }

@@ -36,6 +36,15 @@ public final class Runtime {
     public private(set) var sessionCount = 0
     public private(set) var acceptedTotal: UInt64 = 0
     public private(set) var deniedTotal: UInt64 = 0
+    /// Refused by limit_conn or limit_conn_rate.
+    public private(set) var limitedTotal: UInt64 = 0
+    /// Closed for a malformed, oversized or late PROXY protocol header.
+    public private(set) var badHeaderTotal: UInt64 = 0
+    /// Clients of `listen ... proxy_protocol` sockets still sending their header. They hold a
+    /// descriptor each, so they count against capacity like sessions.
+    public private(set) var readingHeaders = 0
+    /// limit_conn zones by name, shared by the server blocks that name them.
+    public internal(set) var zones: [String: ConnectionZone] = [:]
     /// How long SIGTERM waits for sessions before ending them.
     public var shutdownTimeout: UInt64
 
@@ -73,7 +82,7 @@ public final class Runtime {
         } catch {
             throw StartupError("epoll_create1() failed (\(error.rawValue): \(error))")
         }
-        let plan = try Runtime.plan(config, now: loop.now)
+        let plan = try Runtime.plan(config, now: loop.now, zones: &zones)
         upstreamList = plan.upstreams
         for u in plan.upstreams { upstreams[u.name] = u }
         for (listen, route) in plan.listens {
@@ -96,7 +105,13 @@ public final class Runtime {
 
     /// The upstreams (in configuration order, implicit `proxy_pass host:port` ones after) and
     /// the listen sockets with their routes that `config` asks for. Opens nothing.
-    static func plan(_ config: Config, now: UInt64) throws(StartupError) -> (upstreams: [Upstream], listens: [(ListenConfig, Route)]) {
+    /// limit_conn zones are kept by name in `zones` (a reload keeps counting the live sessions
+    /// of the zones that remain); zones the config no longer names are dropped from it.
+    static func plan(_ config: Config, now: UInt64, zones: inout [String: ConnectionZone]) throws(StartupError)
+        -> (upstreams: [Upstream], listens: [(ListenConfig, Route)]) {
+        var kept: [String: ConnectionZone] = [:]
+        for z in config.limitConnZones { kept[z.name] = zones[z.name] ?? ConnectionZone(name: z.name, size: z.size) }
+        zones = kept
         var list: [Upstream] = []
         var byName: [String: Upstream] = [:]
         for u in config.upstreams {
@@ -122,7 +137,13 @@ public final class Runtime {
                     byName[a.written] = upstream
                 }
             }
-            let route = Route(l, upstream: upstream)
+            var limits: ClientLimits? = nil
+            if !l.limitConn.isEmpty || l.connectionRate != nil {
+                // The builder has checked that every zone named exists.
+                limits = ClientLimits(zones: l.limitConn.compactMap { c in kept[c.zone].map { ($0, c.count) } },
+                                      rate: l.connectionRate.map { ConnectionRate($0) })
+            }
+            let route = Route(l, upstream: upstream, limits: limits)
             for listen in l.listens { listens.append((listen, route)) }
         }
         return (list, listens)
@@ -135,20 +156,10 @@ public final class Runtime {
     }
 
     /// Directives this version parses but does not act on yet. Those that would change what
-    /// goes over the wire or who may connect stop the start (running without them would be a
-    /// silent hole); the others are announced once so nobody believes they are in force.
+    /// goes over the wire or who may connect would stop the start (running without them would
+    /// be a silent hole; there are none at present); the others are announced once so nobody
+    /// believes they are in force.
     static func checkSupported(_ config: Config, log: EventLog) throws(StartupError) {
-        for l in config.listeners {
-            if !l.limitConn.isEmpty {
-                throw StartupError("\"limit_conn\" is not enforced by this version of ferry; remove it to run without a per-client limit", l.location)
-            }
-            if l.sendProxyProtocol {
-                throw StartupError("\"proxy_protocol on\" is not supported by this version of ferry; backends would not get the header they expect", l.location)
-            }
-            for listen in l.listens where listen.proxyProtocol {
-                throw StartupError("\"listen ... proxy_protocol\" is not supported by this version of ferry; clients' headers would be relayed as data", listen.location)
-            }
-        }
         func notYet(_ what: String, _ consequence: String) {
             log.log(.warn, "not_yet_supported") { $0.add("directive", what); $0.add("effect", consequence) }
         }
@@ -186,18 +197,43 @@ public final class Runtime {
     var hasRoom: Bool { gate == .open }
 
     func startSession(client: Socket, peer: SocketAddress, listener: Listener) {
-        let route = listener.route
         acceptedTotal &+= 1
         listener.stats.accepted &+= 1
-        if !route.access.isEmpty && !route.access.allows(peer) {
-            return clientRefused(client, peer: peer, listener: listener, reason: .denied)
+        if listener.config.proxyProtocol {
+            // Who the client is is known only after its header: every check waits for it.
+            readingHeaders += 1
+            if sessionCount + readingHeaders >= capacity { closeGate(.atCapacity) }
+            return ProxyHeaderReader(runtime: self, listener: listener, client: client, peer: peer).start()
+        }
+        admit(client: client, peer: peer, listener: listener, origin: nil, preread: nil)
+    }
+
+    /// Makes a session of an accepted client (or of one whose PROXY header named `peer`)
+    /// unless allow/deny or a per-client limit turns it away, in that order: a denied client
+    /// uses up no rate and no limit_conn count.
+    func admit(client: Socket, peer: SocketAddress, listener: Listener, origin: ClientOrigin?, preread: Preread?) {
+        let route = listener.route
+        var refusal: SessionEnd? = nil
+        if stopping {
+            refusal = .ferryStopping
+        } else if !route.access.isEmpty && !route.access.allows(peer) {
+            refusal = .denied
+        } else if let limits = route.limits, let why = limits.admit(peer.clientKey, now: loop.now) {
+            refusal = .limited
+            limitApplied(why, peer: peer, listener: listener)
+        }
+        if let reason = refusal {
+            if let p = preread { relay.buffers.giveBack(p.buffer) }
+            return clientRefused(client, peer: peer, listener: listener, reason: reason)
         }
         let s = Session(runtime: self, route: route, client: client, clientKey: peer.clientKey, clientPort: peer.port, now: loop.now)
+        s.origin = origin
+        if let p = preread { s.up.hold(p.buffer, offset: p.offset, length: p.length) }
         s.next = sessions
         sessions?.previous = s
         sessions = s
         sessionCount += 1
-        if sessionCount >= capacity { closeGate(.atCapacity) }
+        if sessionCount + readingHeaders >= capacity { closeGate(.atCapacity) }
         do {
             try loop.register(client.fd, interest: Session.interest, handler: s, side: Session.clientSide)
         } catch {
@@ -216,11 +252,40 @@ public final class Runtime {
             deniedTotal &+= 1
             listener.stats.denied &+= 1
         case .limited:
+            limitedTotal &+= 1
             listener.stats.limited &+= 1
+        case .badHeader:
+            badHeaderTotal &+= 1
+            listener.stats.badHeader &+= 1
         default:
             break
         }
         client.close()
+    }
+
+    /// A client's header phase is over (it became a session or was refused).
+    func headerPhaseEnded() {
+        readingHeaders -= 1
+        if gate == .atCapacity && sessionCount + readingHeaders < capacity { openGate() }
+    }
+
+    /// Counts what kind of limit refused a client; a full limit_conn zone is logged once per episode.
+    private func limitApplied(_ why: ClientLimits.Refusal, peer: SocketAddress, listener: Listener) {
+        switch why {
+        case .rate:
+            listener.stats.rateLimited &+= 1
+        case .overLimit:
+            break
+        case .zoneFull(let name):
+            listener.stats.zoneFull &+= 1
+            if let z = zones[name], !z.markReportedFull() {
+                log.log(.warn, "limit_conn_zone_full") {
+                    $0.add("zone", name)
+                    $0.add("addresses", z.capacity)
+                    $0.add("client", peer.host)
+                }
+            }
+        }
     }
 
     /// The live sessions on one server of one upstream, for the admin socket and health.
@@ -267,7 +332,7 @@ public final class Runtime {
         s.next = nil
         s.previous = nil
         sessionCount -= 1
-        if gate != .open && sessionCount < capacity { openGate() }
+        if gate != .open && sessionCount + readingHeaders < capacity { openGate() }
         if stopping && sessionCount == 0 { loop.stop() }
     }
 

@@ -25,6 +25,12 @@ public struct ListenerStats: Equatable, Sendable {
     public var denied: UInt64 = 0
     /// Closed by a per-client limit (limit_conn, rate cap).
     public var limited: UInt64 = 0
+    /// Of `limited`: refused by limit_conn_rate.
+    public var rateLimited: UInt64 = 0
+    /// Of `limited`: refused because a limit_conn zone had no room for another address.
+    public var zoneFull: UInt64 = 0
+    /// Closed for a malformed, oversized or late PROXY protocol header (status 400).
+    public var badHeader: UInt64 = 0
 
     public init() {}
 }

@@ -69,6 +69,8 @@ public final class Session: EventHandler, TimerTarget {
     /// Which side sent the first FIN: the session's end is named after it.
     enum Closer: UInt8 { case none, client, server }
     var closer: Closer = .none
+    /// The client a PROXY header named, when one did (`listen ... proxy_protocol`).
+    var origin: ClientOrigin? = nil
 
     // Intrusive list of live sessions, owned by the runtime (for shutdown and counting).
     var next: Session? = nil
@@ -110,7 +112,13 @@ public final class Session: EventHandler, TimerTarget {
             serverIsUnix = address.isUnix
             do {
                 server = try Socket.stream(family: address.family)
-                if !serverIsUnix { server.setNoDelay() }
+                if !serverIsUnix {
+                    server.setNoDelay()
+                    if route.serverKeepalive != .off || route.userTimeoutMilliseconds > 0 {
+                        // A failed option must not fail the connect: the session still works.
+                        try? server.applyDeadPeerDetection(keepalive: route.serverKeepalive, userTimeoutMilliseconds: route.userTimeoutMilliseconds)
+                    }
+                }
                 let pending = try server.connect(to: address)
                 try runtime.loop.register(server.fd, interest: Session.interest, handler: self, side: Session.serverSide)
                 if case .done = pending {
@@ -166,10 +174,12 @@ public final class Session: EventHandler, TimerTarget {
         phase = .relaying
         lastActivity = runtime.loop.now
         runtime.loop.timers.schedule(self, at: lastActivity &+ route.idleTimeout)
+        // Queued ahead of any client byte: the up pump sends what it holds before reading.
+        if let version = route.sendProxyProtocol { queueProxyHeader(version) }
         // A server that speaks first (CCcam's banner) may already have bytes waiting.
         if !serverEvents.isDisjoint(with: Session.hungUp) { down.sourceHungUp = true }
         if !serverEvents.isDisjoint(with: [.readable, .readHangup]) { pumpDown() }
-        if phase == .relaying && clientReadable { pumpUp() }
+        if phase == .relaying && (clientReadable || up.isHolding) { pumpUp() }
     }
 
     // MARK: events
@@ -287,6 +297,7 @@ public final class Session: EventHandler, TimerTarget {
             if relayReset || reason == .serverReset { server.closeWithReset() } else { server.close() }
             server = Socket(FileDescriptor(-1))
         }
+        if let limits = route.limits, limits.holdsCounts { limits.release(clientKey) }
         if peer >= 0 {
             upstream.scheduler.sessionClosed(peer)
             upstream.stats[peer].bytesToServer &+= up.bytes

@@ -86,8 +86,22 @@ public final class Route {
     public let nextUpstreamTries: Int
     public let nextUpstreamTimeout: UInt64
     public let access: AccessControl
+    /// Per-client limits (limit_conn, limit_conn_rate); nil when the block sets none.
+    public let limits: ClientLimits?
+    /// `proxy_protocol on`: the header version sent to servers; nil = off.
+    public let sendProxyProtocol: ProxyHeader.Version?
+    /// `proxy_protocol_timeout` for `listen ... proxy_protocol` clients.
+    public let proxyProtocolTimeout: UInt64
+    /// Options for server-side sockets; `.off`/0 cost nothing per connect.
+    public let serverKeepalive: KeepaliveConfig
+    public let userTimeoutMilliseconds: Int
 
-    public init(_ c: ListenerConfig, upstream: Upstream) {
+    public init(_ c: ListenerConfig, upstream: Upstream, limits: ClientLimits? = nil) {
+        self.limits = limits
+        sendProxyProtocol = c.sendProxyProtocol ? ProxyHeader.Version(rawValue: c.proxyProtocolVersion) ?? .v1 : nil
+        proxyProtocolTimeout = c.proxyProtocolTimeout.nanoseconds
+        serverKeepalive = c.serverKeepalive
+        userTimeoutMilliseconds = Int(c.userTimeout.milliseconds)
         self.upstream = upstream
         connectTimeout = c.connectTimeout.nanoseconds
         idleTimeout = c.idleTimeout.nanoseconds

@@ -113,6 +113,19 @@ public struct Socket: Equatable {
         if let c = count { try setOption(level: Int32(IPPROTO_TCP), name: TCP_KEEPCNT, value: Int32(clamping: c)) }
     }
 
+    /// TCP_USER_TIMEOUT in milliseconds: data (or keepalive probes) unacknowledged for this
+    /// long end the connection with ETIMEDOUT. Accepted sockets inherit it from the listener.
+    public func setUserTimeout(milliseconds: Int) throws(Errno) {
+        try setOption(level: Int32(IPPROTO_TCP), name: TCP_USER_TIMEOUT, value: Int32(clamping: milliseconds))
+    }
+
+    /// Reads back an integer option, for tests that check what the kernel holds.
+    public func option(level: Int32, name: Int32) -> Int32? {
+        var v: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        return (try? syscall("getsockopt") { getsockopt(fd.rawValue, level, name, &v, &len) }) != nil ? v : nil
+    }
+
     /// Closing with linger 0 sends a RST instead of a FIN: how a reset is relayed.
     public func closeWithReset() {
         var l = linger(l_onoff: 1, l_linger: 0)

@@ -38,6 +38,45 @@ public struct SocketAddress: Equatable, CustomStringConvertible {
         length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)
     }
 
+    /// An IPv4 (4 bytes) or IPv6 (16 bytes) address in network order, as a PROXY protocol v2
+    /// header carries it; nil for any other length.
+    public init?(addressBytes bytes: [UInt8], port: UInt16) {
+        switch bytes.count {
+        case 4:
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = port.bigEndian
+            withUnsafeMutableBytes(of: &sin.sin_addr) { $0.copyBytes(from: bytes) }
+            withUnsafeMutableBytes(of: &storage) { dst in withUnsafeBytes(of: sin) { dst.copyMemory(from: $0) } }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        case 16:
+            var sin6 = sockaddr_in6()
+            sin6.sin6_family = sa_family_t(AF_INET6)
+            sin6.sin6_port = port.bigEndian
+            withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyBytes(from: bytes) }
+            withUnsafeMutableBytes(of: &storage) { dst in withUnsafeBytes(of: sin6) { dst.copyMemory(from: $0) } }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        default:
+            return nil
+        }
+    }
+
+    /// The address a session's client key and port stand for: sessions keep only those two
+    /// (16 + 2 bytes, not a 128-byte sockaddr), and rebuild the address when a PROXY header
+    /// needs it. An IPv4-mapped key becomes IPv4 (listeners are IPV6_V6ONLY, so a real IPv6
+    /// client never has that form); `.none` becomes an empty address, i.e. "unknown".
+    public init(clientKey key: ClientKey, port: UInt16) {
+        if key == .none { self.init(); return }
+        if key.high == 0 && key.low >> 32 == 0x0000_FFFF {
+            let v = UInt32(truncatingIfNeeded: key.low)
+            self = SocketAddress(addressBytes: [UInt8(v >> 24), UInt8(v >> 16 & 0xff), UInt8(v >> 8 & 0xff), UInt8(v & 0xff)], port: port)!
+            return
+        }
+        var bytes: [UInt8] = []
+        for word in [key.high, key.low] { for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(word >> UInt64(shift) & 0xff)) } }
+        self = SocketAddress(addressBytes: bytes, port: port)!
+    }
+
     public init(_ endpoint: ServerAddress.Endpoint) {
         switch endpoint {
         case .ipv4(let h, let p): self = SocketAddress(ipv4: h, port: p) ?? SocketAddress()
@@ -48,6 +87,8 @@ public struct SocketAddress: Equatable, CustomStringConvertible {
 
     public var family: Int32 { Int32(storage.ss_family) }
     public var isUnix: Bool { family == AF_UNIX }
+    public var isIPv4: Bool { family == AF_INET }
+    public var isIPv6: Bool { family == AF_INET6 }
 
     public var port: UInt16 {
         withUnsafeBytes(of: storage) { raw in
