@@ -33,6 +33,8 @@ public final class Runtime {
 
     private var sessions: Session? = nil
     private var signalHandler: SignalHandler? = nil
+    /// TCP probes and agent checks (Health/); nil until init has built the upstreams.
+    private var health: HealthChecks? = nil
     private enum AcceptGate: Equatable { case open, atCapacity, outOfDescriptors }
     private var gate: AcceptGate = .open
     private var retryTimer: OneShotTimer? = nil
@@ -53,6 +55,7 @@ public final class Runtime {
         // Pipes are two descriptors each and count against the same limit.
         let maxPipes = max(4, min(256, descriptorLimit / 32))
         let usable = descriptorLimit - Runtime.reservedDescriptors - 2 * maxPipes - config.listeners.count
+            - HealthChecks.descriptorsNeeded(config)
         capacity = max(1, usable / 2)
         let pipes = PipePool(maxPipes: maxPipes, maxIdle: 32)
         let buffers = BufferPool(bufferSize: 64 * 1024, maxIdle: 64)
@@ -92,6 +95,7 @@ public final class Runtime {
         } catch {
             throw StartupError("event loop setup failed (\(error.rawValue): \(error))")
         }
+        health = HealthChecks(runtime: self)
     }
 
     /// Directives this version parses but does not act on yet. Those that would change what
@@ -112,10 +116,6 @@ public final class Runtime {
         func notYet(_ what: String, _ consequence: String) {
             log.log(.warn, "not_yet_supported") { $0.add("directive", what); $0.add("effect", consequence) }
         }
-        for u in config.upstreams {
-            if u.healthCheck != nil { notYet("health_check", "upstream \(u.name): no active probes; servers are judged by max_fails/fail_timeout only") }
-            if u.agentCheck != nil || u.servers.contains(where: { $0.agentPort != nil }) { notYet("agent_check", "upstream \(u.name): agent replies are not read") }
-        }
         if config.adminSocket != nil { notYet("admin_socket", "no admin socket is opened") }
         if !config.accessLogs.isEmpty || config.listeners.contains(where: { !$0.accessLogs.isEmpty }) { notYet("access_log", "no connection log is written") }
         if let e = config.errorLog, e.path != "stderr" { notYet("error_log", "events go to stderr, not \(e.path)") }
@@ -132,7 +132,9 @@ public final class Runtime {
             $0.add("capacity", capacity)
             $0.add("relay", relay.policy.mode.rawValue)
         }
+        health?.start()
         loop.run()
+        health?.stop()
         for l in listeners { l.close() }
         relay.pipes.closeAll()
         log.log(.notice, "exit") { $0.add("status", Int(exitStatus)) }
