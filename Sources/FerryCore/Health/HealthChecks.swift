@@ -72,6 +72,13 @@ final class HealthChecks {
     /// Schedules every probe at its offset. Precondition: on the loop's thread, once.
     func start() {
         let now = loop.now
+        if !probes.isEmpty || !agents.isEmpty {
+            runtime.log.log(.notice, "health_checks") {
+                $0.add("probes", probes.count)
+                $0.add("agents", agents.count)
+                $0.add("initial_state", "up; one failed probe takes a server down until its first success")
+            }
+        }
         func spread<P>(_ items: [P], interval: (P) -> UInt64, upstream: (P) -> Upstream, shift: UInt64, start: (P, UInt64) -> Void) {
             var counts: [ObjectIdentifier: Int] = [:]
             for p in items { counts[ObjectIdentifier(upstream(p)), default: 0] += 1 }
