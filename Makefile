@@ -31,6 +31,11 @@ demo: build
 bench: release
 	python3 bench/run.py --ferry-bin $(FERRY_RELEASE)
 
+# Relay message rate with and without 1,000 servers probed every second (bench/health-probe.py).
+.PHONY: bench-health
+bench-health: release
+	python3 bench/health-probe.py --ferry-bin $(FERRY_RELEASE)
+
 bench-config: release
 	bash bench/config-load.sh
 	@/usr/bin/time -f "ferry -t on the same file: %e s, %M KB max RSS" $(FERRY_RELEASE) -t -c bench/out/config-10k.conf 2>&1 | tail -1

@@ -211,3 +211,32 @@ final class DrainReloadTests: IntegrationCase {
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "get weight u/b1"), "6 (initial 6)\n\n")
     }
 }
+
+final class HealthReloadTests: IntegrationCase {
+    /// A server the TCP probe marked down stays down across a reload until it passes again.
+    func testProbeVerdictSurvivesReload() throws {
+        let b1 = try backend("b1")
+        var b2: TestBackend? = try backend("b2")
+        let port2 = b2!.port
+        let stream = """
+            upstream u { server 127.0.0.1:\(b1.port) name=b1; server 127.0.0.1:\(port2) name=b2;
+                         health_check interval=100ms fails=1 passes=2 timeout=1s; }
+            server { listen LISTEN; proxy_pass u; }
+            """
+        let f = try ferry(stream, main: "admin_socket @DIR@/admin.sock;")
+        func status(_ s: String) -> String? {
+            let stat = (try? AdminSocket.command(f.adminPath, "show stat")) ?? ""
+            return stat.split(separator: "\n").first { $0.hasPrefix("u,\(s),") }.map { String($0.split(separator: ",", omittingEmptySubsequences: false)[17]) }
+        }
+        XCTAssertTrue(waitUntil(timeout: 5) { status("b2") == "UP" })
+        b2?.stop()
+        b2 = nil
+        XCTAssertTrue(waitUntil(timeout: 5) { status("b2") == "DOWN" }, f.stderr)
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
+        XCTAssertEqual(status("b2"), "DOWN", "the verdict is carried over, not reset to up")
+        for _ in 0..<6 { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
+        let back = try TestBackend(name: "b2", port: port2)
+        addTeardownBlock { back.stop() }
+        XCTAssertTrue(waitUntil(timeout: 5) { status("b2") == "UP" }, f.stderr)
+    }
+}

@@ -92,6 +92,9 @@ public struct UpstreamConfig: Equatable, Sendable {
     public var servers: [UpstreamServerConfig] = []
     public var healthCheck: HealthCheckConfig? = nil
     public var agentCheck: AgentCheckConfig? = nil
+    /// `on_marked_down shutdown_sessions;`: end the sessions of a server that goes down
+    /// (probe or agent) instead of letting them run to their end.
+    public var shutdownSessionsOnDown: Bool = false
     public var location: SourceLocation
     public init(name: String, location: SourceLocation) { self.name = name; self.location = location }
 }

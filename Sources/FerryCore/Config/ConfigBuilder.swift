@@ -605,6 +605,14 @@ final class ConfigBuilder {
         currentUpstream!.upstream.agentCheck = check
     }
 
+    /// HAProxy's `on-marked-down shutdown-sessions`, per upstream, in nginx's spelling.
+    func onMarkedDown(_ d: Directive) throws {
+        guard d.arguments[0].text == "shutdown_sessions" else {
+            throw invalidParameter(d.arguments[0], known: ["shutdown_sessions"])
+        }
+        currentUpstream!.upstream.shutdownSessionsOnDown = true
+    }
+
     // MARK: server (listener)
 
     func listener(_ d: Directive) throws {

@@ -56,6 +56,7 @@ public enum ConfigRenderer {
             if let send = a.send { words.append("send=\(send)") }
             out += line(2, words)
         }
+        if upstream.shutdownSessionsOnDown { out += line(2, ["on_marked_down", "shutdown_sessions"]) }
         return out + "    }\n"
     }
 

@@ -12,7 +12,9 @@ import Glibc
 ///
 /// Runtime changes made over the admin socket to servers that remain are kept (admin state,
 /// agent state, probe state, passive failures, counters); a runtime weight or maxconn is kept
-/// unless the new configuration changes that server's weight or max_conns. Servers added with
+/// unless the new configuration changes that server's weight or max_conns. Health probes and
+/// agents restart on the new servers; a server the probe had marked down stays down until it
+/// passes `passes` probes again. Servers added with
 /// `add server` and absent from the file are gone after a reload, as in HAProxy.
 extension Runtime {
     public enum ReloadOutcome: Equatable {
@@ -130,6 +132,12 @@ extension Runtime {
         shutdownTimeout = new.shutdownTimeout.nanoseconds
         log.minimumLevel = new.errorLog?.level ?? .notice
         config = new
+        // Probes and agents are rebuilt for the new servers; a probe on a server that remains
+        // resumes from the verdict carried over (a server that was down stays down until it
+        // passes again).
+        health?.stop()
+        health = HealthChecks(runtime: self)
+        health?.start()
         return .reloaded(listenersOpened: opened.count, listenersClosed: closing.count, sessionsMoved: moved)
     }
 

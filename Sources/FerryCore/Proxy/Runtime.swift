@@ -50,6 +50,8 @@ public final class Runtime {
 
     var sessions: Session? = nil
     private var signalHandler: SignalHandler? = nil
+    /// TCP probes and agent checks (Health/); nil until init has built the upstreams.
+    var health: HealthChecks? = nil
     enum AcceptGate: Equatable { case open, atCapacity, outOfDescriptors }
     var gate: AcceptGate = .open
     private var retryTimer: OneShotTimer? = nil
@@ -73,6 +75,7 @@ public final class Runtime {
         // Pipes are two descriptors each and count against the same limit.
         let maxPipes = max(4, min(256, descriptorLimit / 32))
         let usable = descriptorLimit - Runtime.reservedDescriptors - 2 * maxPipes - config.listeners.count
+            - HealthChecks.descriptorsNeeded(config)
         capacity = max(1, usable / 2)
         let pipes = PipePool(maxPipes: maxPipes, maxIdle: 32)
         let buffers = BufferPool(bufferSize: 64 * 1024, maxIdle: 64)
@@ -101,6 +104,7 @@ public final class Runtime {
         } catch {
             throw StartupError("event loop setup failed (\(error.rawValue): \(error))")
         }
+        health = HealthChecks(runtime: self)
     }
 
     /// The upstreams (in configuration order, implicit `proxy_pass host:port` ones after) and
@@ -163,10 +167,6 @@ public final class Runtime {
         func notYet(_ what: String, _ consequence: String) {
             log.log(.warn, "not_yet_supported") { $0.add("directive", what); $0.add("effect", consequence) }
         }
-        for u in config.upstreams {
-            if u.healthCheck != nil { notYet("health_check", "upstream \(u.name): no active probes; servers are judged by max_fails/fail_timeout only") }
-            if u.agentCheck != nil || u.servers.contains(where: { $0.agentPort != nil }) { notYet("agent_check", "upstream \(u.name): agent replies are not read") }
-        }
         if !config.accessLogs.isEmpty || config.listeners.contains(where: { !$0.accessLogs.isEmpty }) { notYet("access_log", "no connection log is written") }
         if let e = config.errorLog, e.path != "stderr" { notYet("error_log", "events go to stderr, not \(e.path)") }
         if case .count(let n) = config.workerProcesses, n == 1 {} else {
@@ -183,7 +183,9 @@ public final class Runtime {
             $0.add("relay", relay.policy.mode.rawValue)
         }
         writePidFile()
+        health?.start()
         loop.run()
+        health?.stop()
         for l in listeners { l.close() }
         adminServer?.close()
         removePidFile()

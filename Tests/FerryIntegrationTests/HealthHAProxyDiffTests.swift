@@ -1,0 +1,166 @@
+import XCTest
+import Glibc
+
+/// The same agent replies, one after the other, to HAProxy and to ferry: after each reply both
+/// must show the same health, admin state, weight and maxconn. HAProxy is read through its
+/// stats socket (`show servers state`, `show stat`), ferry through its `server_state` lines.
+/// Skipped where haproxy is not installed. Debian's HAProxy 2.6 does not know `weight:N`,
+/// so the sequence uses only words both know.
+final class HealthHAProxyDiffTests: IntegrationCase {
+    static let haproxy = ["/usr/sbin/haproxy", "/usr/local/sbin/haproxy", "/usr/bin/haproxy"]
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// What both sides are compared on.
+    struct ServerView: Equatable, CustomStringConvertible {
+        var health: String      // "up" / "down"; "-" in maint, where HAProxy stops judging
+        var admin: String       // "ready" / "drain" / "maint"
+        var weight: Int
+        var maxConns: Int       // 0 = unlimited
+        var description: String { "health=\(health) admin=\(admin) weight=\(weight) maxconn=\(maxConns)" }
+    }
+
+    /// Replies in order; `nil` newline means the agent closes without a line end.
+    let sequence: [(String, Bool)] = [
+        ("up", true), ("down", true), ("up", true), ("drain", true), ("50%", true), ("ready", true),
+        ("maint", true), ("ready", true), ("300%", true), ("-5%", true), ("75", true), ("failed", true),
+        ("stopped # planned", true), ("up 0%", true), ("100%", true), ("drain,down", true), ("up", true),
+        ("ready", true), ("maxconn:30", true), ("FAIL", true), ("UP", true), ("25%", true),
+        ("down", false), ("drain\t50%", true), ("MAINT", true), ("Ready,up,100%", true), ("maxconn:0", true),
+        ("75% 10%", true), ("fail # disk full, up 100%", true), ("up 100%", true),
+    ]
+
+    func testSameStatusAndWeightAsHAProxy() throws {
+        guard let haproxy = HealthHAProxyDiffTests.haproxy else { throw XCTSkip("haproxy is not installed") }
+        let backend = try backend("s1")
+        let agentH = try agent("up"), agentF = try agent("up")
+        let h = try HAProxyStatsInstance(binary: haproxy, config: { socket, port in """
+            global
+              stats socket \(socket) level admin
+            defaults
+              mode tcp
+              timeout connect 1s
+              timeout client 5s
+              timeout server 5s
+            backend be
+              server s1 127.0.0.1:\(backend.port) weight 100 check inter 200ms agent-check agent-port \(agentH.port) agent-inter 200ms
+            frontend fe
+              bind 127.0.0.1:\(port)
+              default_backend be
+            """ })
+        addTeardownBlock { h.stop() }
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(backend.port) name=s1 weight=100;
+                health_check interval=200ms;
+                agent_check port=\(agentF.port) interval=200ms timeout=1s;
+            }
+            server { listen LISTEN; proxy_pass u; }
+            """)
+        XCTAssertTrue(agentH.waitServed(2) && agentF.waitServed(2), "agents not asked")
+
+        var mismatches: [String] = []
+        for (reply, newline) in sequence {
+            agentH.say(reply, newline: newline)
+            agentF.say(reply, newline: newline)
+            XCTAssertTrue(agentH.waitServed(2), "haproxy stopped asking its agent")
+            XCTAssertTrue(agentF.waitServed(2), "ferry stopped asking its agent")
+            let theirs = try h.view()
+            let ours = ferryView(f)
+            if theirs != ours {
+                mismatches.append("after \"\(reply)\"\(newline ? "" : " (no newline)"): haproxy \(theirs), ferry \(ours)")
+            }
+        }
+        XCTAssertEqual(mismatches, [], "\n" + mismatches.joined(separator: "\n") + "\nferry log:\n" + f.stderr)
+    }
+
+    /// ferry's state of s1: the snapshot in its last `server_state` line, or the start state.
+    private func ferryView(_ f: FerryInstance) -> ServerView {
+        guard let last = f.stateChanges("s1").last else {
+            return ServerView(health: "up", admin: "ready", weight: 100, maxConns: 0)
+        }
+        let admin = last["admin"] as? String ?? "?"
+        return ServerView(health: admin == "maint" ? "-" : last["health"] as? String ?? "?", admin: admin,
+                          weight: last["weight"] as? Int ?? -1, maxConns: last["max_conns"] as? Int ?? -1)
+    }
+}
+
+/// HAProxy in the foreground on a config written to a temp dir, with an admin stats socket.
+final class HAProxyStatsInstance {
+    let directory: String
+    let socketPath: String
+    private let process = Process()
+
+    init(binary: String, config: (String, UInt16) -> String) throws {
+        var chars = Array((NSTemporaryDirectory() + "ferry-haproxy-XXXXXX").utf8CString)
+        guard mkdtemp(&chars) != nil else { throw SocketError("mkdtemp") }
+        directory = String(cString: chars)
+        socketPath = directory + "/stats.sock"
+        let path = directory + "/haproxy.cfg"
+        try (config(socketPath, try Net.freePort()) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["-db", "-f", path]
+        process.standardOutput = FileHandle.nullDevice
+        let errPath = directory + "/stderr.log"
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        try process.run()
+        var lastError = ""
+        guard waitUntil(timeout: 5, {
+            do { _ = try self.query("show info"); return true } catch { lastError = "\(error)"; return false }
+        }) else {
+            let log = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            stop()
+            throw SocketError("haproxy did not answer on its stats socket (\(lastError)); stderr:\n\(log)", 0)
+        }
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            _ = waitUntil(timeout: 5) { !process.isRunning }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// One command on the stats socket; the whole answer (the socket closes after it).
+    func query(_ command: String) throws -> String {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketError("socket(AF_UNIX)") }
+        defer { close(fd) }
+        var a = sockaddr_un()
+        a.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: a.sun_path) else { throw SocketError("socket path too long", 0) }
+        withUnsafeMutableBytes(of: &a.sun_path) { p in
+            for (i, b) in bytes.enumerated() { p[i] = b }
+        }
+        let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard r == 0 else { throw SocketError("connect \(socketPath)") }
+        Net.setTimeouts(fd, 3)
+        let c = TestClient(fd: dup(fd), timeout: 3)
+        defer { c.close() }
+        try c.send(command + "\n")
+        return String(decoding: try c.receiveToEOF(), as: UTF8.self)
+    }
+
+    /// s1 of backend be as HAProxy sees it.
+    func view() throws -> HealthHAProxyDiffTests.ServerView {
+        // show servers state: ... srv_op_state(6) srv_admin_state(7) srv_uweight(8) ...
+        let state = try query("show servers state be")
+        guard let row = state.split(separator: "\n").first(where: { !$0.hasPrefix("#") && $0.split(separator: " ").count > 8 }) else {
+            throw SocketError("no server row in: \(state)", 0)
+        }
+        let f = row.split(separator: " ")
+        let op = Int(f[5]) ?? -1, admin = Int(f[6]) ?? -1, weight = Int(f[7]) ?? -1
+        // show stat CSV: slim is the 7th column, empty when unlimited.
+        let stat = try query("show stat")
+        let line = stat.split(separator: "\n").first { $0.hasPrefix("be,s1,") } ?? ""
+        let cols = line.split(separator: ",", omittingEmptySubsequences: false)
+        let slim = cols.count > 6 ? Int(cols[6]) ?? 0 : -1
+        // Admin flags: 0x01 forced maint, 0x08 forced drain (what the agent sets).
+        let adminName = admin & 0x01 != 0 ? "maint" : (admin & 0x08 != 0 ? "drain" : "ready")
+        return .init(health: adminName == "maint" ? "-" : (op == 2 ? "up" : "down"), admin: adminName,
+                     weight: weight, maxConns: slim)
+    }
+}
