@@ -67,6 +67,14 @@ public enum FerryCommand {
         // nginx's default level is "error"; ferry runs in the foreground, so it defaults to
         // "notice" and shows its start and stop lines unless error_log asks otherwise.
         log.minimumLevel = loaded.config.errorLog?.level ?? .notice
+        if let e = loaded.config.errorLog {
+            do {
+                try log.open(path: e.path)
+            } catch {
+                log.log(.emerg, "startup_failed") { $0.add("error", "open() \"\(e.path)\" failed (\(error.rawValue): \(error))") }
+                return 1
+            }
+        }
         for d in loaded.diagnostics {
             log.log(d.level == .notice ? .notice : .warn, "config_note") { $0.add("message", "\(d)") }
         }

@@ -7,6 +7,8 @@ public final class Listener: EventHandler {
     public let config: ListenConfig
     let route: Route
     public internal(set) var stats = ListenerStats()
+    /// Connection-log targets and addresses, set by the runtime at start.
+    public internal(set) var logging = ListenerLogging()
     private(set) var accepting = true
     private var peerAddress = SocketAddress()
     /// Accepts per readiness event. The socket is level-triggered, so stopping early loses

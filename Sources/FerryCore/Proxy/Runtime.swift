@@ -20,6 +20,10 @@ public final class Runtime {
     public let loop: EventLoop
     public let relay: RelayContext
     public let log: EventLog
+    /// The `access_log` files (see Logging/ConnectionLog.swift).
+    public let connectionLog: ConnectionLog
+    /// `metrics_listen`, when configured.
+    public private(set) var metrics: MetricsServer? = nil
     public let config: Config
     public private(set) var upstreams: [String: Upstream] = [:]
     public private(set) var listeners: [Listener] = []
@@ -31,7 +35,7 @@ public final class Runtime {
     /// How long SIGTERM waits for sessions before ending them.
     public var shutdownTimeout: UInt64
 
-    private var sessions: Session? = nil
+    private(set) var sessions: Session? = nil
     private var signalHandler: SignalHandler? = nil
     private enum AcceptGate: Equatable { case open, atCapacity, outOfDescriptors }
     private var gate: AcceptGate = .open
@@ -62,6 +66,7 @@ public final class Runtime {
         } catch {
             throw StartupError("epoll_create1() failed (\(error.rawValue): \(error))")
         }
+        connectionLog = ConnectionLog(loop: loop, events: log)
         var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
         for u in config.upstreams {
             seed &+= 1
@@ -83,12 +88,17 @@ public final class Runtime {
                 listeners.append(listener)
             }
         }
+        try setUpConnectionLog()
+        if let m = config.metricsListen {
+            metrics = try MetricsServer(runtime: self, config: m)
+        }
         do {
-            let sig = try SignalDescriptor.make([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGPIPE])
+            let sig = try SignalDescriptor.make([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGPIPE, SIGUSR1])
             let handler = SignalHandler(runtime: self, signals: sig)
             try loop.register(sig.fd, interest: [.readable], handler: handler)
             signalHandler = handler
             for l in listeners { try l.start() }
+            try metrics?.start()
         } catch {
             throw StartupError("event loop setup failed (\(error.rawValue): \(error))")
         }
@@ -117,8 +127,6 @@ public final class Runtime {
             if u.agentCheck != nil || u.servers.contains(where: { $0.agentPort != nil }) { notYet("agent_check", "upstream \(u.name): agent replies are not read") }
         }
         if config.adminSocket != nil { notYet("admin_socket", "no admin socket is opened") }
-        if !config.accessLogs.isEmpty || config.listeners.contains(where: { !$0.accessLogs.isEmpty }) { notYet("access_log", "no connection log is written") }
-        if let e = config.errorLog, e.path != "stderr" { notYet("error_log", "events go to stderr, not \(e.path)") }
         if case .count(let n) = config.workerProcesses, n == 1 {} else {
             notYet("worker_processes", "ferry runs one event loop (one core) per process")
         }
@@ -134,6 +142,8 @@ public final class Runtime {
         }
         loop.run()
         for l in listeners { l.close() }
+        metrics?.close()
+        connectionLog.close()
         relay.pipes.closeAll()
         log.log(.notice, "exit") { $0.add("status", Int(exitStatus)) }
         return exitStatus
@@ -151,6 +161,7 @@ public final class Runtime {
             return clientRefused(client, peer: peer, listener: listener, reason: .denied)
         }
         let s = Session(runtime: self, route: route, client: client, clientKey: peer.clientKey, clientPort: peer.port, now: loop.now)
+        prepareLogging(s, client: client, listener: listener)
         s.next = sessions
         sessions?.previous = s
         sessions = s
@@ -169,6 +180,8 @@ public final class Runtime {
     /// counting it against its listener. Every refusal goes through here so the connection log
     /// and the counters see the same events.
     func clientRefused(_ client: Socket, peer: SocketAddress, listener: Listener, reason: SessionEnd) {
+        listener.stats.refused &+= 1
+        logRefused(client, peer: peer, listener: listener, reason: reason)
         switch reason {
         case .denied:
             deniedTotal &+= 1
@@ -195,6 +208,7 @@ public final class Runtime {
 
     /// Called by a session as its last act. Unlinks it and lets accepting resume if it was held back.
     func sessionEnded(_ s: Session, reason: SessionEnd) {
+        logSession(s, reason: reason)
         if let p = s.previous { p.next = s.next } else { sessions = s.next }
         s.next?.previous = s.previous
         s.next = nil
@@ -261,6 +275,10 @@ public final class Runtime {
             beginGracefulStop(signal)
         case SIGQUIT:
             stopNow(signal)
+        case SIGUSR1:
+            // logrotate has moved the files away: write on into new ones at the same paths.
+            log.reopen()
+            connectionLog.reopen()
         case SIGHUP:
             log.log(.warn, "reload_unsupported") { $0.add("signal", "SIGHUP"); $0.add("detail", "this version does not reload; restart ferry to apply a new configuration") }
         default:
