@@ -99,17 +99,17 @@ public struct ConnectionRecord {
         case .pid: return String(getpid())
         case .hostname: return ConnectionRecord.hostname
         case .upstreamAddr:
-            return perAttempt { u, a in u.addresses[Int(a.peer)].description }
+            return perAttempt(noServer: upstream?.name) { u, a in u.addresses[Int(a.peer)].description }
         case .upstreamConnectTime:
-            return perAttempt { _, a in
+            return perAttempt(noServer: "-") { _, a in
                 a.outcome == .connected ? ConnectionRecord.decimal(UInt64(a.durationMicros) / 1000, places: 3) : "-"
             }
         case .upstreamBytesSent:
-            return perAttempt { _, a in a.outcome == .connected ? String(bytesFromClient) : "0" }
+            return perAttempt(noServer: "0") { _, a in a.outcome == .connected ? String(bytesFromClient) : "0" }
         case .upstreamBytesReceived:
-            return perAttempt { _, a in a.outcome == .connected ? String(bytesToClient) : "0" }
+            return perAttempt(noServer: "0") { _, a in a.outcome == .connected ? String(bytesToClient) : "0" }
         case .upstreamSessionTime:
-            return perAttempt { _, a in
+            return perAttempt(noServer: "0.000") { _, a in
                 let micros = a.outcome == .connected ? sessionNanos / 1000 &- min(sessionNanos / 1000, UInt64(a.startMicros))
                                                      : UInt64(a.durationMicros)
                 return ConnectionRecord.decimal(micros / 1000, places: 3)
@@ -117,9 +117,11 @@ public struct ConnectionRecord {
         }
     }
 
-    /// nginx joins one value per upstream attempt with ", ".
-    private func perAttempt(_ each: (Upstream, Attempt) -> String) -> String? {
-        guard let u = upstream, attempts.count > 0 else { return nil }
+    /// nginx joins one value per upstream attempt with ", ". When no server could be chosen at
+    /// all ("no live upstreams") nginx still records one attempt, named after the upstream.
+    private func perAttempt(noServer: String?, _ each: (Upstream, Attempt) -> String) -> String? {
+        guard let u = upstream else { return nil }
+        if attempts.count == 0 { return reason == .noServer ? noServer : nil }
         var out = ""
         for (i, a) in attempts.all.enumerated() {
             if i > 0 { out += ", " }
