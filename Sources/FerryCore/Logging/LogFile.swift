@@ -26,6 +26,7 @@ public final class LogFile: TimerTarget {
     private var active: [UInt8] = []
     private var activeLines = 0
     private var droppedOnLoop: UInt64 = 0
+    /// Lines produced, written or dropped.
     public private(set) var linesAppended: UInt64 = 0
 
     // Shared with the writer thread, under `mutex`.
@@ -71,6 +72,7 @@ public final class LogFile: TimerTarget {
     }
 
     public func append(bytes: UnsafeBufferPointer<UInt8>) {
+        linesAppended &+= 1
         let need = bytes.count + 1
         if active.count + need > bufferSize {
             handOff()
@@ -83,7 +85,6 @@ public final class LogFile: TimerTarget {
         active.append(contentsOf: bytes)
         active.append(UInt8(ascii: "\n"))
         activeLines += 1
-        linesAppended &+= 1
         if active.count * 2 >= bufferSize {
             handOff()
         } else if wasEmpty, let interval = flushInterval, let loop, !timer.isScheduled {
