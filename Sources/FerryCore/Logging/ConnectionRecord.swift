@@ -35,47 +35,72 @@ public struct ConnectionRecord {
     // MARK: ferry's JSON line
 
     /// ferry's own record: stable keys, documented in the README. Keys are always present;
-    /// what does not apply (no server reached) is null.
+    /// what does not apply (no server reached) is null. Written by hand rather than through
+    /// JSONLine: it runs once per session, and constant keys need no escaping.
     public var json: String {
-        var line = JSONLine()
-        line.add("time", Timestamp.iso8601(milliseconds: timeMillis))
-        line.add("listener", listener)
-        line.add("client", clientHost)
-        if let p = clientPort { line.add("client_port", Int(p)) } else { line.addRaw("client_port", "null") }
-        if let u = upstream { line.add("upstream", u.name) } else { line.addRaw("upstream", "null") }
+        var o = ""
+        o.reserveCapacity(384)
+        o += "{\"time\":\""
+        o += Timestamp.iso8601(milliseconds: timeMillis)
+        o += "\",\"listener\":"
+        ConnectionRecord.quoted(listener, &o)
+        o += ",\"client\":"
+        ConnectionRecord.quoted(clientHost, &o)
+        o += ",\"client_port\":"
+        if let p = clientPort { o += String(p) } else { o += "null" }
+        o += ",\"upstream\":"
+        if let u = upstream { ConnectionRecord.quoted(u.name, &o) } else { o += "null" }
         let connected = attempts.connected
         if let u = upstream, let a = connected {
-            line.add("server", u.serverNames[Int(a.peer)])
-            line.add("server_address", u.addresses[Int(a.peer)].description)
+            o += ",\"server\":"
+            ConnectionRecord.quoted(u.serverNames[Int(a.peer)], &o)
+            o += ",\"server_address\":"
+            ConnectionRecord.quoted(u.addressTexts[Int(a.peer)], &o)
         } else {
-            line.addRaw("server", "null")
-            line.addRaw("server_address", "null")
+            o += ",\"server\":null,\"server_address\":null"
         }
-        var tried = "["
+        o += ",\"tried\":["
         if let u = upstream {
-            for (i, a) in attempts.all.enumerated() {
-                var t = JSONLine()
-                t.add("server", u.serverNames[Int(a.peer)])
-                t.add("address", u.addresses[Int(a.peer)].description)
-                t.add("outcome", a.outcome.name)
-                t.addRaw("ms", ConnectionRecord.decimal(UInt64(a.durationMicros), places: 3))
-                if i > 0 { tried += "," }
-                tried += t.string
+            for i in 0..<attempts.total {
+                let a = attempts[i]
+                o += i > 0 ? ",{\"server\":" : "{\"server\":"
+                ConnectionRecord.quoted(u.serverNames[Int(a.peer)], &o)
+                o += ",\"address\":"
+                ConnectionRecord.quoted(u.addressTexts[Int(a.peer)], &o)
+                o += ",\"outcome\":\""
+                o += a.outcome.name
+                o += "\",\"ms\":"
+                o += ConnectionRecord.decimal(UInt64(a.durationMicros), places: 3)
+                o += "}"
             }
         }
-        line.addRaw("tried", tried + "]")
-        if let a = connected {
-            line.addRaw("connect_ms", ConnectionRecord.decimal(UInt64(a.durationMicros), places: 3))
+        o += "],\"connect_ms\":"
+        if let a = connected { o += ConnectionRecord.decimal(UInt64(a.durationMicros), places: 3) } else { o += "null" }
+        o += ",\"duration_ms\":"
+        o += ConnectionRecord.decimal(sessionNanos / 1000, places: 3)
+        o += ",\"bytes_from_client\":"
+        o += String(bytesFromClient)
+        o += ",\"bytes_to_client\":"
+        o += String(bytesToClient)
+        o += ",\"end\":\""
+        o += reason.rawValue
+        o += "\",\"status\":"
+        o += String(reason.status)
+        o += ",\"connection\":"
+        o += String(connection)
+        o += "}"
+        return o
+    }
+
+    /// A JSON string; the escaping pass only when a character needs it.
+    static func quoted(_ s: String, _ out: inout String) {
+        out += "\""
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            out += s
         } else {
-            line.addRaw("connect_ms", "null")
+            JSONLine.escape(s, into: &out)
         }
-        line.addRaw("duration_ms", ConnectionRecord.decimal(sessionNanos / 1000, places: 3))
-        line.add("bytes_from_client", bytesFromClient)
-        line.add("bytes_to_client", bytesToClient)
-        line.add("end", reason.rawValue)
-        line.add("status", reason.status)
-        line.add("connection", connection)
-        return line.string
+        out += "\""
     }
 
     // MARK: nginx variables
@@ -99,7 +124,7 @@ public struct ConnectionRecord {
         case .pid: return String(getpid())
         case .hostname: return ConnectionRecord.hostname
         case .upstreamAddr:
-            return perAttempt(noServer: upstream?.name) { u, a in u.addresses[Int(a.peer)].description }
+            return perAttempt(noServer: upstream?.name) { u, a in u.addressTexts[Int(a.peer)] }
         case .upstreamConnectTime:
             return perAttempt(noServer: "-") { _, a in
                 a.outcome == .connected ? ConnectionRecord.decimal(UInt64(a.durationMicros) / 1000, places: 3) : "-"
@@ -123,9 +148,9 @@ public struct ConnectionRecord {
         guard let u = upstream else { return nil }
         if attempts.count == 0 { return reason == .noServer ? noServer : nil }
         var out = ""
-        for (i, a) in attempts.all.enumerated() {
+        for i in 0..<attempts.total {
             if i > 0 { out += ", " }
-            out += each(u, a)
+            out += each(u, attempts[i])
         }
         return out
     }
@@ -135,9 +160,12 @@ public struct ConnectionRecord {
     /// `value` in units of 10^-places, written as a decimal: 1234 with 3 places is "1.234".
     public static func decimal(_ value: UInt64, places: Int) -> String {
         var scale: UInt64 = 1
-        for _ in 0..<places { scale *= 10 }
-        let frac = String(value % scale)
-        return "\(value / scale)." + String(repeating: "0", count: places - frac.count) + frac
+        for _ in 0..<places { scale &*= 10 }
+        var frac = value % scale
+        var digits = [UInt8](repeating: UInt8(ascii: "0"), count: places)
+        var i = places
+        while i > 0 { i -= 1; digits[i] = UInt8(ascii: "0") + UInt8(frac % 10); frac /= 10 }
+        return String(value / scale) + "." + String(decoding: digits, as: UTF8.self)
     }
 
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -145,7 +173,21 @@ public struct ConnectionRecord {
     /// nginx's $time_iso8601 (`2026-11-22T10:04:05+01:00`) or $time_local (`22/Nov/2026:10:04:05 +0100`),
     /// both in the local time zone.
     public static func localTime(_ ms: Int64, iso: Bool) -> String {
-        var t = time_t(ms / 1000)
+        // Once per second and form: the loop formats every line, so a cache of one is enough.
+        let second = ms / 1000
+        let slot = iso ? 0 : 1
+        if cachedTimeSecond[slot] == second { return cachedTimeText[slot] }
+        let text = formatLocalTime(second, iso: iso)
+        cachedTimeSecond[slot] = second
+        cachedTimeText[slot] = text
+        return text
+    }
+
+    nonisolated(unsafe) private static var cachedTimeSecond: [Int64] = [-1, -1]
+    nonisolated(unsafe) private static var cachedTimeText: [String] = ["", ""]
+
+    static func formatLocalTime(_ second: Int64, iso: Bool) -> String {
+        var t = time_t(second)
         var tmv = tm()
         localtime_r(&t, &tmv)
         func pad(_ v: Int, _ w: Int = 2) -> String {
@@ -174,6 +216,11 @@ extension ClientKey {
     /// The client's address as nginx's $remote_addr prints it ("unix:" for Unix-socket clients).
     public var hostText: String {
         if self == .none { return "unix:" }
+        if high == 0 && low >> 32 == 0xFFFF {
+            // The common case, without inet_ntop's buffer round trip.
+            let a = UInt32(truncatingIfNeeded: low)
+            return "\(a >> 24).\(a >> 16 & 0xFF).\(a >> 8 & 0xFF).\(a & 0xFF)"
+        }
         var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         if high == 0 && low >> 32 == 0xFFFF {
             var a = in_addr(s_addr: UInt32(truncatingIfNeeded: low).bigEndian)

@@ -1,8 +1,25 @@
 import Glibc
 
 public enum Timestamp {
+    /// The text up to the seconds, for the second seen last: a busy log formats the date once
+    /// per second, not once per line. Loop thread only (every log line is made there).
+    nonisolated(unsafe) private static var cachedSecond: Int64 = -1
+    nonisolated(unsafe) private static var cachedPrefix = ""
+
     /// `2026-11-22T10:04:05.123+00:00`: ISO 8601 with milliseconds, in UTC.
     public static func iso8601(milliseconds ms: Int64) -> String {
+        let second = ms / 1000
+        if second != cachedSecond {
+            let full = format(milliseconds: second * 1000)
+            cachedPrefix = String(full.prefix(20))   // "2026-11-22T10:04:05."
+            cachedSecond = second
+        }
+        let m = Int(ms % 1000)
+        let digits: [UInt8] = [UInt8(48 + m / 100), UInt8(48 + m / 10 % 10), UInt8(48 + m % 10)]
+        return cachedPrefix + String(decoding: digits, as: UTF8.self) + "+00:00"
+    }
+
+    static func format(milliseconds ms: Int64) -> String {
         var t = time_t(ms / 1000)
         var tmv = tm()
         gmtime_r(&t, &tmv)

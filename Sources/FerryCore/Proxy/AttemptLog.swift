@@ -97,16 +97,16 @@ public struct AttemptLog: Sendable {
         }
     }
 
-    /// The attempts in order (a copy, for the log writer: not on the relay's path).
-    public var all: [Attempt] {
-        let n = min(Int(count), 2 + (more?.count ?? 0))
-        return (0..<n).map { self[$0] }
-    }
+    /// How many attempts are recorded (`count` saturates at 255; the spill array does not).
+    public var total: Int { min(Int(count), 2 + (more?.count ?? 0)) }
+
+    /// The attempts in order (a copy: for tests and cold paths).
+    public var all: [Attempt] { (0..<total).map { self[$0] } }
 
     /// The attempt that connected, if any (always the last one).
     public var connected: Attempt? {
-        guard count > 0 else { return nil }
-        let last = all.last!
+        guard total > 0 else { return nil }
+        let last = self[total - 1]
         return last.outcome == .connected ? last : nil
     }
 }

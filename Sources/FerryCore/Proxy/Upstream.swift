@@ -8,6 +8,8 @@ public final class Upstream {
     public let config: UpstreamConfig
     /// Counters per server, indexed like the scheduler's peers.
     public var stats: [ServerStats]
+    /// The servers' addresses as text, made once for logs and metrics.
+    public private(set) lazy var addressTexts: [String] = addresses.map(\.description)
 
     public init(_ config: UpstreamConfig, seed: UInt64) {
         self.config = config
