@@ -81,12 +81,38 @@ def run_once(ferry, variant, secs):
     subprocess.run(["rm", "-rf", d])
     return {"conn_s": r["ops_s"], "cpu_us": cpu * 1e6 / max(1, r["ops"]), "errors": r["errors"], "ops": r["ops"], "lines": lines}
 
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"): return int(line.split()[1])
+    return 0
+
+def hold_bytes_per_conn(ferry, n):
+    """Userspace memory per idle session with the connection log on (what compare.py's hold measures)."""
+    d = tempfile.mkdtemp(prefix="ferry-logcost-hold-")
+    conf = os.path.join(d, "ferry.conf")
+    open(conf, "w").write(config(d, "json"))
+    p = subprocess.Popen(["taskset", "-c", "1", ferry, "-c", conf], stderr=subprocess.DEVNULL)
+    try:
+        if not wait_port(FRONT): sys.exit("ferry (hold) did not listen")
+        time.sleep(0.3)
+        base = rss_kb(p.pid)
+        lg = subprocess.Popen(["taskset", "-c", "0", tool("loadgen"), "hold", "-p", str(FRONT), "-c", str(n), "-t", "5000", "-q", "200",
+                               "-r", "40", "-b", "-d", "10"], stdout=subprocess.PIPE, text=True)
+        time.sleep(8)
+        peak = rss_kb(p.pid)
+        lg.communicate()
+    finally:
+        p.terminate(); p.wait(10)
+        subprocess.run(["rm", "-rf", d])
+    return round((peak - base) * 1024 / n)
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ferry-bin", default=os.path.join(ROOT, ".build/release/ferry"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--secs", type=float, default=5)
     ap.add_argument("--variants", default="off,json,nginx")
+    ap.add_argument("--hold", type=int, default=4000, help="idle connections for the memory check (0: skip)")
     a = ap.parse_args()
     variants = a.variants.split(",")
     backends = [subprocess.Popen(["taskset", "-c", "0", tool("echod"), "-p", str(p), "-i", f"b{i+1}", "-b", "-q", "200", "-r", "40"])
@@ -102,6 +128,7 @@ def main():
                 print(f"round {rnd + 1} {v:5s}: {r['conn_s']:8.0f} conn/s  {r['cpu_us']:6.1f} us cpu/conn  "
                       f"errors {r['errors']}  log lines {r['lines']} of {r['ops']}", file=sys.stderr, flush=True)
                 time.sleep(0.5)
+        held = hold_bytes_per_conn(a.ferry_bin, a.hold) if a.hold else None
     finally:
         for b in backends: b.kill()
     med = {v: {k: statistics.median(r[k] for r in results[v]) for k in ("conn_s", "cpu_us")} for v in variants}
@@ -114,6 +141,8 @@ def main():
         rate_cost = (base["conn_s"] - m["conn_s"]) / base["conn_s"] * 100
         cpu_cost = (m["cpu_us"] - base["cpu_us"]) / base["cpu_us"] * 100
         print(f"| {v} | {m['conn_s']:.0f} | {m['cpu_us']:.1f} | {rate_cost:+.1f}% | {cpu_cost:+.1f}% |")
+    if held is not None:
+        print(f"idle sessions with the connection log on: {held} bytes of userspace RSS each ({a.hold} held)")
 
 if __name__ == "__main__":
     main()
