@@ -52,7 +52,9 @@ public final class LogFile: TimerTarget {
         active.reserveCapacity(self.bufferSize)
         handed.reserveCapacity(self.bufferSize)
         do {
-            thread = try WorkerThread { [unowned self] in writerMain() }
+            // The thread keeps the file alive until `close()` stops it, so a LogFile dropped
+            // without closing (a start that failed later) never leaves the writer on freed memory.
+            thread = try WorkerThread { self.writerMain() }
         } catch {
             fd.close()
             throw error
