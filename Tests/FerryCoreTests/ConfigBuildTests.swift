@@ -152,11 +152,11 @@ final class ConfigBuildTests: XCTestCase {
          "load_module modules/ngx_stream_module.so;\nuser nginx;\npid /run/nginx.pid;\ndaemon off;\nevents { worker_connections 1024; use epoll; }\nstream { tcp_nodelay on; }",
          Config(file: "")),
         ("nginx token rules: quotes, escapes, comments, words with braces",
-         "upstream \"b\" { server '127.0.0.1:1' name=a#b; # comment ; { }\n}\nserver { listen 80; proxy_pass b; }\nlog_format x 'it\\'s \\\\ \\t' \"\\x\" ${var};",
+         "upstream \"b\" { server '127.0.0.1:1' name=a#b; # comment ; { }\n}\nserver { listen 80; proxy_pass b; }\nlog_format x 'it\\'s \\\\ \\t' \"\\x\" ${status};",
          config {
              $0.upstreams = [upstream("b", .roundRobin, [upstreamServer(v4("127.0.0.1:1", "127.0.0.1", 1)) { $0.name = "a#b" }])]
              $0.listeners = minimal.listeners
-             $0.logFormats = [LogFormatConfig(name: "x", format: "it's \\ \t\\x${var}")]
+             $0.logFormats = [LogFormatConfig(name: "x", format: "it's \\ \t\\x${status}")]
          }),
     ]
 
