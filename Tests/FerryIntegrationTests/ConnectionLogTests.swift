@@ -131,6 +131,25 @@ final class ConnectionLogTests: IntegrationCase {
         _ = f
     }
 
+    /// A stop ends the sessions still open after worker_shutdown_timeout: their lines say so and
+    /// are on disk when ferry has exited (the buffer is written at exit).
+    func testStoppingFerryLogsTheSessionsItEnds() throws {
+        let dir = try temporaryDirectory(self)
+        let log = JSONLinesFile(path: dir + "/access.log")
+        let b = try backend("b1")
+        let f = try ferry("access_log \(log.path) buffer=64k;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }",
+                          main: "worker_shutdown_timeout 300ms;")
+        let c = try TestClient.connect(f.listenPort)
+        XCTAssertEqual(try c.banner(), "b1")
+        f.signal(SIGTERM)
+        XCTAssertEqual(c.waitForEnd(), .eof)
+        XCTAssertEqual(f.waitExit(timeout: 10), 0, f.stderr)
+        let lines = log.objects()
+        XCTAssertEqual(lines.count, 1, log.text)
+        XCTAssertEqual(lines.first?["end"] as? String, "ferry_stopping")
+        XCTAssertEqual(lines.first?["bytes_to_client"] as? Int, 16)
+    }
+
     /// logrotate: the file is moved away, SIGUSR1 makes ferry write into a new one at the path.
     func testSIGUSR1ReopensTheFile() throws {
         let dir = try temporaryDirectory(self)

@@ -69,7 +69,8 @@ public final class Session: EventHandler, TimerTarget {
     /// Servers tried and how each attempt went, for the connection log.
     var attemptLog = AttemptLog()
     /// Where the client connected, and nginx's $connection serial; set by the runtime at accept.
-    unowned(unsafe) var listener: Listener? = nil
+    /// Strong: a graceful stop closes and drops the listeners while their sessions still run.
+    var listener: Listener? = nil
     var connection: UInt64 = 0
     /// The local address, kept only for a wildcard listener whose log format prints $server_addr.
     var localAddress: LocalAddress? = nil
