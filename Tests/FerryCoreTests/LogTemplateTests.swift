@@ -21,7 +21,7 @@ final class LogTemplateTests: XCTestCase {
             log.finish(.connected, offset: 3_750_000)
         }
         return ConnectionRecord(timeMillis: 1_795_313_618_273, listener: "127.0.0.1:12000", localHost: "127.0.0.1", localPort: "12000",
-                                clientHost: "127.0.0.9", clientPort: 50123, upstream: upstream(), attempts: log,
+                                client: ClientKey(ipv4: 127, 0, 0, 9), clientPort: 50123, upstream: upstream(), attempts: log,
                                 sessionNanos: 3_004_500_000, bytesFromClient: 300, bytesToClient: 4096, reason: reason, connection: 17)
     }
 
@@ -94,6 +94,24 @@ final class LogTemplateTests: XCTestCase {
         let tried = obj["tried"] as! [[String: Any]]
         XCTAssertEqual(tried.map { $0["outcome"] as? String }, ["refused", "connected"])
         XCTAssertEqual(tried.map { $0["ms"] as? Double }, [1.5, 2.25])
+    }
+
+    func testLineBufferNumbersAndQuoting() {
+        var b = LineBuffer()
+        for n: UInt64 in [0, 7, 10, 65535, 18_446_744_073_709_551_615] { b.append(number: n); b.append(" ") }
+        b.append(fixed: 0, places: 3); b.append(" ")
+        b.append(fixed: 1_795_313_618_273, places: 3); b.append(" ")
+        b.append(fixed: 5, places: 3); b.append(" ")
+        b.append(jsonQuoted: "plain"); b.append(jsonQuoted: "q\"\n")
+        b.append(client: ClientKey(ipv4: 10, 200, 0, 255)); b.append(" ")
+        b.append(client: ClientKey(high: 0x2001_0db8_0000_0000, low: 1))
+        XCTAssertEqual(b.string, #"0 7 10 65535 18446744073709551615 0.000 1795313618.273 0.005 "plain""q\"\n"10.200.0.255 2001:db8::1"#)
+        var t = LineBuffer()
+        Timestamp.write(milliseconds: 1_795_313_618_273, into: &t)
+        XCTAssertEqual(t.string, Timestamp.iso8601(milliseconds: 1_795_313_618_273))
+        t.reset()
+        Timestamp.write(milliseconds: 1_795_313_619_004, into: &t)
+        XCTAssertEqual(t.string, "2026-11-22T02:13:39.004+00:00")
     }
 
     func testAttemptLogSpillsPastTwoAndStaysSmall() {

@@ -14,6 +14,8 @@ public final class ConnectionLog {
     private let events: EventLog
     private var reported: [UInt64] = []
     private var reportTimer: OneShotTimer? = nil
+    /// One line at a time is made here, reused so a line costs no allocation.
+    private var scratch = LineBuffer(capacity: 1024)
     static let reportInterval: UInt64 = 1_000_000_000
 
     public init(loop: EventLoop, events: EventLog) {
@@ -58,13 +60,20 @@ public final class ConnectionLog {
 
     /// Writes `record` to every target. Never blocks: a line without room is counted as dropped.
     public func write(_ record: ConnectionRecord, to targets: [Target]) {
-        var json: String? = nil
+        var jsonDone = false
         for t in targets {
             if let template = t.template {
-                t.file.append(template.render(record))
+                scratch.reset()
+                template.render(record, into: &scratch)
+                scratch.bytes.withUnsafeBufferPointer { t.file.append(bytes: $0) }
+                jsonDone = false
             } else {
-                if json == nil { json = record.json }
-                t.file.append(json!)
+                if !jsonDone {
+                    scratch.reset()
+                    record.writeJSON(into: &scratch)
+                    jsonDone = true
+                }
+                scratch.bytes.withUnsafeBufferPointer { t.file.append(bytes: $0) }
             }
         }
     }

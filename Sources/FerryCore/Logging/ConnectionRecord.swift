@@ -11,7 +11,8 @@ public struct ConnectionRecord {
     /// $server_addr / $server_port: the address the client connected to.
     public var localHost: String
     public var localPort: String
-    public var clientHost: String
+    /// The client's address (ClientKey.none for Unix-socket clients).
+    public var client: ClientKey
     /// nil for Unix-socket clients.
     public var clientPort: UInt16?
     public var upstream: Upstream?
@@ -23,11 +24,11 @@ public struct ConnectionRecord {
     /// $connection: the serial number of the accepted connection.
     public var connection: UInt64
 
-    public init(timeMillis: Int64, listener: String, localHost: String, localPort: String, clientHost: String,
+    public init(timeMillis: Int64, listener: String, localHost: String, localPort: String, client: ClientKey,
                 clientPort: UInt16?, upstream: Upstream?, attempts: AttemptLog, sessionNanos: UInt64,
                 bytesFromClient: UInt64, bytesToClient: UInt64, reason: SessionEnd, connection: UInt64) {
         self.timeMillis = timeMillis; self.listener = listener; self.localHost = localHost; self.localPort = localPort
-        self.clientHost = clientHost; self.clientPort = clientPort; self.upstream = upstream; self.attempts = attempts
+        self.client = client; self.clientPort = clientPort; self.upstream = upstream; self.attempts = attempts
         self.sessionNanos = sessionNanos; self.bytesFromClient = bytesFromClient; self.bytesToClient = bytesToClient
         self.reason = reason; self.connection = connection
     }
@@ -35,124 +36,129 @@ public struct ConnectionRecord {
     // MARK: ferry's JSON line
 
     /// ferry's own record: stable keys, documented in the README. Keys are always present;
-    /// what does not apply (no server reached) is null. Written by hand rather than through
-    /// JSONLine: it runs once per session, and constant keys need no escaping.
+    /// what does not apply (no server reached) is null.
     public var json: String {
-        var o = ""
-        o.reserveCapacity(384)
-        o += "{\"time\":\""
-        o += Timestamp.iso8601(milliseconds: timeMillis)
-        o += "\",\"listener\":"
-        ConnectionRecord.quoted(listener, &o)
-        o += ",\"client\":"
-        ConnectionRecord.quoted(clientHost, &o)
-        o += ",\"client_port\":"
-        if let p = clientPort { o += String(p) } else { o += "null" }
-        o += ",\"upstream\":"
-        if let u = upstream { ConnectionRecord.quoted(u.name, &o) } else { o += "null" }
+        var b = LineBuffer()
+        writeJSON(into: &b)
+        return b.string
+    }
+
+    /// The JSON record as bytes. Runs once per session, so it writes bytes directly: constant
+    /// keys need no escaping and numbers no String.
+    public func writeJSON(into b: inout LineBuffer) {
+        b.append("{\"time\":\"")
+        Timestamp.write(milliseconds: timeMillis, into: &b)
+        b.append("\",\"listener\":")
+        b.append(jsonQuoted: listener)
+        b.append(",\"client\":\"")
+        if clientPort == nil { b.append("unix:") } else { b.append(client: client) }
+        b.append("\",\"client_port\":")
+        if let p = clientPort { b.append(number: UInt64(p)) } else { b.append("null") }
+        b.append(",\"upstream\":")
+        if let u = upstream { b.append(jsonQuoted: u.name) } else { b.append("null") }
         let connected = attempts.connected
         if let u = upstream, let a = connected {
-            o += ",\"server\":"
-            ConnectionRecord.quoted(u.serverNames[Int(a.peer)], &o)
-            o += ",\"server_address\":"
-            ConnectionRecord.quoted(u.addressTexts[Int(a.peer)], &o)
+            b.append(",\"server\":")
+            b.append(jsonQuoted: u.serverNames[Int(a.peer)])
+            b.append(",\"server_address\":")
+            b.append(jsonQuoted: u.addressTexts[Int(a.peer)])
         } else {
-            o += ",\"server\":null,\"server_address\":null"
+            b.append(",\"server\":null,\"server_address\":null")
         }
-        o += ",\"tried\":["
+        b.append(",\"tried\":[")
         if let u = upstream {
             for i in 0..<attempts.total {
                 let a = attempts[i]
-                o += i > 0 ? ",{\"server\":" : "{\"server\":"
-                ConnectionRecord.quoted(u.serverNames[Int(a.peer)], &o)
-                o += ",\"address\":"
-                ConnectionRecord.quoted(u.addressTexts[Int(a.peer)], &o)
-                o += ",\"outcome\":\""
-                o += a.outcome.name
-                o += "\",\"ms\":"
-                o += ConnectionRecord.decimal(UInt64(a.durationMicros), places: 3)
-                o += "}"
+                b.append(i > 0 ? ",{\"server\":" : "{\"server\":")
+                b.append(jsonQuoted: u.serverNames[Int(a.peer)])
+                b.append(",\"address\":")
+                b.append(jsonQuoted: u.addressTexts[Int(a.peer)])
+                b.append(",\"outcome\":\"")
+                b.append(a.outcome.name)
+                b.append("\",\"ms\":")
+                b.append(fixed: UInt64(a.durationMicros), places: 3)
+                b.append("}")
             }
         }
-        o += "],\"connect_ms\":"
-        if let a = connected { o += ConnectionRecord.decimal(UInt64(a.durationMicros), places: 3) } else { o += "null" }
-        o += ",\"duration_ms\":"
-        o += ConnectionRecord.decimal(sessionNanos / 1000, places: 3)
-        o += ",\"bytes_from_client\":"
-        o += String(bytesFromClient)
-        o += ",\"bytes_to_client\":"
-        o += String(bytesToClient)
-        o += ",\"end\":\""
-        o += reason.rawValue
-        o += "\",\"status\":"
-        o += String(reason.status)
-        o += ",\"connection\":"
-        o += String(connection)
-        o += "}"
-        return o
-    }
-
-    /// A JSON string; the escaping pass only when a character needs it.
-    static func quoted(_ s: String, _ out: inout String) {
-        out += "\""
-        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
-            out += s
-        } else {
-            JSONLine.escape(s, into: &out)
-        }
-        out += "\""
+        b.append("],\"connect_ms\":")
+        if let a = connected { b.append(fixed: UInt64(a.durationMicros), places: 3) } else { b.append("null") }
+        b.append(",\"duration_ms\":")
+        b.append(fixed: sessionNanos / 1000, places: 3)
+        b.append(",\"bytes_from_client\":")
+        b.append(number: bytesFromClient)
+        b.append(",\"bytes_to_client\":")
+        b.append(number: bytesToClient)
+        b.append(",\"end\":\"")
+        b.append(reason.rawValue)
+        b.append("\",\"status\":")
+        b.append(number: reason.status)
+        b.append(",\"connection\":")
+        b.append(number: connection)
+        b.append("}")
     }
 
     // MARK: nginx variables
 
-    /// The value of an nginx variable; nil where nginx's is "not found" (no upstream reached).
-    public func value(of v: LogVariable) -> String? {
+    /// Writes the value of an nginx variable; false where nginx's is "not found" (no upstream
+    /// reached), for the caller to write "-" or nothing.
+    public func write(_ v: LogVariable, escape: LogFormatConfig.Escape, into b: inout LineBuffer) -> Bool {
         switch v {
-        case .remoteAddr: return clientHost
-        case .remotePort: return clientPort.map { String($0) } ?? ""
-        case .serverAddr: return localHost
-        case .serverPort: return localPort
-        case .bytesSent: return String(bytesToClient)
-        case .bytesReceived: return String(bytesFromClient)
-        case .sessionTime: return ConnectionRecord.decimal(sessionNanos / 1_000_000, places: 3)
-        case .status: return String(reason.status)
-        case .timeISO8601: return ConnectionRecord.localTime(timeMillis, iso: true)
-        case .timeLocal: return ConnectionRecord.localTime(timeMillis, iso: false)
-        case .msec: return ConnectionRecord.decimal(UInt64(max(0, timeMillis)), places: 3)
-        case .connection: return String(connection)
-        case .protocol: return "TCP"
-        case .pid: return String(getpid())
-        case .hostname: return ConnectionRecord.hostname
+        case .remoteAddr: if clientPort == nil { b.append("unix:") } else { b.append(client: client) }
+        case .remotePort: if let p = clientPort { b.append(number: UInt64(p)) }
+        case .serverAddr: b.append(localHost, escape: escape)
+        case .serverPort: b.append(localPort, escape: escape)
+        case .bytesSent: b.append(number: bytesToClient)
+        case .bytesReceived: b.append(number: bytesFromClient)
+        case .sessionTime: b.append(fixed: sessionNanos / 1_000_000, places: 3)
+        case .status: b.append(number: reason.status)
+        case .timeISO8601: b.append(ConnectionRecord.localTime(timeMillis, iso: true))
+        case .timeLocal: b.append(ConnectionRecord.localTime(timeMillis, iso: false))
+        case .msec: b.append(fixed: UInt64(max(0, timeMillis)), places: 3)
+        case .connection: b.append(number: connection)
+        case .protocol: b.append("TCP")
+        case .pid: b.append(number: UInt64(getpid()))
+        case .hostname: b.append(ConnectionRecord.hostname, escape: escape)
         case .upstreamAddr:
-            return perAttempt(noServer: upstream?.name) { u, a in u.addressTexts[Int(a.peer)] }
+            return perAttempt(&b, noServer: { b in b.append(upstream?.name ?? "", escape: escape) }) { b, u, a in
+                b.append(u.addressTexts[Int(a.peer)], escape: escape)
+            }
         case .upstreamConnectTime:
-            return perAttempt(noServer: "-") { _, a in
-                a.outcome == .connected ? ConnectionRecord.decimal(UInt64(a.durationMicros) / 1000, places: 3) : "-"
+            return perAttempt(&b, noServer: { b in b.append("-") }) { b, _, a in
+                if a.outcome == .connected { b.append(fixed: UInt64(a.durationMicros) / 1000, places: 3) } else { b.append("-") }
             }
         case .upstreamBytesSent:
-            return perAttempt(noServer: "0") { _, a in a.outcome == .connected ? String(bytesFromClient) : "0" }
+            return perAttempt(&b, noServer: { b in b.append("0") }) { b, _, a in
+                b.append(number: a.outcome == .connected ? bytesFromClient : 0)
+            }
         case .upstreamBytesReceived:
-            return perAttempt(noServer: "0") { _, a in a.outcome == .connected ? String(bytesToClient) : "0" }
+            return perAttempt(&b, noServer: { b in b.append("0") }) { b, _, a in
+                b.append(number: a.outcome == .connected ? bytesToClient : 0)
+            }
         case .upstreamSessionTime:
-            return perAttempt(noServer: "0.000") { _, a in
+            return perAttempt(&b, noServer: { b in b.append("0.000") }) { b, _, a in
                 let micros = a.outcome == .connected ? sessionNanos / 1000 &- min(sessionNanos / 1000, UInt64(a.startMicros))
                                                      : UInt64(a.durationMicros)
-                return ConnectionRecord.decimal(micros / 1000, places: 3)
+                b.append(fixed: micros / 1000, places: 3)
             }
         }
+        return true
     }
 
     /// nginx joins one value per upstream attempt with ", ". When no server could be chosen at
     /// all ("no live upstreams") nginx still records one attempt, named after the upstream.
-    private func perAttempt(noServer: String?, _ each: (Upstream, Attempt) -> String) -> String? {
-        guard let u = upstream else { return nil }
-        if attempts.count == 0 { return reason == .noServer ? noServer : nil }
-        var out = ""
-        for i in 0..<attempts.total {
-            if i > 0 { out += ", " }
-            out += each(u, attempts[i])
+    private func perAttempt(_ b: inout LineBuffer, noServer: (inout LineBuffer) -> Void,
+                            _ each: (inout LineBuffer, Upstream, Attempt) -> Void) -> Bool {
+        guard let u = upstream else { return false }
+        if attempts.total == 0 {
+            guard reason == .noServer else { return false }
+            noServer(&b)
+            return true
         }
-        return out
+        for i in 0..<attempts.total {
+            if i > 0 { b.append(", ") }
+            each(&b, u, attempts[i])
+        }
+        return true
     }
 
     // MARK: formatting helpers

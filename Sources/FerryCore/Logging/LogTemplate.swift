@@ -83,22 +83,21 @@ public struct LogTemplate: Equatable, Sendable {
 
     /// One line for `record`, without the newline.
     public func render(_ record: ConnectionRecord) -> String {
-        var out = ""
-        out.reserveCapacity(256)
+        var b = LineBuffer()
+        render(record, into: &b)
+        return b.string
+    }
+
+    public func render(_ record: ConnectionRecord, into b: inout LineBuffer) {
         for s in segments {
             switch s {
             case .literal(let text):
-                out += text
+                b.append(text)
             case .variable(let v):
-                guard let value = record.value(of: v) else {
-                    // nginx writes "-" for a value that does not exist, nothing inside JSON.
-                    if escape != .json { out += "-" }
-                    continue
-                }
-                LogTemplate.append(value, escape: escape, to: &out)
+                // nginx writes "-" for a value that does not exist, nothing inside JSON.
+                if !record.write(v, escape: escape, into: &b) && escape != .json { b.append("-") }
             }
         }
-        return out
     }
 
     static let hex: [Character] = Array("0123456789ABCDEF")

@@ -19,6 +19,22 @@ public enum Timestamp {
         return cachedPrefix + String(decoding: digits, as: UTF8.self) + "+00:00"
     }
 
+    nonisolated(unsafe) private static var cachedPrefixBytes: [UInt8] = []
+    nonisolated(unsafe) private static var cachedBytesSecond: Int64 = -1
+
+    /// The same text as `iso8601`, written into a line.
+    public static func write(milliseconds ms: Int64, into b: inout LineBuffer) {
+        let second = ms / 1000
+        if second != cachedBytesSecond {
+            cachedPrefixBytes = Array(iso8601(milliseconds: second * 1000).utf8.prefix(20))
+            cachedBytesSecond = second
+        }
+        b.bytes.append(contentsOf: cachedPrefixBytes)
+        let m = Int(ms % 1000)
+        b.append(byte: UInt8(48 + m / 100)); b.append(byte: UInt8(48 + m / 10 % 10)); b.append(byte: UInt8(48 + m % 10))
+        b.append("+00:00")
+    }
+
     static func format(milliseconds ms: Int64) -> String {
         var t = time_t(ms / 1000)
         var tmv = tm()

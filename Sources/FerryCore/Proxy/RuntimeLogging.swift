@@ -28,7 +28,7 @@ extension Runtime {
         let record = ConnectionRecord(
             timeMillis: WallClock.nowMilliseconds(), listener: listener.config.address.written,
             localHost: local?.host ?? listener.logging.localHost, localPort: local?.port ?? listener.logging.localPort,
-            clientHost: s.clientKey.hostText, clientPort: s.clientKey == .none ? nil : s.clientPort,
+            client: s.clientKey, clientPort: s.clientKey == .none ? nil : s.clientPort,
             upstream: s.route.upstream, attempts: s.attemptLog, sessionNanos: loop.now &- s.startedAt,
             bytesFromClient: s.up.bytes, bytesToClient: s.down.bytes, reason: reason, connection: s.connection)
         connectionLog.write(record, to: listener.logging.targets)
@@ -45,7 +45,7 @@ extension Runtime {
         let record = ConnectionRecord(
             timeMillis: WallClock.nowMilliseconds(), listener: listener.config.address.written,
             localHost: localHost, localPort: localPort,
-            clientHost: peer.isUnix ? "unix:" : peer.host, clientPort: peer.isUnix ? nil : peer.port,
+            client: peer.clientKey, clientPort: peer.isUnix ? nil : peer.port,
             upstream: nil, attempts: AttemptLog(), sessionNanos: 0,
             bytesFromClient: 0, bytesToClient: 0, reason: reason, connection: acceptedTotal)
         connectionLog.write(record, to: listener.logging.targets)
