@@ -163,17 +163,6 @@ public struct ConnectionRecord {
 
     // MARK: formatting helpers
 
-    /// `value` in units of 10^-places, written as a decimal: 1234 with 3 places is "1.234".
-    public static func decimal(_ value: UInt64, places: Int) -> String {
-        var scale: UInt64 = 1
-        for _ in 0..<places { scale &*= 10 }
-        var frac = value % scale
-        var digits = [UInt8](repeating: UInt8(ascii: "0"), count: places)
-        var i = places
-        while i > 0 { i -= 1; digits[i] = UInt8(ascii: "0") + UInt8(frac % 10); frac /= 10 }
-        return String(value / scale) + "." + String(decoding: digits, as: UTF8.self)
-    }
-
     static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     /// nginx's $time_iso8601 (`2026-11-22T10:04:05+01:00`) or $time_local (`22/Nov/2026:10:04:05 +0100`),

@@ -26,17 +26,6 @@ public final class Mutex {
     /// Precondition: locked by the caller. Releases the lock while waiting.
     public func wait() { pthread_cond_wait(condition, mutex) }
 
-    /// Waits at most `nanoseconds` (CLOCK_REALTIME deadline, as pthread_cond_timedwait wants).
-    /// Precondition: locked by the caller.
-    public func wait(nanoseconds: UInt64) {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        let total = UInt64(ts.tv_nsec) + nanoseconds
-        ts.tv_sec += Int(total / 1_000_000_000)
-        ts.tv_nsec = Int(total % 1_000_000_000)
-        pthread_cond_timedwait(condition, mutex, &ts)
-    }
-
     public func broadcast() { pthread_cond_broadcast(condition) }
 
     public func withLock<T>(_ body: () throws -> T) rethrows -> T {
