@@ -19,8 +19,9 @@ final class ConnectionLogTests: IntegrationCase {
             var l = linger(l_onoff: 1, l_linger: 0)
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
         }
-        let refused = try Net.freePort()
-        let ports = try (0..<8).map { _ in try Net.freePort() }
+        let all = try distinctFreePorts(9)
+        let refused = all[8]
+        let ports = Array(all[0..<8])
         let names = ["client_closed", "server_closed", "client_reset", "server_reset", "idle_timeout", "connect_failed", "no_server", "denied"]
         let f = try ferry("""
             access_log \(log.path);

@@ -9,9 +9,8 @@ final class MetricsTests: IntegrationCase {
 
     func testExpositionIsValidAndCountsSessions() throws {
         let b1 = try backend("b1", .banner)
-        let dead = try Net.freePort()
-        let mport = try Net.freePort()
-        let denyPort = try Net.freePort()
+        let ports = try distinctFreePorts(3)
+        let (dead, mport, denyPort) = (ports[0], ports[1], ports[2])
         let f = try ferry("""
             upstream pool { server 127.0.0.1:\(dead) name=dead; server 127.0.0.1:\(b1.port) name=b1 weight=3; }
             server { listen LISTEN; proxy_pass pool; }

@@ -49,9 +49,10 @@ final class NginxLogCompatibilityTests: IntegrationCase {
         guard NginxInstance.available else { throw XCTSkip("nginx with the stream module is not installed") }
         let dir = try temporaryDirectory(self, "ferry-nginx-compat")
         let b = try backend("b1", .banner)
-        let refused = try Net.freePort()
-        let nginxPorts = try Scenario.allCases.map { _ in try Net.freePort() }
-        let ferryPorts = try Scenario.allCases.map { _ in try Net.freePort() }
+        let n = Scenario.allCases.count
+        let ports = try distinctFreePorts(2 * n + 1)
+        let refused = ports[2 * n]
+        let nginxPorts = Array(ports[0..<n]), ferryPorts = Array(ports[n..<2 * n])
         let nginxLog = JSONLinesFile(path: dir + "/nginx.log"), ferryLog = JSONLinesFile(path: dir + "/ferry.log")
         let nginx = try NginxInstance(stream: stream(log: nginxLog.path, ports: nginxPorts, backend: b.port, refused: refused),
                                       prefix: dir, ports: nginxPorts)
@@ -65,9 +66,9 @@ final class NginxLogCompatibilityTests: IntegrationCase {
             try run(s, port: nginxPorts[i])
             try run(s, port: ferryPorts[i])
         }
-        let n = nginxLog.waitFor(Scenario.allCases.count)
-        let f = ferryLog.waitFor(Scenario.allCases.count)
-        guard n.count == Scenario.allCases.count, f.count == n.count else { return }
+        let nl = nginxLog.waitFor(n)
+        let f = ferryLog.waitFor(n)
+        guard nl.count == n, f.count == n else { return }
 
         let exact = ["remote_addr", "server_addr", "bytes_sent", "bytes_received", "status", "upstream_bytes_sent",
                      "upstream_bytes_received", "protocol"]
@@ -77,7 +78,7 @@ final class NginxLogCompatibilityTests: IntegrationCase {
             "time_local": #"^\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}$"#,
         ]
         for (i, s) in Scenario.allCases.enumerated() {
-            let ng = n.first { $0["server_port"] as? String == String(nginxPorts[i]) } ?? [:]
+            let ng = nl.first { $0["server_port"] as? String == String(nginxPorts[i]) } ?? [:]
             let fe = f.first { $0["server_port"] as? String == String(ferryPorts[i]) } ?? [:]
             XCTAssertEqual(ng.count, 18, "\(s): nginx line \(nginxLog.text)")
             XCTAssertEqual(Set(fe.keys), Set(ng.keys), "\(s)")

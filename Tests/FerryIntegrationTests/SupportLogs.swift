@@ -10,6 +10,21 @@ func temporaryDirectory(_ test: XCTestCase, _ prefix: String = "ferry-log") thro
     return path
 }
 
+/// `count` loopback ports, all different: each is held bound until all are chosen (two
+/// separate `Net.freePort()` calls can return the same port, and one test here needs many).
+func distinctFreePorts(_ count: Int) throws -> [UInt16] {
+    var fds: [Int32] = []
+    defer { for fd in fds { close(fd) } }
+    var ports: [UInt16] = []
+    for _ in 0..<count {
+        let fd = try Net.tcpSocket()
+        fds.append(fd)
+        try Net.bind(fd, "127.0.0.1", 0)
+        ports.append(Net.localPort(fd))
+    }
+    return ports
+}
+
 /// A JSON-lines file (connection log, event log): every line must parse as one JSON object.
 struct JSONLinesFile {
     let path: String
