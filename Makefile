@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 FERRY_DEBUG := .build/debug/ferry
 FERRY_RELEASE := .build/release/ferry
 
-.PHONY: all build release test demo bench bench-config fuzz install clean
+.PHONY: all build release test demo bench bench-config bench-log fuzz install clean
 
 all: build
 
@@ -39,6 +39,10 @@ bench-health: release
 bench-config: release
 	bash bench/config-load.sh
 	@/usr/bin/time -f "ferry -t on the same file: %e s, %M KB max RSS" $(FERRY_RELEASE) -t -c bench/out/config-10k.conf 2>&1 | tail -1
+
+# Connection rate with and without a connection log (the cost of logging every session).
+bench-log: release
+	python3 bench/log-cost.py --ferry-bin $(FERRY_RELEASE)
 
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -174,11 +174,11 @@ final class ConfigBuildTests: XCTestCase {
          Config(file: "")),
         ("pid file, as nginx", "pid /run/ferry.pid;", config { $0.pidFile = "/run/ferry.pid" }),
         ("nginx token rules: quotes, escapes, comments, words with braces",
-         "upstream \"b\" { server '127.0.0.1:1' name=a#b; # comment ; { }\n}\nserver { listen 80; proxy_pass b; }\nlog_format x 'it\\'s \\\\ \\t' \"\\x\" ${var};",
+         "upstream \"b\" { server '127.0.0.1:1' name=a#b; # comment ; { }\n}\nserver { listen 80; proxy_pass b; }\nlog_format x 'it\\'s \\\\ \\t' \"\\x\" ${status};",
          config {
              $0.upstreams = [upstream("b", .roundRobin, [upstreamServer(v4("127.0.0.1:1", "127.0.0.1", 1)) { $0.name = "a#b" }])]
              $0.listeners = minimal.listeners
-             $0.logFormats = [LogFormatConfig(name: "x", format: "it's \\ \t\\x${var}")]
+             $0.logFormats = [LogFormatConfig(name: "x", format: "it's \\ \t\\x${status}")]
          }),
     ]
 

@@ -12,7 +12,8 @@ public enum FerryCommand {
           -t        test the configuration and exit
           -T        test the configuration, print it in canonical form and exit
           -s SIGNAL send a signal to the running ferry (found through the "pid" file):
-                    reload (SIGHUP), quit (graceful stop, SIGTERM), stop (at once, SIGQUIT)
+                    reload (SIGHUP), quit (graceful stop, SIGTERM), stop (at once,
+                    SIGQUIT), reopen (log files, SIGUSR1)
           -v        print the version and exit
           -h        print this help and exit
 
@@ -67,8 +68,8 @@ public enum FerryCommand {
     /// nginx's `-s`: the names mean what they mean to nginx (quit = graceful), mapped to
     /// ferry's signals (SIGTERM is the graceful one here, as in the operating model).
     static func sendSignal(_ name: String, configPath: String) -> Int32 {
-        let signals: [String: Int32] = ["reload": SIGHUP, "quit": SIGTERM, "stop": SIGQUIT]
-        guard let sig = signals[name] else { return fail("invalid option: \"-s \(name)\"; use reload, quit or stop") }
+        let signals: [String: Int32] = ["reload": SIGHUP, "quit": SIGTERM, "stop": SIGQUIT, "reopen": SIGUSR1]
+        guard let sig = signals[name] else { return fail("invalid option: \"-s \(name)\"; use reload, quit, stop or reopen") }
         let config: Config
         do { config = try ConfigLoader.load(path: configPath).config } catch { return fail("\(error)") }
         guard let pidPath = config.pidFile else {
@@ -106,6 +107,14 @@ public enum FerryCommand {
         // nginx's default level is "error"; ferry runs in the foreground, so it defaults to
         // "notice" and shows its start and stop lines unless error_log asks otherwise.
         log.minimumLevel = loaded.config.errorLog?.level ?? .notice
+        if let e = loaded.config.errorLog {
+            do {
+                try log.open(path: e.path)
+            } catch {
+                log.log(.emerg, "startup_failed") { $0.add("error", "open() \"\(e.path)\" failed (\(error.rawValue): \(error))") }
+                return 1
+            }
+        }
         for d in loaded.diagnostics {
             log.log(d.level == .notice ? .notice : .warn, "config_note") { $0.add("message", "\(d)") }
         }

@@ -218,6 +218,13 @@ public struct AdminSocketConfig: Equatable, Sendable {
     public init(path: String) { self.path = path }
 }
 
+/// `metrics_listen ADDRESS;`: where Prometheus scrapes `/metrics`.
+public struct MetricsListenConfig: Equatable, Sendable {
+    public var address: ServerAddress
+    public var location: SourceLocation
+    public init(address: ServerAddress, location: SourceLocation) { self.address = address; self.location = location }
+}
+
 public enum WorkerProcesses: Equatable, Sendable { case count(Int), auto }
 
 public struct Config: Equatable, Sendable {
@@ -236,6 +243,7 @@ public struct Config: Equatable, Sendable {
     public var accessLogs: [AccessLogConfig] = []             // stream-level; off = empty
     public var errorLog: ErrorLogConfig? = nil
     public var adminSocket: AdminSocketConfig? = nil
+    public var metricsListen: MetricsListenConfig? = nil
     public init(file: String) { self.file = file }
 
     public func upstream(named name: String) -> UpstreamConfig? { upstreams.first { $0.name == name } }

@@ -217,6 +217,28 @@ final class ConfigBuilder {
         config.adminSocket = socket
     }
 
+    /// `metrics_listen ADDRESS;`: one per file, at the top or in `stream`.
+    func metricsListen(_ d: Directive) throws {
+        if config.metricsListen != nil {
+            throw ConfigError("\"metrics_listen\" directive is duplicate", at: d.location)
+        }
+        let address = d.arguments[0]
+        switch AddressSyntax.parse(address.text, isListen: true, environment: environment) {
+        case .success(let a):
+            config.metricsListen = MetricsListenConfig(address: a, location: d.location)
+        case .failure(let problem):
+            let what: String
+            switch problem {
+            case .noPort: what = "no port"
+            case .invalidPort: what = "invalid port"
+            case .noHost: what = "no host"
+            case .hostNotFound: what = "host not found"
+            case .noUnixPath: what = "no path in the unix domain socket"
+            }
+            throw ConfigError("\(what) in \"\(address.text)\" of the \"metrics_listen\" directive", at: address.location)
+        }
+    }
+
     func stream(_ d: Directive) throws {
         try walk(d.block!, in: .stream)
     }
@@ -242,6 +264,19 @@ final class ConfigBuilder {
         }
         var format = LogFormatConfig(name: name, format: strings.map(\.text).joined())
         format.escape = escape
+        // Checked here, not at start: a typo in a variable name is a config error, as in nginx.
+        if case .failure(let problem) = LogTemplate.compile(format.format, escape: escape) {
+            let at = { (needle: String) in strings.first(where: { $0.text.contains(needle) })?.location ?? d.location }
+            switch problem {
+            case .unknownVariable(let v):
+                throw ConfigError("unknown \"\(v)\" variable", at: at("$" + v) == d.location ? at("${" + v) : at("$" + v),
+                                  hint: NameSuggestion.nearest(to: v, in: LogVariable.allCases.map(\.rawValue)).map { "did you mean \"$\($0)\"?" })
+            case .emptyName:
+                throw ConfigError("invalid variable name in \"log_format\" directive", at: at("$"))
+            case .unclosedBrace:
+                throw ConfigError("the closing bracket in \"log_format\" variable is missing", at: at("${"))
+            }
+        }
         config.logFormats.append(format)
     }
 

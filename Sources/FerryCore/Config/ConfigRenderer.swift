@@ -14,6 +14,7 @@ public enum ConfigRenderer {
         out += "worker_shutdown_timeout \(config.shutdownTimeout);\n"
         if let log = config.errorLog { out += line(0, "error_log", log.path, log.level.rawValue) }
         if let admin = config.adminSocket { out += line(0, "admin_socket", admin.path, "mode=0" + String(admin.mode, radix: 8)) }
+        if let m = config.metricsListen { out += line(0, "metrics_listen", m.address.written) }
         out += "\nstream {\n"
         for format in config.logFormats {
             out += line(1, "log_format", format.name, "escape=\(format.escape.rawValue)", format.format)

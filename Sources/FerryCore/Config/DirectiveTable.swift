@@ -51,6 +51,7 @@ enum DirectiveTable {
         DirectiveSpec("worker_shutdown_timeout", [.main], .exactly(1), once: true, ConfigBuilder.workerShutdownTimeout),
         DirectiveSpec("error_log", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.errorLog),
         DirectiveSpec("admin_socket", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.adminSocket),
+        DirectiveSpec("metrics_listen", [.main, .stream], .exactly(1), once: true, ConfigBuilder.metricsListen),
         DirectiveSpec("stream", [.main], .exactly(0), block: true, once: true, ConfigBuilder.stream),
         // nginx main-context directives that mean nothing to ferry: accepted so an nginx
         // file loads unchanged, with a warning so nobody believes they take effect.

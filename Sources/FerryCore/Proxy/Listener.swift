@@ -4,12 +4,15 @@ import Glibc
 public final class Listener: EventHandler {
     unowned(unsafe) let runtime: Runtime
     public let socket: Socket
-    public let config: ListenConfig
+    /// A reload replaces it with the same address's new entry (options of the open socket stay).
+    public internal(set) var config: ListenConfig
     /// Replaced by a reload; sessions keep the route they started with.
     var route: Route
     /// HAProxy's proxy id for this frontend (see Runtime.assignIDs).
     public internal(set) var id = 0
     public internal(set) var stats = ListenerStats()
+    /// Connection-log targets and addresses, set by the runtime at start.
+    public internal(set) var logging = ListenerLogging()
     private(set) var accepting = true
     private var peerAddress = SocketAddress()
     /// Accepts per readiness event. The socket is level-triggered, so stopping early loses

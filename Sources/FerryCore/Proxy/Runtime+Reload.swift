@@ -72,12 +72,14 @@ extension Runtime {
         for l in listeners { kept[Runtime.listenKey(l.config)] = l }
         var opened: [Listener] = []
         var assignments: [(Listener, Route)] = []
+        var keptConfigs: [(Listener, ListenConfig)] = []
         for (listen, route) in plan.listens {
             if let l = kept.removeValue(forKey: Runtime.listenKey(listen)) {
                 if !Runtime.sameOptions(l.config, listen) {
                     log.log(.warn, "reload_needs_restart") { $0.add("listen", listen.address.written); $0.add("effect", "backlog, reuseport and keepalive of a kept listen socket stay as they were") }
                 }
                 assignments.append((l, route))
+                keptConfigs.append((l, listen))
                 continue
             }
             do {
@@ -107,8 +109,10 @@ extension Runtime {
         var s = sessions
         while let current = s {
             s = current.next
-            guard current.peer >= 0, let (u, map) = maps[ObjectIdentifier(current.upstream)],
+            // Sessions still connecting finish on the upstream object they started with.
+            guard current.phase == .relaying, current.peer >= 0, let (u, map) = maps[ObjectIdentifier(current.upstream)],
                   let j = map[current.peer] else { continue }
+            current.attemptLog.remap(map)
             current.upstream.scheduler.sessionClosed(current.peer)
             u.scheduler.sessionOpened(j)
             current.upstream = u
@@ -121,7 +125,9 @@ extension Runtime {
             if let (u, map) = maps[ObjectIdentifier(p.upstream)], let j = map[p.peer] { p.upstream = u; p.peer = j }
         }
         for (l, route) in assignments { l.route = route }
-        let closing = kept.values
+        for (l, listen) in keptConfigs { l.config = listen }
+        let closingListeners = Array(kept.values)
+        let closing = closingListeners
         for l in closing { l.close() }
         listeners = assignments.map(\.0)
         upstreamList = plan.upstreams
@@ -131,7 +137,16 @@ extension Runtime {
         reloadAdminSocket(new.adminSocket)
         shutdownTimeout = new.shutdownTimeout.nanoseconds
         log.minimumLevel = new.errorLog?.level ?? .notice
+        let oldConfig = config
         config = new
+        do {
+            try setUpConnectionLog()
+        } catch {
+            log.log(.error, "access_log_failed") { $0.add("error", error.description); $0.add("effect", "listeners whose log could not be opened log nothing") }
+        }
+        if new.metricsListen != oldConfig.metricsListen {
+            log.log(.warn, "reload_needs_restart") { $0.add("directive", "metrics_listen"); $0.add("effect", "the metrics endpoint stays where it was") }
+        }
         // Probes and agents are rebuilt for the new servers; a probe on a server that remains
         // resumes from the verdict carried over (a server that was down stays down until it
         // passes again).

@@ -31,6 +31,10 @@ public final class Runtime {
     /// Wall-clock start, for `show info`.
     public let startedAtMillis = WallClock.nowMilliseconds()
     public internal(set) var reloads: UInt64 = 0
+    /// The `access_log` files (see Logging/ConnectionLog.swift).
+    public let connectionLog: ConnectionLog
+    /// `metrics_listen`, when configured.
+    public private(set) var metrics: MetricsServer? = nil
     public let descriptorLimit: Int
     public let capacity: Int
     public private(set) var sessionCount = 0
@@ -85,6 +89,7 @@ public final class Runtime {
         } catch {
             throw StartupError("epoll_create1() failed (\(error.rawValue): \(error))")
         }
+        connectionLog = ConnectionLog(loop: loop, events: log)
         let plan = try Runtime.plan(config, now: loop.now, zones: &zones)
         upstreamList = plan.upstreams
         for u in plan.upstreams { upstreams[u.name] = u }
@@ -95,12 +100,17 @@ public final class Runtime {
         if let admin = config.adminSocket {
             adminServer = try AdminServer(runtime: self, config: admin)
         }
+        try setUpConnectionLog()
+        if let m = config.metricsListen {
+            metrics = try MetricsServer(runtime: self, config: m)
+        }
         do {
-            let sig = try SignalDescriptor.make([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGPIPE])
+            let sig = try SignalDescriptor.make([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGPIPE, SIGUSR1])
             let handler = SignalHandler(runtime: self, signals: sig)
             try loop.register(sig.fd, interest: [.readable], handler: handler)
             signalHandler = handler
             for l in listeners { try l.start() }
+            try metrics?.start()
         } catch {
             throw StartupError("event loop setup failed (\(error.rawValue): \(error))")
         }
@@ -167,8 +177,6 @@ public final class Runtime {
         func notYet(_ what: String, _ consequence: String) {
             log.log(.warn, "not_yet_supported") { $0.add("directive", what); $0.add("effect", consequence) }
         }
-        if !config.accessLogs.isEmpty || config.listeners.contains(where: { !$0.accessLogs.isEmpty }) { notYet("access_log", "no connection log is written") }
-        if let e = config.errorLog, e.path != "stderr" { notYet("error_log", "events go to stderr, not \(e.path)") }
         if case .count(let n) = config.workerProcesses, n == 1 {} else {
             notYet("worker_processes", "ferry runs one event loop (one core) per process")
         }
@@ -189,6 +197,8 @@ public final class Runtime {
         for l in listeners { l.close() }
         adminServer?.close()
         removePidFile()
+        metrics?.close()
+        connectionLog.close()
         relay.pipes.closeAll()
         log.log(.notice, "exit") { $0.add("status", Int(exitStatus)) }
         return exitStatus
@@ -231,6 +241,7 @@ public final class Runtime {
         let s = Session(runtime: self, route: route, client: client, clientKey: peer.clientKey, clientPort: peer.port, now: loop.now)
         s.origin = origin
         if let p = preread { s.up.hold(p.buffer, offset: p.offset, length: p.length) }
+        prepareLogging(s, client: client, listener: listener)
         s.next = sessions
         sessions?.previous = s
         sessions = s
@@ -249,6 +260,8 @@ public final class Runtime {
     /// counting it against its listener. Every refusal goes through here so the connection log
     /// and the counters see the same events.
     func clientRefused(_ client: Socket, peer: SocketAddress, listener: Listener, reason: SessionEnd) {
+        listener.stats.refused &+= 1
+        logRefused(client, peer: peer, listener: listener, reason: reason)
         switch reason {
         case .denied:
             deniedTotal &+= 1
@@ -329,6 +342,7 @@ public final class Runtime {
 
     /// Called by a session as its last act. Unlinks it and lets accepting resume if it was held back.
     func sessionEnded(_ s: Session, reason: SessionEnd) {
+        logSession(s, reason: reason)
         if let p = s.previous { p.next = s.next } else { sessions = s.next }
         s.next?.previous = s.previous
         s.next = nil
@@ -395,6 +409,10 @@ public final class Runtime {
             beginGracefulStop(signal)
         case SIGQUIT:
             stopNow(signal)
+        case SIGUSR1:
+            // logrotate has moved the files away: write on into new ones at the same paths.
+            log.reopen()
+            connectionLog.reopen()
         case SIGHUP:
             _ = reload()
         default:

@@ -21,6 +21,8 @@ public struct ServerStats: Equatable, Sendable {
 public struct ListenerStats: Equatable, Sendable {
     /// Connections accepted from the kernel.
     public var accepted: UInt64 = 0
+    /// Closed before becoming a session, for any reason (the sum of the kinds below and more).
+    public var refused: UInt64 = 0
     /// Closed by allow/deny.
     public var denied: UInt64 = 0
     /// Closed by a per-client limit (limit_conn, rate cap).

@@ -71,6 +71,14 @@ public final class Session: EventHandler, TimerTarget {
     var closer: Closer = .none
     /// The client a PROXY header named, when one did (`listen ... proxy_protocol`).
     var origin: ClientOrigin? = nil
+    /// Servers tried and how each attempt went, for the connection log.
+    var attemptLog = AttemptLog()
+    /// Where the client connected, and nginx's $connection serial; set by the runtime at accept.
+    /// Strong: a graceful stop closes and drops the listeners while their sessions still run.
+    var listener: Listener? = nil
+    var connection: UInt64 = 0
+    /// The local address, kept only for a wildcard listener whose log format prints $server_addr.
+    var localAddress: LocalAddress? = nil
 
     // Intrusive list of live sessions, owned by the runtime (for shutdown and counting).
     var next: Session? = nil
@@ -107,6 +115,7 @@ public final class Session: EventHandler, TimerTarget {
             attempts += 1
             tried.insert(p)
             peer = p
+            attemptLog.begin(peer: p, offset: now &- startedAt)
             upstream.scheduler.sessionOpened(p)
             let address = upstream.addresses[p]
             serverIsUnix = address.isUnix
@@ -147,6 +156,7 @@ public final class Session: EventHandler, TimerTarget {
             server = Socket(FileDescriptor(-1))
         }
         upstream.scheduler.sessionClosed(peer)
+        attemptLog.finish(AttemptOutcome(cause), offset: runtime.loop.now &- startedAt)
         if failed {
             upstream.stats[peer].connectFailures &+= 1
             upstream.scheduler.connectFailed(peer, now: runtime.loop.now)
@@ -168,6 +178,7 @@ public final class Session: EventHandler, TimerTarget {
 
     private func established(serverEvents: EpollEvents) {
         upstream.scheduler.connectSucceeded(peer, now: runtime.loop.now)
+        attemptLog.finish(.connected, offset: runtime.loop.now &- startedAt)
         upstream.stats[peer].sessionsTotal &+= 1
         upstream.stats[peer].maxActive = max(upstream.stats[peer].maxActive, upstream.scheduler.peers[peer].active)
         upstream.stats[peer].lastSessionAtMillis = UInt64(WallClock.nowMilliseconds())

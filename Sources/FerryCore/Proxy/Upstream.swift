@@ -20,11 +20,14 @@ public final class Upstream {
     public var stats: [ServerStats]
     /// Monotonic time (ns) of each server's last state change, for `lastchg`.
     public var lastChange: [UInt64]
+    /// The servers' addresses as text, made once for logs and metrics.
+    public private(set) var addressTexts: [String]
 
     public init(_ config: UpstreamConfig, seed: UInt64, now: UInt64 = 0) {
         self.config = config
         name = config.name
         addresses = config.servers.map { SocketAddress($0.address.endpoint) }
+        addressTexts = addresses.map(\.description)
         writtenAddresses = config.servers.map(\.address.written)
         serverNames = config.servers.map(\.name)
         removed = Array(repeating: false, count: config.servers.count)
@@ -62,6 +65,7 @@ public final class Upstream {
     /// Appends a server (admin `add server`); returns its index.
     func addServer(_ s: UpstreamServerConfig, state: PeerState, now: UInt64) -> Int {
         addresses.append(SocketAddress(s.address.endpoint))
+        addressTexts.append(addresses[addresses.count - 1].description)
         writtenAddresses.append(s.address.written)
         serverNames.append(s.name)
         removed.append(false)

@@ -1,0 +1,115 @@
+/// The connection log: which files each listener writes, in which format, and the accounting
+/// of lines dropped. One `LogFile` per path however many `access_log` lines name it.
+/// Loop thread only.
+public final class ConnectionLog {
+    /// One `access_log` line as the runtime applies it.
+    public struct Target {
+        public let file: LogFile
+        /// nil: ferry's JSON record.
+        public let template: LogTemplate?
+    }
+
+    public private(set) var files: [LogFile] = []
+    private let loop: EventLoop
+    private let events: EventLog
+    private var reported: [UInt64] = []
+    private var reportTimer: OneShotTimer? = nil
+    /// One line at a time is made here, reused so a line costs no allocation.
+    private var scratch = LineBuffer(capacity: 1024)
+    static let reportInterval: UInt64 = 1_000_000_000
+
+    public init(loop: EventLoop, events: EventLog) {
+        self.loop = loop
+        self.events = events
+    }
+
+    /// The targets for one server block's `access_log` lines, opening files not yet open.
+    public func targets(for logs: [AccessLogConfig], formats: [LogFormatConfig], location: SourceLocation) throws(StartupError) -> [Target] {
+        var out: [Target] = []
+        for log in logs {
+            let file: LogFile
+            if let existing = files.first(where: { $0.path == log.path }) {
+                file = existing
+            } else {
+                do {
+                    file = try LogFile(path: log.path, bufferSize: log.buffer, flushInterval: log.flush?.nanoseconds, loop: loop)
+                } catch {
+                    throw StartupError("open() \"\(log.path)\" failed (\(error.rawValue): \(error))", location)
+                }
+                files.append(file)
+                reported.append(0)
+            }
+            var template: LogTemplate? = nil
+            if let name = log.format, let format = formats.first(where: { $0.name == name }) {
+                switch LogTemplate.compile(format.format, escape: format.escape) {
+                case .success(let t): template = t
+                case .failure(let problem):
+                    // The builder has already checked every format; this is a guard, not a path.
+                    throw StartupError("log_format \"\(name)\": \(problem)", location)
+                }
+            }
+            out.append(Target(file: file, template: template))
+        }
+        if !files.isEmpty && reportTimer == nil {
+            let t = OneShotTimer { [unowned self] now in reportDrops(now: now) }
+            reportTimer = t
+            loop.timers.schedule(t, at: loop.now &+ ConnectionLog.reportInterval)
+        }
+        return out
+    }
+
+    /// Writes `record` to every target. Never blocks: a line without room is counted as dropped.
+    public func write(_ record: ConnectionRecord, to targets: [Target]) {
+        var jsonDone = false
+        for t in targets {
+            if let template = t.template {
+                scratch.reset()
+                template.render(record, into: &scratch)
+                scratch.bytes.withUnsafeBufferPointer { t.file.append(bytes: $0) }
+                jsonDone = false
+            } else {
+                if !jsonDone {
+                    scratch.reset()
+                    record.writeJSON(into: &scratch)
+                    jsonDone = true
+                }
+                scratch.bytes.withUnsafeBufferPointer { t.file.append(bytes: $0) }
+            }
+        }
+    }
+
+    public var dropped: UInt64 { files.reduce(0) { $0 &+ $1.dropped } }
+
+    /// SIGUSR1: every file is reopened by its writer, after the lines already buffered.
+    public func reopen() {
+        for f in files { f.reopen() }
+        events.log(.notice, "logs_reopened") { $0.add("files", files.count) }
+    }
+
+    /// At exit: writes what is buffered and stops the writers.
+    public func close() {
+        if let t = reportTimer { loop.timers.cancel(t) }
+        for f in files { f.close() }
+        reportDrops(now: loop.now, rearm: false)
+    }
+
+    /// One event line per file per interval while lines are being dropped, so a full disk is
+    /// visible in the event log without a line per lost session.
+    private func reportDrops(now: UInt64, rearm: Bool = true) {
+        for (i, f) in files.enumerated() {
+            if let e = f.takeError() {
+                events.log(.error, "log_write_failed") { $0.add("path", f.path); $0.add("error", "\(e.rawValue): \(e)") }
+            }
+            let d = f.dropped
+            if d > reported[i] {
+                events.log(.warn, "log_lines_dropped") {
+                    $0.add("path", f.path)
+                    $0.add("dropped", d - reported[i])
+                    $0.add("dropped_total", d)
+                }
+                reported[i] = d
+            }
+        }
+        if rearm, let t = reportTimer { loop.timers.schedule(t, at: now &+ ConnectionLog.reportInterval) }
+    }
+}

@@ -1,0 +1,218 @@
+import Glibc
+
+/// One connection-log file, written without ever making the event loop wait.
+///
+/// The loop appends whole lines to an in-memory buffer; a writer thread writes full buffers to
+/// the file. Memory is bounded by two buffers: the one the loop fills and the one the writer is
+/// writing. When the writer is still busy (slow disk) and the loop's buffer is full, or a write
+/// fails (disk full), lines are dropped and counted: a session is never held up by its log line.
+///
+/// Flushing: a buffer goes to the writer when half full, when `flushInterval` has passed since
+/// its first line, on reopen and at exit. nginx's unbuffered `access_log` writes every line at
+/// once; ferry's default (no `buffer=`) is a 64 KiB buffer flushed after 100 ms, so lines reach
+/// the file within a tenth of a second without a write per session.
+public final class LogFile: TimerTarget {
+    public static let defaultBufferSize = 64 * 1024
+    public static let defaultFlushInterval: UInt64 = 100_000_000
+
+    public let path: String
+    public let bufferSize: Int
+    /// nil: flushed only when full (nginx's `buffer=` without `flush=`).
+    public let flushInterval: UInt64?
+    public var timer = TimerSlot()
+    private weak var loop: EventLoop?
+
+    // Loop side.
+    private var active: [UInt8] = []
+    private var activeLines = 0
+    private var droppedOnLoop: UInt64 = 0
+    /// Lines produced, written or dropped.
+    public private(set) var linesAppended: UInt64 = 0
+
+    // Shared with the writer thread, under `mutex`.
+    private let mutex = Mutex()
+    private var handed: [UInt8] = []
+    private var handedLines = 0
+    private var writerBusy = false
+    private var reopenRequested = false
+    private var stopRequested = false
+    private var droppedOnWrite: UInt64 = 0
+    private var linesWritten: UInt64 = 0
+    private var lastError: Errno? = nil
+    private var fd: FileDescriptor
+    private var thread: WorkerThread? = nil
+
+    /// Opens the file at once, so a path that cannot be written stops the start (nginx does the same).
+    public init(path: String, bufferSize: Int? = nil, flushInterval: UInt64?, loop: EventLoop?) throws(Errno) {
+        self.path = path
+        self.bufferSize = max(bufferSize ?? LogFile.defaultBufferSize, 512)
+        self.flushInterval = bufferSize == nil ? (flushInterval ?? LogFile.defaultFlushInterval) : flushInterval
+        self.loop = loop
+        fd = try FileDescriptor.openForAppend(path)
+        active.reserveCapacity(self.bufferSize)
+        handed.reserveCapacity(self.bufferSize)
+        do {
+            // The thread keeps the file alive until `close()` stops it, so a LogFile dropped
+            // without closing (a start that failed later) never leaves the writer on freed memory.
+            thread = try WorkerThread { self.writerMain() }
+        } catch {
+            fd.close()
+            throw error
+        }
+    }
+
+    /// Lines dropped so far: no room while the writer was busy, or the write failed.
+    public var dropped: UInt64 { droppedOnLoop &+ mutex.withLock { droppedOnWrite } }
+    public var written: UInt64 { mutex.withLock { linesWritten } }
+    /// The most recent write or reopen error, cleared by reading it.
+    public func takeError() -> Errno? { mutex.withLock { defer { lastError = nil }; return lastError } }
+
+    /// Adds one line (without its newline). Loop thread only.
+    public func append(_ line: String) {
+        var line = line
+        line.withUTF8 { append(bytes: $0) }
+    }
+
+    public func append(bytes: UnsafeBufferPointer<UInt8>) {
+        linesAppended &+= 1
+        let need = bytes.count + 1
+        if active.count + need > bufferSize {
+            handOff()
+            if active.count + need > bufferSize && !active.isEmpty {
+                droppedOnLoop &+= 1
+                return
+            }
+        }
+        let wasEmpty = active.isEmpty
+        active.append(contentsOf: bytes)
+        active.append(UInt8(ascii: "\n"))
+        activeLines += 1
+        if active.count * 2 >= bufferSize {
+            handOff()
+        } else if wasEmpty, let interval = flushInterval, let loop, !timer.isScheduled {
+            loop.timers.schedule(self, at: loop.now &+ interval)
+        }
+    }
+
+    public func timerFired(now: UInt64) {
+        handOff()
+        // The writer was busy: try again a little later rather than sitting on the lines.
+        if !active.isEmpty, let interval = flushInterval, let loop {
+            loop.timers.schedule(self, at: now &+ min(interval, 50_000_000))
+        }
+    }
+
+    /// Gives the filled buffer to the writer if it is idle; otherwise keeps filling.
+    @discardableResult
+    public func handOff() -> Bool {
+        guard !active.isEmpty else { return true }
+        mutex.lock()
+        defer { mutex.unlock() }
+        guard !writerBusy else { return false }
+        swap(&active, &handed)
+        handedLines = activeLines
+        activeLines = 0
+        writerBusy = true
+        mutex.broadcast()
+        if let loop, timer.isScheduled { loop.timers.cancel(self) }
+        return true
+    }
+
+    /// logrotate moved the file away: the writer opens `path` afresh before its next write.
+    public func reopen() {
+        handOff()
+        mutex.withLock {
+            reopenRequested = true
+            mutex.broadcast()
+        }
+    }
+
+    /// Writes what is buffered (waiting at most `timeout` ns for a busy writer) and stops the writer.
+    public func close(timeout: UInt64 = 2_000_000_000) {
+        let deadline = MonotonicClock.now() &+ timeout
+        while !handOff() && MonotonicClock.now() < deadline { usleep(1000) }
+        if !active.isEmpty { droppedOnLoop &+= UInt64(activeLines); active.removeAll(); activeLines = 0 }
+        if let loop, timer.isScheduled { loop.timers.cancel(self) }
+        mutex.withLock {
+            stopRequested = true
+            mutex.broadcast()
+        }
+        thread?.join()
+        thread = nil
+    }
+
+    // MARK: writer thread
+
+    private func writerMain() {
+        var batch: [UInt8] = []
+        batch.reserveCapacity(bufferSize)
+        mutex.lock()
+        while true {
+            while !writerBusy && !reopenRequested && !stopRequested { mutex.wait() }
+            let reopening = reopenRequested
+            reopenRequested = false
+            var lines = 0
+            if writerBusy {
+                swap(&batch, &handed)
+                lines = handedLines
+            }
+            let stopping = stopRequested && !writerBusy
+            let hadBatch = writerBusy
+            mutex.unlock()
+
+            var error: Errno? = nil
+            if reopening {
+                do {
+                    let new = try FileDescriptor.openForAppend(path)
+                    fd.close()
+                    fd = new
+                } catch let e {
+                    error = e   // keep writing to the old descriptor
+                }
+            }
+            var unwritten = 0
+            if hadBatch {
+                let (droppedLines, writeError) = writeAll(batch)
+                unwritten = droppedLines
+                if writeError != nil { error = writeError }
+                batch.removeAll(keepingCapacity: true)
+            }
+
+            mutex.lock()
+            if hadBatch {
+                droppedOnWrite &+= UInt64(unwritten)
+                linesWritten &+= UInt64(lines - unwritten)
+                writerBusy = false
+            }
+            if let error { lastError = error }
+            if stopping { break }
+        }
+        mutex.unlock()
+        fd.close()
+    }
+
+    /// Writes `data`; on failure returns how many lines (newlines) were not fully written.
+    private func writeAll(_ data: [UInt8]) -> (Int, Errno?) {
+        data.withUnsafeBytes { raw -> (Int, Errno?) in
+            var offset = 0
+            while offset < raw.count {
+                switch fd.writeSome(raw.baseAddress! + offset, count: raw.count - offset) {
+                case .success(let n) where n > 0:
+                    offset += n
+                case .success:
+                    return (LogFile.lines(in: raw, from: offset), Errno(EIO))
+                case .failure(let e):
+                    return (LogFile.lines(in: raw, from: offset), e)
+                }
+            }
+            return (0, nil)
+        }
+    }
+
+    /// Lines that end at or after `offset`: a line cut by a failed write counts as lost.
+    static func lines(in raw: UnsafeRawBufferPointer, from offset: Int) -> Int {
+        var n = 0
+        for i in offset..<raw.count where raw[i] == UInt8(ascii: "\n") { n += 1 }
+        return n
+    }
+}

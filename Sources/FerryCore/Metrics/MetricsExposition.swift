@@ -1,0 +1,106 @@
+// What `/metrics` says: per server, per listener, and for the process. Read from the runtime's
+// counters on the loop thread at scrape time; nothing is kept or sampled in between.
+
+extension Verdict {
+    /// The state names of `ferry_server_state` (a Prometheus state set: one sample per state).
+    static let stateNames = ["up", "down", "drain", "maint", "weight_zero", "unhealthy", "full", "failed"]
+
+    var stateName: String {
+        switch self {
+        case .eligible: return "up"
+        case .configDown: return "down"
+        case .draining: return "drain"
+        case .maintenance: return "maint"
+        case .weightZero: return "weight_zero"
+        case .unhealthy: return "unhealthy"
+        case .full: return "full"
+        case .failed: return "failed"
+        }
+    }
+}
+
+enum MetricsExposition {
+    /// Precondition: on the loop thread. O(servers + sessions): bytes of sessions still open are
+    /// added to the ended sessions' totals, so the byte counters move while long sessions relay.
+    static func render(_ runtime: Runtime) -> String {
+        var live: [ObjectIdentifier: [(up: UInt64, down: UInt64)]] = [:]
+        var s = runtime.sessions
+        while let current = s {
+            if current.peer >= 0 {
+                let u = current.route.upstream
+                var sums = live[ObjectIdentifier(u)] ?? Array(repeating: (0, 0), count: u.stats.count)
+                sums[current.peer].up &+= current.up.bytes
+                sums[current.peer].down &+= current.down.bytes
+                live[ObjectIdentifier(u)] = sums
+            }
+            s = current.next
+        }
+        let upstreams = runtime.upstreams.values.sorted { $0.name < $1.name }
+        let now = runtime.loop.now
+        var m = PrometheusText()
+
+        func perServer(_ name: String, _ kind: PrometheusText.Kind, _ help: String, _ value: (Upstream, Int) -> UInt64) {
+            m.family(name, kind, help)
+            for u in upstreams {
+                for i in u.stats.indices {
+                    m.sample(name, [("upstream", u.name), ("server", u.serverNames[i]), ("address", u.addresses[i].description)], value(u, i))
+                }
+            }
+        }
+        func liveBytes(_ u: Upstream, _ i: Int) -> (up: UInt64, down: UInt64) { live[ObjectIdentifier(u)]?[i] ?? (0, 0) }
+
+        perServer("ferry_server_sessions", .gauge, "Sessions open to the server now.") { u, i in UInt64(max(0, u.scheduler.peers[i].active)) }
+        perServer("ferry_server_sessions_total", .counter, "Sessions that reached the server (connect succeeded).") { u, i in u.stats[i].sessionsTotal }
+        perServer("ferry_server_sessions_max", .gauge, "Most sessions open to the server at once since start.") { u, i in UInt64(max(0, u.stats[i].maxActive)) }
+        perServer("ferry_server_sent_bytes_total", .counter, "Bytes relayed from clients to the server.") { u, i in u.stats[i].bytesToServer &+ liveBytes(u, i).up }
+        perServer("ferry_server_received_bytes_total", .counter, "Bytes relayed from the server to clients.") { u, i in u.stats[i].bytesToClient &+ liveBytes(u, i).down }
+        perServer("ferry_server_connect_failures_total", .counter, "Connect attempts to the server that failed (refused, reset, timed out).") { u, i in u.stats[i].connectFailures }
+        perServer("ferry_server_weight", .gauge, "Weight the server has for new sessions now.") { u, i in UInt64(max(0, u.scheduler.peers[i].weight)) }
+        perServer("ferry_server_probe_up", .gauge, "1 while the health probe allows the server (1 when no probe is configured).") { u, i in u.scheduler.peers[i].probeUp ? 1 : 0 }
+        perServer("ferry_server_agent_up", .gauge, "1 while the agent allows the server (1 when no agent is configured).") { u, i in u.scheduler.peers[i].agentUp ? 1 : 0 }
+        perServer("ferry_server_backup", .gauge, "1 for a backup server.") { u, i in u.scheduler.peers[i].backup ? 1 : 0 }
+
+        m.family("ferry_server_state", .gauge, "Whether the server takes new sessions, and if not why: 1 for the current state.")
+        for u in upstreams {
+            for i in u.stats.indices {
+                let current = Eligibility.verdict(u.scheduler.peers[i], now: now).stateName
+                for state in Verdict.stateNames {
+                    m.sample("ferry_server_state", [("upstream", u.name), ("server", u.serverNames[i]), ("address", u.addresses[i].description), ("state", state)],
+                             state == current ? 1 : 0)
+                }
+            }
+        }
+
+        func perListener(_ name: String, _ help: String, _ value: (ListenerStats) -> UInt64) {
+            m.family(name, .counter, help)
+            for l in runtime.listeners { m.sample(name, [("listener", l.config.address.written)], value(l.stats)) }
+        }
+        perListener("ferry_listener_accepted_total", "Connections accepted.") { $0.accepted }
+        perListener("ferry_listener_refused_total", "Clients closed before becoming a session, for any reason.") { $0.refused }
+        perListener("ferry_listener_denied_total", "Clients closed by allow/deny.") { $0.denied }
+        perListener("ferry_listener_limited_total", "Clients closed by a per-client limit.") { $0.limited }
+
+        m.family("ferry_sessions", .gauge, "Sessions open now.")
+        m.sample("ferry_sessions", [], runtime.sessionCount)
+        m.family("ferry_sessions_capacity", .gauge, "Sessions that fit in the descriptor limit; at capacity accepting pauses.")
+        m.sample("ferry_sessions_capacity", [], runtime.capacity)
+        m.family("ferry_pipes_in_use", .gauge, "Pipes lent to sessions for splicing now.")
+        m.sample("ferry_pipes_in_use", [], runtime.relay.pipes.inUse)
+        m.family("ferry_pipes_pooled", .gauge, "Idle pipes kept for reuse.")
+        m.sample("ferry_pipes_pooled", [], runtime.relay.pipes.idleCount)
+        m.family("ferry_pipe_borrow_failures_total", .counter, "Times no pipe was available and a direction copied instead.")
+        m.sample("ferry_pipe_borrow_failures_total", [], runtime.relay.pipes.exhausted)
+
+        let files = runtime.connectionLog.files
+        m.family("ferry_connection_log_lines_total", .counter, "Connection-log lines produced, written or not.")
+        for f in files { m.sample("ferry_connection_log_lines_total", [("path", f.path)], f.linesAppended) }
+        m.family("ferry_connection_log_dropped_lines_total", .counter, "Connection-log lines dropped because the disk was full or too slow.")
+        for f in files { m.sample("ferry_connection_log_dropped_lines_total", [("path", f.path)], f.dropped) }
+
+        m.family("process_open_fds", .gauge, "Number of open file descriptors.")
+        m.sample("process_open_fds", [], max(0, ResourceLimits.openDescriptorCount()))
+        m.family("process_max_fds", .gauge, "Maximum number of open file descriptors.")
+        m.sample("process_max_fds", [], runtime.descriptorLimit)
+        return m.text
+    }
+}

@@ -1,0 +1,163 @@
+import Glibc
+
+/// `metrics_listen`: a listening socket on the event loop that answers `GET /metrics`.
+///
+/// A scrape is small and rare, so the responder is minimal: one request per connection, the
+/// response built in memory and written without blocking, every connection closed after its
+/// response or after `timeout`. At most `maxConnections` are served at once; more are closed
+/// at accept. Nothing here can hold up a session: it only runs when its own sockets are ready.
+public final class MetricsServer: EventHandler {
+    static let maxConnections = 16
+    static let timeout: UInt64 = 10_000_000_000
+    static let maxRequestBytes = 8192
+
+    unowned(unsafe) let runtime: Runtime
+    public let config: MetricsListenConfig
+    let socket: Socket
+    private var connections: [ObjectIdentifier: MetricsConnection] = [:]
+    private var peerAddress = SocketAddress()
+
+    init(runtime: Runtime, config: MetricsListenConfig) throws(StartupError) {
+        self.runtime = runtime
+        self.config = config
+        let address = SocketAddress(config.address.endpoint)
+        let what = config.address.written
+        do {
+            socket = try Socket.stream(family: address.family)
+        } catch {
+            throw StartupError("socket() for \(what) failed (\(error.rawValue): \(error))", config.location)
+        }
+        do {
+            if address.isUnix {
+                if case .unix(let path) = config.address.endpoint { Listener.removeStaleSocket(path) }
+            } else {
+                try socket.setReuseAddress()
+            }
+            try socket.bind(address)
+            try socket.listen(backlog: 64)
+        } catch {
+            socket.close()
+            throw StartupError("bind() to \(what) failed (\(error.rawValue): \(error))", config.location)
+        }
+    }
+
+    func start() throws(Errno) {
+        try runtime.loop.register(socket.fd, interest: [.readable], handler: self)
+    }
+
+    func close() {
+        for c in Array(connections.values) { c.finish() }
+        runtime.loop.deregister(socket.fd)
+        socket.close()
+        if case .unix(let path) = config.address.endpoint { unlink(path) }
+    }
+
+    public func handleEvent(_ events: EpollEvents, side: UInt8) {
+        for _ in 0..<8 {
+            guard case .done(let client)? = try? socket.accept(peer: &peerAddress) else { return }
+            guard connections.count < MetricsServer.maxConnections else {
+                client.close()
+                continue
+            }
+            let c = MetricsConnection(server: self, socket: client)
+            do {
+                try runtime.loop.register(client.fd, interest: [.readable, .writable, .readHangup, .edgeTriggered], handler: c)
+            } catch {
+                client.close()
+                continue
+            }
+            connections[ObjectIdentifier(c)] = c
+            runtime.loop.timers.schedule(c, at: runtime.loop.now &+ MetricsServer.timeout)
+        }
+    }
+
+    func closed(_ c: MetricsConnection) {
+        connections[ObjectIdentifier(c)] = nil
+    }
+
+    /// The response for one request head.
+    func respond(to parsed: HTTPRequestHead.Parse) -> [UInt8] {
+        switch parsed {
+        case .incomplete, .bad:
+            return HTTPResponse.make(status: 400, reason: "Bad Request", body: "bad request\n")
+        case .request(let head):
+            guard head.method == "GET" || head.method == "HEAD" else {
+                return HTTPResponse.make(status: 405, reason: "Method Not Allowed", body: "only GET and HEAD\n", extraHeaders: "Allow: GET, HEAD\r\n")
+            }
+            guard head.path == "/metrics" else {
+                return HTTPResponse.make(status: 404, reason: "Not Found", body: "metrics are at /metrics\n", headOnly: head.method == "HEAD")
+            }
+            return HTTPResponse.make(status: 200, reason: "OK", contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                     body: MetricsExposition.render(runtime), headOnly: head.method == "HEAD")
+        }
+    }
+}
+
+/// One scrape: read the request head, write the response, close. Loop thread only.
+final class MetricsConnection: EventHandler, TimerTarget {
+    unowned(unsafe) let server: MetricsServer
+    let socket: Socket
+    var timer = TimerSlot()
+    private var request: [UInt8] = []
+    private var response: [UInt8]? = nil
+    private var sent = 0
+    private var done = false
+
+    init(server: MetricsServer, socket: Socket) {
+        self.server = server
+        self.socket = socket
+    }
+
+    func handleEvent(_ events: EpollEvents, side: UInt8) {
+        if response == nil { read(events) }
+        if response != nil { write() }
+    }
+
+    private func read(_ events: EpollEvents) {
+        var buf = [UInt8](repeating: 0, count: 2048)
+        while response == nil {
+            let r = buf.withUnsafeMutableBytes { try? socket.receive(into: $0.baseAddress!, count: $0.count) }
+            switch r {
+            case .done(let n)? where n > 0:
+                request += buf[0..<n]
+                let parsed = HTTPRequestHead.parse(request)
+                if parsed != .incomplete {
+                    response = server.respond(to: parsed)
+                } else if request.count > MetricsServer.maxRequestBytes {
+                    response = server.respond(to: .bad)
+                }
+            case .wouldBlock?:
+                return
+            default:
+                // EOF or error before a whole request: nothing to answer.
+                return finish()
+            }
+        }
+    }
+
+    private func write() {
+        guard let bytes = response, !done else { return }
+        while sent < bytes.count {
+            let r = bytes.withUnsafeBytes { try? socket.send(from: $0.baseAddress! + sent, count: bytes.count - sent) }
+            switch r {
+            case .done(let n)?: sent += n
+            case .wouldBlock?: return      // EPOLLOUT (edge-triggered) brings us back
+            case nil: return finish()
+            }
+        }
+        socket.shutdown(.write)
+        finish()
+    }
+
+    func timerFired(now: UInt64) { finish() }
+
+    /// Closes the connection and forgets it. Safe to call twice.
+    func finish() {
+        guard !done else { return }
+        done = true
+        server.runtime.loop.timers.cancel(self)
+        server.runtime.loop.deregister(socket.fd)
+        socket.close()
+        server.closed(self)
+    }
+}

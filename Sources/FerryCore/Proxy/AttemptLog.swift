@@ -1,0 +1,131 @@
+import Glibc
+
+// Every server one session tried and how each attempt ended, for the connection log
+// ($upstream_addr, $upstream_connect_time, ferry's "tried" list). Kept per session, so it is
+// small: two attempts inline (nearly every session makes one), more spill into an array that
+// exists only for sessions that retried twice.
+
+/// How one connect attempt ended.
+public enum AttemptOutcome: UInt8, Sendable {
+    case pending        // still connecting
+    case connected
+    case refused        // ECONNREFUSED
+    case timedOut       // proxy_connect_timeout, or ETIMEDOUT
+    case reset          // ECONNRESET during the handshake
+    case unreachable    // EHOSTUNREACH, ENETUNREACH
+    case localError     // ferry's side failed (out of descriptors): not held against the server
+    case error          // anything else
+
+    public var name: String {
+        switch self {
+        case .pending: return "abandoned"   // the session ended while still connecting
+        case .connected: return "connected"
+        case .refused: return "refused"
+        case .timedOut: return "timeout"
+        case .reset: return "reset"
+        case .unreachable: return "unreachable"
+        case .localError: return "local_error"
+        case .error: return "error"
+        }
+    }
+
+    init(_ cause: Errno) {
+        switch cause {
+        case .connectionRefused: self = .refused
+        case .timedOut: self = .timedOut
+        case .connectionReset: self = .reset
+        case .tooManyOpenFiles, .tooManyOpenFilesInSystem: self = .localError
+        case Errno(EHOSTUNREACH), Errno(ENETUNREACH): self = .unreachable
+        default: self = .error
+        }
+    }
+}
+
+/// One attempt: which server, when it started and how long it took, relative to the session's
+/// start in microseconds (UInt32 holds 71 minutes; longer values saturate).
+public struct Attempt: Equatable, Sendable {
+    public var peer: UInt32
+    public var startMicros: UInt32
+    public var durationMicros: UInt32
+    public var outcome: AttemptOutcome
+}
+
+public struct AttemptLog: Sendable {
+    private var first = Attempt(peer: 0, startMicros: 0, durationMicros: 0, outcome: .pending)
+    private var second = Attempt(peer: 0, startMicros: 0, durationMicros: 0, outcome: .pending)
+    private var more: [Attempt]? = nil
+    public private(set) var count: UInt8 = 0
+
+    public init() {}
+
+    static func micros(_ nanos: UInt64) -> UInt32 { UInt32(clamping: nanos / 1000) }
+
+    /// A new attempt on `peer`, `offset` ns after the session started.
+    public mutating func begin(peer: Int, offset: UInt64) {
+        let a = Attempt(peer: UInt32(truncatingIfNeeded: peer), startMicros: AttemptLog.micros(offset), durationMicros: 0, outcome: .pending)
+        switch count {
+        case 0: first = a
+        case 1: second = a
+        default: more = (more ?? []) + [a]
+        }
+        count &+= count == .max ? 0 : 1
+    }
+
+    /// Ends the latest attempt `offset` ns after the session started.
+    public mutating func finish(_ outcome: AttemptOutcome, offset: UInt64) {
+        guard count > 0 else { return }
+        update(Int(count) - 1) { a in
+            a.outcome = outcome
+            a.durationMicros = AttemptLog.micros(offset) &- min(a.startMicros, AttemptLog.micros(offset))
+        }
+    }
+
+    private mutating func update(_ i: Int, _ body: (inout Attempt) -> Void) {
+        switch i {
+        case 0: body(&first)
+        case 1: body(&second)
+        default:
+            if more != nil && i - 2 < more!.count { body(&more![i - 2]) }
+        }
+    }
+
+    public subscript(i: Int) -> Attempt {
+        switch i {
+        case 0: return first
+        case 1: return second
+        default: return more![i - 2]
+        }
+    }
+
+    /// How many attempts are recorded (`count` saturates at 255; the spill array does not).
+    public var total: Int { min(Int(count), 2 + (more?.count ?? 0)) }
+
+    /// The attempts in order (a copy: for tests and cold paths).
+    public var all: [Attempt] { (0..<total).map { self[$0] } }
+
+    /// Renumbers the attempts for a reload that moved the session to a new upstream object:
+    /// `map[old]` is the server's index there; attempts on servers the reload removed are dropped
+    /// (their names are gone with the old configuration).
+    public mutating func remap(_ map: [Int?]) {
+        var renumbered = AttemptLog()
+        for a in all {
+            guard Int(a.peer) < map.count, let j = map[Int(a.peer)] else { continue }
+            var b = a
+            b.peer = UInt32(j)
+            switch renumbered.count {
+            case 0: renumbered.first = b
+            case 1: renumbered.second = b
+            default: renumbered.more = (renumbered.more ?? []) + [b]
+            }
+            renumbered.count &+= 1
+        }
+        self = renumbered
+    }
+
+    /// The attempt that connected, if any (always the last one).
+    public var connected: Attempt? {
+        guard total > 0 else { return nil }
+        let last = self[total - 1]
+        return last.outcome == .connected ? last : nil
+    }
+}

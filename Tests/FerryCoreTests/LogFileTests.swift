@@ -1,0 +1,90 @@
+import XCTest
+import Glibc
+@testable import FerryCore
+
+/// The connection-log writer on real descriptors: lines arrive whole, reopen follows a rename,
+/// and a writer stuck on a slow file costs the caller nothing but counted drops.
+final class LogFileTests: XCTestCase {
+    func withDirectory(_ body: (String) throws -> Void) throws {
+        var chars = Array("/tmp/ferry-logfile-XXXXXX".utf8CString)
+        guard mkdtemp(&chars) != nil else { return XCTFail("mkdtemp") }
+        let dir = String(cString: chars)
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        try body(dir)
+    }
+
+    func lines(_ path: String) -> [String] {
+        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    func testLinesArriveWholeAndInOrderAtClose() throws {
+        try withDirectory { dir in
+            let f = try LogFile(path: dir + "/a.log", bufferSize: 1024, flushInterval: nil, loop: nil)
+            for i in 0..<500 { f.append("line \(i) " + String(repeating: "x", count: i % 50)) }
+            f.close()
+            let got = lines(dir + "/a.log")
+            XCTAssertEqual(got.count + Int(f.dropped), 500)
+            XCTAssertEqual(got.first, "line 0 ")
+            // Kept lines are whole and in order (drops, if the writer fell behind, leave gaps only).
+            let numbers = got.map { Int($0.split(separator: " ")[1])! }
+            XCTAssertEqual(numbers, numbers.sorted())
+            for l in got { XCTAssertEqual(l.count, "line \(l.split(separator: " ")[1]) ".count + Int(l.split(separator: " ")[1])! % 50) }
+            XCTAssertEqual(f.linesAppended, 500)
+            XCTAssertEqual(f.written, UInt64(got.count))
+        }
+    }
+
+    func testReopenWritesIntoANewFileAtThePath() throws {
+        try withDirectory { dir in
+            let f = try LogFile(path: dir + "/a.log", bufferSize: 4096, flushInterval: nil, loop: nil)
+            f.append("before")
+            XCTAssertTrue(f.handOff())
+            XCTAssertTrue(waitFor { self.lines(dir + "/a.log") == ["before"] })
+            XCTAssertEqual(rename(dir + "/a.log", dir + "/a.log.1"), 0)
+            f.reopen()
+            XCTAssertTrue(waitFor { FileManager.default.fileExists(atPath: dir + "/a.log") })
+            f.append("after")
+            f.close()
+            XCTAssertEqual(lines(dir + "/a.log.1"), ["before"])
+            XCTAssertEqual(lines(dir + "/a.log"), ["after"])
+        }
+    }
+
+    /// A FIFO nobody reads stands in for a disk that has stopped answering: the writer thread
+    /// blocks in write(2), and the caller keeps going, dropping and counting lines.
+    func testAStuckWriterNeverBlocksTheCaller() throws {
+        try withDirectory { dir in
+            let fifo = dir + "/slow"
+            XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+            let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+            XCTAssertGreaterThanOrEqual(reader, 0)
+            defer { close(reader) }
+            let f = try LogFile(path: fifo, bufferSize: 8192, flushInterval: nil, loop: nil)
+            let line = String(repeating: "y", count: 199)
+            let started = MonotonicClock.now()
+            for _ in 0..<5000 { f.append(line) }   // 1 MB: far more than the FIFO's 64 KiB
+            let elapsed = Double(MonotonicClock.now() - started) / 1e9
+            XCTAssertLessThan(elapsed, 2.0, "appending must not wait for the writer")
+            XCTAssertGreaterThan(f.dropped, 0)
+            XCTAssertEqual(f.linesAppended, 5000)
+            // Unblock the writer so close() can finish: drain the FIFO until the writer is done.
+            let drainer = Thread {
+                var buf = [UInt8](repeating: 0, count: 65536)
+                let deadline = Date().addingTimeInterval(10)
+                while Date() < deadline {
+                    let n = read(reader, &buf, buf.count)
+                    if n == 0 { break }
+                    if n < 0 { usleep(1000) }
+                }
+            }
+            drainer.start()
+            f.close()
+            XCTAssertEqual(f.written + f.dropped, 5000)
+        }
+    }
+
+    func waitFor(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<500 { if condition() { return true }; usleep(10_000) }
+        return condition()
+    }
+}

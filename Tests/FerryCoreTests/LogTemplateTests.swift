@@ -1,0 +1,128 @@
+import XCTest
+@testable import FerryCore
+
+/// nginx `log_format` compilation, escaping and the values of each variable for a known record.
+final class LogTemplateTests: XCTestCase {
+    func upstream() -> Upstream {
+        var u = UpstreamConfig(name: "pool", location: nowhere)
+        u.servers = [upstreamServer(v4("127.0.0.1:7001", "127.0.0.1", 7001)) { $0.name = "a" },
+                     upstreamServer(v4("127.0.0.1:7002", "127.0.0.1", 7002)) { $0.name = "b" }]
+        return Upstream(u, seed: 1)
+    }
+
+    /// A session that was refused by server a after 1.5 ms, then connected to b in 2.25 ms,
+    /// and ran 3.0045 s in total.
+    func record(_ reason: SessionEnd = .clientClosed, attempts: Bool = true) -> ConnectionRecord {
+        var log = AttemptLog()
+        if attempts {
+            log.begin(peer: 0, offset: 0)
+            log.finish(.refused, offset: 1_500_000)
+            log.begin(peer: 1, offset: 1_500_000)
+            log.finish(.connected, offset: 3_750_000)
+        }
+        return ConnectionRecord(timeMillis: 1_795_313_618_273, listener: "127.0.0.1:12000", localHost: "127.0.0.1", localPort: "12000",
+                                client: ClientKey(ipv4: 127, 0, 0, 9), clientPort: 50123, upstream: upstream(), attempts: log,
+                                sessionNanos: 3_004_500_000, bytesFromClient: 300, bytesToClient: 4096, reason: reason, connection: 17)
+    }
+
+    func render(_ format: String, _ escape: LogFormatConfig.Escape = .default, _ r: ConnectionRecord) -> String {
+        guard case .success(let t) = LogTemplate.compile(format, escape: escape) else { XCTFail("does not compile: \(format)"); return "" }
+        return t.render(r)
+    }
+
+    func testVariablesForASessionThatRetried() {
+        setenv("TZ", "UTC", 1); tzset()
+        let r = record()
+        let cases: [(String, String)] = [
+            ("$remote_addr:$remote_port", "127.0.0.9:50123"),
+            ("$server_addr:$server_port", "127.0.0.1:12000"),
+            ("$upstream_addr", "127.0.0.1:7001, 127.0.0.1:7002"),
+            ("$upstream_connect_time", "-, 0.002"),
+            ("$upstream_bytes_sent|$upstream_bytes_received", "0, 300|0, 4096"),
+            ("$upstream_session_time", "0.001, 3.003"),
+            ("$bytes_sent $bytes_received $session_time $status", "4096 300 3.004 200"),
+            ("$time_iso8601", "2026-11-22T02:13:38+00:00"),
+            ("[$time_local]", "[22/Nov/2026:02:13:38 +0000]"),
+            ("$msec", "1795313618.273"),
+            ("$connection $protocol", "17 TCP"),
+            ("${status}x$status.", "200x200."),
+            ("no variables", "no variables"),
+        ]
+        for (format, expected) in cases {
+            XCTAssertEqual(render(format, .default, r), expected, format)
+        }
+    }
+
+    func testValuesThatDoNotExistAreADashOrNothingInJSON() {
+        let r = record(.denied, attempts: false)
+        XCTAssertEqual(render("$upstream_addr|$upstream_connect_time|$status", .default, r), "-|-|403")
+        XCTAssertEqual(render("$upstream_addr|$upstream_connect_time|$status", .none, r), "-|-|403")
+        XCTAssertEqual(render(#"{"u":"$upstream_addr","s":"$status"}"#, .json, r), #"{"u":"","s":"403"}"#)
+    }
+
+    func testEscaping() {
+        var out = ""
+        LogTemplate.append("a\"b\\c\n\u{01}é~", escape: .default, to: &out)
+        XCTAssertEqual(out, #"a\x22b\x5Cc\x0A\x01\xC3\xA9~"#)
+        out = ""
+        LogTemplate.append("a\"b\\c\n\t\u{08}\u{0C}\u{01}é", escape: .json, to: &out)
+        XCTAssertEqual(out, #"a\"b\\c\n\t\b\f\u0001é"#)
+        out = ""
+        LogTemplate.append("a\"b\n", escape: .none, to: &out)
+        XCTAssertEqual(out, "a\"b\n")
+    }
+
+    func testCompileErrors() {
+        XCTAssertEqual(LogTemplate.compile("$nope", escape: .default), .failure(.unknownVariable("nope")))
+        XCTAssertEqual(LogTemplate.compile("a $", escape: .default), .failure(.emptyName))
+        XCTAssertEqual(LogTemplate.compile("${status", escape: .default), .failure(.unclosedBrace))
+        XCTAssertEqual(try LogTemplate.compile("$status-$msec", escape: .json).get().variables, [.status, .msec])
+    }
+
+    func testFerryJSONRecordHasEveryKey() throws {
+        let r = record(.serverReset)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.json.utf8)) as! [String: Any]
+        XCTAssertEqual(Set(obj.keys), ["time", "listener", "client", "client_port", "upstream", "server", "server_address", "tried",
+                                       "connect_ms", "duration_ms", "bytes_from_client", "bytes_to_client", "end", "status", "connection"])
+        XCTAssertEqual(obj["time"] as? String, "2026-11-22T02:13:38.273+00:00")
+        XCTAssertEqual(obj["server"] as? String, "b")
+        XCTAssertEqual(obj["server_address"] as? String, "127.0.0.1:7002")
+        XCTAssertEqual(obj["connect_ms"] as? Double, 2.25)
+        XCTAssertEqual(obj["duration_ms"] as? Double, 3004.5)
+        XCTAssertEqual(obj["end"] as? String, "server_reset")
+        XCTAssertEqual(obj["status"] as? Int, 200)
+        let tried = obj["tried"] as! [[String: Any]]
+        XCTAssertEqual(tried.map { $0["outcome"] as? String }, ["refused", "connected"])
+        XCTAssertEqual(tried.map { $0["ms"] as? Double }, [1.5, 2.25])
+    }
+
+    func testLineBufferNumbersAndQuoting() {
+        var b = LineBuffer()
+        for n: UInt64 in [0, 7, 10, 65535, 18_446_744_073_709_551_615] { b.append(number: n); b.append(" ") }
+        b.append(fixed: 0, places: 3); b.append(" ")
+        b.append(fixed: 1_795_313_618_273, places: 3); b.append(" ")
+        b.append(fixed: 5, places: 3); b.append(" ")
+        b.append(jsonQuoted: "plain"); b.append(jsonQuoted: "q\"\n")
+        b.append(client: ClientKey(ipv4: 10, 200, 0, 255)); b.append(" ")
+        b.append(client: ClientKey(high: 0x2001_0db8_0000_0000, low: 1))
+        XCTAssertEqual(b.string, #"0 7 10 65535 18446744073709551615 0.000 1795313618.273 0.005 "plain""q\"\n"10.200.0.255 2001:db8::1"#)
+        var t = LineBuffer()
+        Timestamp.write(milliseconds: 1_795_313_618_273, into: &t)
+        XCTAssertEqual(t.string, Timestamp.iso8601(milliseconds: 1_795_313_618_273))
+        t.reset()
+        Timestamp.write(milliseconds: 1_795_313_619_004, into: &t)
+        XCTAssertEqual(t.string, "2026-11-22T02:13:39.004+00:00")
+    }
+
+    func testAttemptLogSpillsPastTwoAndStaysSmall() {
+        var log = AttemptLog()
+        for p in 0..<5 {
+            log.begin(peer: p, offset: UInt64(p) * 1_000_000)
+            log.finish(p == 4 ? .connected : .timedOut, offset: UInt64(p + 1) * 1_000_000)
+        }
+        XCTAssertEqual(log.all.map(\.peer), [0, 1, 2, 3, 4])
+        XCTAssertEqual(log.all.map(\.durationMicros), [1000, 1000, 1000, 1000, 1000])
+        XCTAssertEqual(log.connected?.peer, 4)
+        XCTAssertLessThanOrEqual(MemoryLayout<AttemptLog>.size, 48)
+    }
+}

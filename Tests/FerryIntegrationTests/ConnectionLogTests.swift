@@ -1,0 +1,195 @@
+import XCTest
+import Glibc
+
+/// The connection log written by the real binary: one JSON line per session, checked field by
+/// field for every way a session can end.
+final class ConnectionLogTests: IntegrationCase {
+    /// Each scenario runs on its own listener so its line can be told apart by "listener".
+    func testEveryEndingIsLoggedWithItsFields() throws {
+        let dir = try temporaryDirectory(self)
+        let log = JSONLinesFile(path: dir + "/access.log")
+        let banner = try backend("b1")
+        let closer = try scripted { fd in
+            _ = "bye".withCString { send(fd, $0, 3, Int32(MSG_NOSIGNAL)) }
+            usleep(50_000)
+        }
+        let resetter = try scripted { fd in
+            _ = "rst".withCString { send(fd, $0, 3, Int32(MSG_NOSIGNAL)) }
+            usleep(100_000)
+            var l = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+        }
+        let all = try distinctFreePorts(9)
+        let refused = all[8]
+        let ports = Array(all[0..<8])
+        let names = ["client_closed", "server_closed", "client_reset", "server_reset", "idle_timeout", "connect_failed", "no_server", "denied"]
+        let f = try ferry("""
+            access_log \(log.path);
+            upstream ok { server 127.0.0.1:\(refused) name=dead; server 127.0.0.1:\(banner.port) name=b1; }
+            upstream closer { server 127.0.0.1:\(closer.port) name=closer; }
+            upstream resetter { server 127.0.0.1:\(resetter.port) name=resetter; }
+            upstream refusing { server 127.0.0.1:\(refused) name=dead; }
+            upstream empty { server 127.0.0.1:\(banner.port) name=off down; }
+            server { listen LISTEN; proxy_pass 127.0.0.1:\(banner.port); }
+            server { listen 127.0.0.1:\(ports[0]); proxy_pass ok; }
+            server { listen 127.0.0.1:\(ports[1]); proxy_pass closer; }
+            server { listen 127.0.0.1:\(ports[2]); proxy_pass 127.0.0.1:\(banner.port); }
+            server { listen 127.0.0.1:\(ports[3]); proxy_pass resetter; }
+            server { listen 127.0.0.1:\(ports[4]); proxy_pass 127.0.0.1:\(banner.port); proxy_timeout 300ms; }
+            server { listen 127.0.0.1:\(ports[5]); proxy_pass refusing; }
+            server { listen 127.0.0.1:\(ports[6]); proxy_pass empty; }
+            server { listen 127.0.0.1:\(ports[7]); proxy_pass ok; deny all; }
+            """)
+        XCTAssertTrue(waitUntil(timeout: 5) { ports.allSatisfy(FerryInstance.isListening) })
+
+        // client_closed (through "ok": the first server refuses, the second answers)
+        var c = try TestClient.connect(ports[0], from: "127.0.0.2")
+        XCTAssertEqual(try c.banner(), "b1")
+        try c.send("ping")
+        XCTAssertEqual(try c.receive(exactly: 4), Array("ping".utf8))
+        let clientPort = Int(Net.localPort(c.fd))
+        c.close()
+        // server_closed
+        c = try TestClient.connect(ports[1])
+        XCTAssertEqual(try c.receiveToEOF(), Array("bye".utf8))
+        c.close()
+        // client_reset
+        c = try TestClient.connect(ports[2])
+        XCTAssertEqual(try c.banner(), "b1")
+        c.reset()
+        // server_reset
+        c = try TestClient.connect(ports[3])
+        XCTAssertEqual(try c.receive(exactly: 3), Array("rst".utf8))
+        XCTAssertEqual(c.waitForEnd(), .reset)
+        c.close()
+        // idle_timeout
+        c = try TestClient.connect(ports[4], timeout: 5)
+        XCTAssertEqual(try c.banner(), "b1")
+        XCTAssertEqual(c.waitForEnd(), .eof)
+        c.close()
+        // connect_failed, no_server, denied: ferry closes the client
+        for p in ports[5...7] {
+            c = try TestClient.connect(p)
+            XCTAssertEqual(c.waitForEnd(), .eof)
+            c.close()
+        }
+
+        let lines = log.waitFor(8)
+        XCTAssertEqual(lines.count, 8, log.text)
+        var byListener: [String: [String: Any]] = [:]
+        for l in lines { byListener[l["listener"] as? String ?? "?"] = l }
+        let keys: Set<String> = ["time", "listener", "client", "client_port", "upstream", "server", "server_address", "tried",
+                                 "connect_ms", "duration_ms", "bytes_from_client", "bytes_to_client", "end", "status", "connection"]
+        let time = try NSRegularExpression(pattern: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00$"#)
+        for (i, name) in names.enumerated() {
+            guard let l = byListener["127.0.0.1:\(ports[i])"] else { XCTFail("no line for \(name):\n\(log.text)"); continue }
+            XCTAssertEqual(Set(l.keys), keys, name)
+            XCTAssertEqual(l["end"] as? String, name)
+            let t = l["time"] as? String ?? ""
+            XCTAssertEqual(time.numberOfMatches(in: t, range: NSRange(t.startIndex..., in: t)), 1, "time \(t)")
+            XCTAssertEqual(l["client"] as? String, i == 0 ? "127.0.0.2" : "127.0.0.1", name)
+            XCTAssertGreaterThan(l["client_port"] as? Int ?? 0, 0, name)
+            XCTAssertGreaterThanOrEqual(l["duration_ms"] as? Double ?? -1, 0, name)
+            XCTAssertNotNil(l["connection"] as? Int, name)
+        }
+        func line(_ i: Int) -> [String: Any] { byListener["127.0.0.1:\(ports[i])"] ?? [:] }
+        func tried(_ i: Int) -> [[String: Any]] { line(i)["tried"] as? [[String: Any]] ?? [] }
+
+        // A session that relayed: server, bytes, connect time, status 200, both attempts.
+        XCTAssertEqual(line(0)["client_port"] as? Int, clientPort)
+        XCTAssertEqual(line(0)["upstream"] as? String, "ok")
+        XCTAssertEqual(line(0)["server"] as? String, "b1")
+        XCTAssertEqual(line(0)["server_address"] as? String, "127.0.0.1:\(banner.port)")
+        XCTAssertEqual(line(0)["bytes_from_client"] as? Int, 4)
+        XCTAssertEqual(line(0)["bytes_to_client"] as? Int, 16 + 4)
+        XCTAssertEqual(line(0)["status"] as? Int, 200)
+        XCTAssertGreaterThanOrEqual(line(0)["connect_ms"] as? Double ?? -1, 0)
+        XCTAssertEqual(tried(0).map { $0["server"] as? String }, ["dead", "b1"])
+        XCTAssertEqual(tried(0).map { $0["outcome"] as? String }, ["refused", "connected"])
+        XCTAssertEqual(tried(0).map { $0["address"] as? String }, ["127.0.0.1:\(refused)", "127.0.0.1:\(banner.port)"])
+
+        XCTAssertEqual(line(1)["bytes_to_client"] as? Int, 3)
+        XCTAssertEqual(line(1)["server"] as? String, "closer")
+        XCTAssertEqual(line(3)["bytes_to_client"] as? Int, 3)
+        XCTAssertEqual(line(3)["server"] as? String, "resetter")
+        for i in 0...4 { XCTAssertEqual(line(i)["status"] as? Int, 200, names[i]) }
+        XCTAssertGreaterThanOrEqual(line(4)["duration_ms"] as? Double ?? 0, 250, "idle timeout after proxy_timeout 300ms")
+
+        // Sessions that never reached a server: null server, no connect time, nginx's status.
+        for (i, status) in [(5, 502), (6, 502), (7, 403)] {
+            XCTAssertEqual(line(i)["status"] as? Int, status, names[i])
+            XCTAssertTrue(line(i)["server"] is NSNull, names[i])
+            XCTAssertTrue(line(i)["server_address"] is NSNull, names[i])
+            XCTAssertTrue(line(i)["connect_ms"] is NSNull, names[i])
+            XCTAssertEqual(line(i)["bytes_from_client"] as? Int, 0, names[i])
+        }
+        XCTAssertEqual(tried(5).map { $0["outcome"] as? String }, ["refused"])
+        XCTAssertEqual(line(5)["upstream"] as? String, "refusing")
+        XCTAssertEqual(tried(6).count, 0)
+        XCTAssertEqual(line(6)["upstream"] as? String, "empty")
+        XCTAssertEqual(tried(7).count, 0)
+        XCTAssertTrue(line(7)["upstream"] is NSNull)
+        _ = f
+    }
+
+    /// A stop ends the sessions still open after worker_shutdown_timeout: their lines say so and
+    /// are on disk when ferry has exited (the buffer is written at exit).
+    func testStoppingFerryLogsTheSessionsItEnds() throws {
+        let dir = try temporaryDirectory(self)
+        let log = JSONLinesFile(path: dir + "/access.log")
+        let b = try backend("b1")
+        let f = try ferry("access_log \(log.path) buffer=64k;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }",
+                          main: "worker_shutdown_timeout 300ms;")
+        let c = try TestClient.connect(f.listenPort)
+        XCTAssertEqual(try c.banner(), "b1")
+        f.signal(SIGTERM)
+        XCTAssertEqual(c.waitForEnd(), .eof)
+        XCTAssertEqual(f.waitExit(timeout: 10), 0, f.stderr)
+        let lines = log.objects()
+        XCTAssertEqual(lines.count, 1, log.text)
+        XCTAssertEqual(lines.first?["end"] as? String, "ferry_stopping")
+        XCTAssertEqual(lines.first?["bytes_to_client"] as? Int, 16)
+    }
+
+    /// logrotate: the file is moved away, SIGUSR1 makes ferry write into a new one at the path.
+    func testSIGUSR1ReopensTheFile() throws {
+        let dir = try temporaryDirectory(self)
+        let log = JSONLinesFile(path: dir + "/access.log")
+        let b = try backend("b1")
+        let f = try ferry("access_log \(log.path);\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }", main: "error_log stderr info;")
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b1")
+        XCTAssertEqual(log.waitFor(1).count, 1)
+        XCTAssertEqual(rename(log.path, dir + "/access.log.1"), 0)
+        f.signal(SIGUSR1)
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("logs_reopened") == 1 }, f.stderr)
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b1")
+        XCTAssertEqual(log.waitFor(1).count, 1, "the new file has the new line only")
+        XCTAssertEqual(JSONLinesFile(path: dir + "/access.log.1").objects().count, 1)
+        XCTAssertTrue(f.isRunning)
+    }
+
+    /// `error_log PATH LEVEL` sends the JSON event lines to the file.
+    func testErrorLogFileGetsTheEvents() throws {
+        let dir = try temporaryDirectory(self)
+        let events = JSONLinesFile(path: dir + "/events.log")
+        let refused = try Net.freePort()
+        // Events go to the file, so FerryInstance (which waits for "start" on stderr) is not used.
+        let port = try Net.freePort()
+        let conf = dir + "/ferry.conf"
+        try "error_log \(events.path) warn;\nserver { listen 127.0.0.1:\(port); proxy_pass 127.0.0.1:\(refused); }\n"
+            .write(toFile: conf, atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: FerryProcess.binary)
+        p.arguments = ["-c", conf]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) }; p.waitUntilExit() }
+        XCTAssertTrue(waitUntil(timeout: 5) { FerryInstance.isListening(port) })
+        let c = try TestClient.connect(port)
+        XCTAssertEqual(c.waitForEnd(), .eof)
+        let lines = events.waitFor(1)
+        XCTAssertEqual(lines.first?["event"] as? String, "connect_failed")
+        XCTAssertEqual(lines.first?["level"] as? String, "warn")
+        XCTAssertFalse(lines.contains { $0["event"] as? String == "start" }, "notice is below warn")
+    }
+}

@@ -1,0 +1,118 @@
+import XCTest
+import Glibc
+
+/// `metrics_listen`: the exposition text, its values after real sessions, and the HTTP responder.
+final class MetricsTests: IntegrationCase {
+    func value(_ samples: [ExpositionChecker.Sample], _ name: String, _ labels: [String: String]) -> Double? {
+        samples.first { s in s.name == name && labels.allSatisfy { s.labels[$0.key] == $0.value } }?.value
+    }
+
+    func testExpositionIsValidAndCountsSessions() throws {
+        let b1 = try backend("b1", .banner)
+        let ports = try distinctFreePorts(3)
+        let (dead, mport, denyPort) = (ports[0], ports[1], ports[2])
+        let f = try ferry("""
+            upstream pool { server 127.0.0.1:\(dead) name=dead; server 127.0.0.1:\(b1.port) name=b1 weight=3; }
+            server { listen LISTEN; proxy_pass pool; }
+            server { listen 127.0.0.1:\(denyPort); deny all; proxy_pass pool; }
+            """, main: "metrics_listen 127.0.0.1:\(mport);")
+        XCTAssertTrue(waitUntil(timeout: 5) { FerryInstance.isListening(mport) })
+        for _ in 0..<3 { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
+        let denied = try TestClient.connect(denyPort)
+        XCTAssertEqual(denied.waitForEnd(), .eof)
+        // One session stays open with bytes in flight: its bytes count before it ends.
+        let held = try TestClient.connect(f.listenPort)
+        XCTAssertEqual(try held.banner(), "b1")
+        try held.send(String(repeating: "x", count: 1000))
+        XCTAssertEqual(try held.receive(exactly: 1000).count, 1000)
+
+        let r = try HTTPExchange.send("GET /metrics HTTP/1.1\r\nHost: ferry\r\nAccept: */*\r\n\r\n", port: mport)
+        XCTAssertEqual(r.status, 200, r.head)
+        XCTAssertTrue(r.head.contains("Content-Type: text/plain; version=0.0.4"), r.head)
+        let (problems, samples) = ExpositionChecker.check(r.body)
+        XCTAssertEqual(problems, [], r.body)
+        let s1 = ["upstream": "pool", "server": "b1"], sd = ["upstream": "pool", "server": "dead"]
+        XCTAssertEqual(value(samples, "ferry_server_sessions", s1), 1)
+        XCTAssertEqual(value(samples, "ferry_server_sessions_total", s1), 4)
+        XCTAssertEqual(value(samples, "ferry_server_sessions_total", sd), 0)
+        XCTAssertEqual(value(samples, "ferry_server_connect_failures_total", sd), 1)
+        XCTAssertEqual(value(samples, "ferry_server_connect_failures_total", s1), 0)
+        XCTAssertEqual(value(samples, "ferry_server_weight", s1), 3)
+        XCTAssertEqual(value(samples, "ferry_server_sent_bytes_total", s1), 1000, "live session's bytes included")
+        XCTAssertEqual(value(samples, "ferry_server_received_bytes_total", s1), 4 * 16 + 1000)
+        XCTAssertEqual(value(samples, "ferry_server_state", s1.merging(["state": "up"]) { $1 }), 1)
+        XCTAssertEqual(value(samples, "ferry_server_state", s1.merging(["state": "failed"]) { $1 }), 0)
+        XCTAssertEqual(value(samples, "ferry_server_state", sd.merging(["state": "failed"]) { $1 }), 1, "max_fails=1 reached")
+        XCTAssertEqual(samples.filter { $0.name == "ferry_server_state" && $0.labels["server"] == "dead" }.map(\.value).reduce(0, +), 1)
+        XCTAssertEqual(value(samples, "ferry_server_probe_up", s1), 1)
+        XCTAssertEqual(value(samples, "ferry_listener_accepted_total", ["listener": "127.0.0.1:\(f.listenPort)"]), 4)
+        XCTAssertEqual(value(samples, "ferry_listener_denied_total", ["listener": "127.0.0.1:\(denyPort)"]), 1)
+        XCTAssertEqual(value(samples, "ferry_listener_refused_total", ["listener": "127.0.0.1:\(denyPort)"]), 1)
+        XCTAssertEqual(value(samples, "ferry_sessions", [:]), 1)
+        XCTAssertGreaterThan(value(samples, "ferry_sessions_capacity", [:]) ?? 0, 0)
+        XCTAssertNotNil(value(samples, "ferry_pipes_in_use", [:]))
+        XCTAssertNotNil(value(samples, "ferry_pipes_pooled", [:]))
+        let fds = value(samples, "process_open_fds", [:]) ?? 0
+        XCTAssertGreaterThan(fds, 5)
+        XCTAssertLessThan(abs(fds - Double(f.openFDCount())), 4, "open fds near /proc's count")
+        XCTAssertGreaterThan(value(samples, "process_max_fds", [:]) ?? 0, fds)
+        held.close()
+
+        if let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: promtool)
+            p.arguments = ["check", "metrics"]
+            let input = Pipe()
+            p.standardInput = input
+            try p.run()
+            input.fileHandleForWriting.write(Data(r.body.utf8))
+            input.fileHandleForWriting.closeFile()
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "promtool check metrics")
+        }
+    }
+
+    func testResponderAnswersBadRequestsAndSlowClientsTimeOut() throws {
+        let b1 = try backend("b1", .banner)
+        let mport = try Net.freePort()
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b1.port); }", main: "metrics_listen 127.0.0.1:\(mport);")
+        XCTAssertTrue(waitUntil(timeout: 5) { FerryInstance.isListening(mport) })
+        XCTAssertEqual(try HTTPExchange.send("GET /other HTTP/1.1\r\n\r\n", port: mport).status, 404)
+        XCTAssertEqual(try HTTPExchange.send("POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", port: mport).status, 405)
+        XCTAssertEqual(try HTTPExchange.send("hello there\r\n\r\n", port: mport).status, 400)
+        XCTAssertEqual(try HTTPExchange.send("GET /metrics HTTP/9.9\r\n\r\n", port: mport).status, 400)
+        XCTAssertEqual(try HTTPExchange.send("GET /metrics HTTP/1.1\r\n" + String(repeating: "X-Pad: aaaaaaaa\r\n", count: 800), port: mport).status, 400)
+        let head = try HTTPExchange.send("HEAD /metrics HTTP/1.0\r\n\r\n", port: mport)
+        XCTAssertEqual(head.status, 200)
+        XCTAssertEqual(head.body, "")
+        XCTAssertTrue(head.head.contains("Content-Length: "), head.head)
+
+        // A client that sends half a request holds nothing up: scrapes and sessions go on, and
+        // the half-open connection is closed by ferry's timeout (10 s).
+        let slow = try TestClient.connect(mport, timeout: 20)
+        try slow.send("GET /metr")
+        let started = Date()
+        XCTAssertEqual(try HTTPExchange.send("GET /metrics HTTP/1.1\r\n\r\n", port: mport).status, 200)
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b1")
+        XCTAssertEqual(slow.waitForEnd(), .eof)
+        let waited = Date().timeIntervalSince(started)
+        XCTAssertGreaterThan(waited, 5)
+        XCTAssertLessThan(waited, 19)
+        XCTAssertTrue(f.isRunning)
+    }
+
+    /// The checker used above must be able to fail.
+    func testExpositionCheckerRejectsBrokenText() {
+        let bad = [
+            "ferry_x 1\n",                                                           // no TYPE
+            "# TYPE ferry_x counter\nferry_x 1\n",                                    // counter without _total
+            "# TYPE ferry_x_total counter\nferry_x_total{a=\"b} 1\n",                 // unterminated label
+            "# TYPE g gauge\ng 1\ng 2\n",                                             // duplicate series
+            "# TYPE g gauge\ng{a=\"x\"} 1\n# TYPE h gauge\nh 1\ng{a=\"y\"} 1\n",      // family split
+            "# TYPE g gauge\ng one\n",                                                // bad value
+            "# TYPE g gauge\ng 1",                                                    // no final newline
+        ]
+        for text in bad { XCTAssertFalse(ExpositionChecker.check(text).problems.isEmpty, text) }
+        XCTAssertEqual(ExpositionChecker.check("# HELP g A \\\\ help.\n# TYPE g gauge\ng{a=\"q\\\"\\n\"} 1\n").problems, [])
+    }
+}
