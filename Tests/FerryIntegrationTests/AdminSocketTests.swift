@@ -59,6 +59,8 @@ final class AdminSocketTests: IntegrationCase {
             ("add server u/b5", "'server' expects <name> and <addr>[:<port>] as arguments.\n\n"),
             ("add server u/b5 127.0.0.1:1 wieght=2", "invalid parameter \"wieght=2\"; did you mean \"weight=2\"?\n\n"),
             ("add server zz/b5 127.0.0.1:1", "No such backend.\n\n"),
+            ("add server u/b5 127.0.0.1:1\\;include\\ /dev/zero", "Invalid address '127.0.0.1:1;include /dev/zero'.\n\n"),
+            ("add server u/b5 127.0.0.1:1 weight 2\\;x", "'weight' expects an integer argument.\n\n"),
             ("get weight u/b4", "3 (initial 3)\n\n"),
             ("del server u/b1", "Only servers in maintenance mode can be deleted.\n\n"),
             ("del server u/b4", "Server deleted.\n\n"),
@@ -236,6 +238,28 @@ final class AdminSocketTests: IntegrationCase {
         let garbage = try AdminSocket.exchange(f.adminPath, String(decoding: (0..<200).map { UInt8($0) } + [10], as: UTF8.self))
         XCTAssertTrue(garbage.hasPrefix("Unknown command"), garbage)
         try roundTrip(2)
+        let many = try AdminSocket.command(f.adminPath, Array(repeating: "help", count: 200).joined(separator: ";"))
+        XCTAssertEqual(many, "Too many commands on one line (at most 100).\n\n")
+        // An interactive client that asks for a lot and never reads: ferry stops reading it
+        // (bounded output) and the relay does not notice.
+        let hog = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        do {
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in f.adminPath.utf8.enumerated() { raw[i] = b } }
+            _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(hog, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+            Net.setNonBlocking(hog, true)
+            let line = Array(("prompt\n" + String(repeating: Array(repeating: "help", count: 90).joined(separator: ";") + "\n", count: 4000)).utf8)
+            var off = 0
+            let deadline = Date().addingTimeInterval(3)
+            while off < line.count && Date() < deadline {
+                let n = line.withUnsafeBytes { Glibc.send(hog, $0.baseAddress! + off, line.count - off, Int32(MSG_NOSIGNAL)) }
+                if n > 0 { off += n } else { usleep(10_000) }
+            }
+            XCTAssertLessThan(off, line.count, "ferry stopped reading a client that does not read its answers")
+        }
+        for i in 100..<110 { try roundTrip(i) }
+        Glibc.close(hog)
         // 200 connections that say nothing: 64 are held (and time out later), the rest turned away.
         var silent: [Int32] = []
         for _ in 0..<200 {
@@ -251,6 +275,26 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertTrue(waitUntil(timeout: 5) { (try? AdminSocket.command(f.adminPath, "get weight u/b1")) == "1 (initial 1)\n\n" })
         try roundTrip(99)
         XCTAssertTrue(f.isRunning)
+    }
+}
+
+final class AdminSocketReloadTests: IntegrationCase {
+    /// A reload that moves the admin socket closes the old socket's clients cleanly (they
+    /// must not outlive their server) and opens the new one.
+    func testReloadMovesTheAdminSocket() throws {
+        let b1 = try backend("b1")
+        let stream = "upstream u { server 127.0.0.1:\(b1.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; }"
+        let f = try ferry(stream, main: "admin_socket @DIR@/admin.sock;")
+        let moved = f.directory.appendingPathComponent("moved.sock").path
+        try f.rewriteConfig(stream: stream, main: "admin_socket @DIR@/moved.sock;")
+        // The client that asks for the reload is one of the old socket's clients.
+        let answer = try AdminSocket.exchange(f.adminPath, "prompt\nreload\nget weight u/b1\n", timeout: 3)
+        XCTAssertTrue(answer.hasPrefix("\n> Configuration reloaded"), answer)
+        XCTAssertEqual(try AdminSocket.command(moved, "get weight u/b1"), "1 (initial 1)\n\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.adminPath), "the old socket is gone")
+        usleep(200_000)
+        XCTAssertTrue(f.isRunning)
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b1")
     }
 }
 

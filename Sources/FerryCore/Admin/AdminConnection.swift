@@ -4,22 +4,30 @@ import Glibc
 /// connection (several separated by `;`), each answer ending with an empty line; after
 /// `prompt` the connection stays open and a `> ` prompt follows every answer until `quit`.
 ///
-/// Bad input is bounded: a line longer than `maxLine` is answered once and the connection
-/// closed; binary bytes are just unknown commands; a silent client is closed after the
-/// server's idle timeout. Output waits in a per-connection buffer while the client is slow.
+/// Bad input is bounded so it costs the loop nothing: a line longer than `maxLine` is answered
+/// once and the connection closed; at most `maxCommands` commands per line; while more than
+/// `maxPendingOutput` bytes wait for a slow reader no further line is run and nothing more is
+/// read; once the connection is closing (answered, EOF, error) it is no longer read at all; the
+/// idle timeout is re-armed only when the client makes progress (sends a line or takes output).
 final class AdminConnection: EventHandler, TimerTarget {
-    unowned(unsafe) let server: AdminServer
+    /// Strong: the connection may outlive the server's socket by a few events (a reload that
+    /// moves the admin socket closes the server, which closes its connections).
+    let server: AdminServer
     let socket: Socket
     var timer = TimerSlot()
     private var input: [UInt8] = []
     private var output: [UInt8] = []
     private var sent = 0
     private var interactive = false
-    private enum SeverityOutput { case none, number, string }
-    private var severityOutput = SeverityOutput.none
     private var closing = false
     private var closed = false
+    private var reading = true
+    private var wantsWrite = false
+    private enum SeverityOutput { case none, number, string }
+    private var severityOutput = SeverityOutput.none
     static let maxLine = 16 * 1024
+    static let maxCommands = 100
+    static let maxPendingOutput = 256 * 1024
 
     init(server: AdminServer, socket: Socket) {
         self.server = server
@@ -35,13 +43,17 @@ final class AdminConnection: EventHandler, TimerTarget {
         guard !closed else { return }
         if events.contains(.writable) { flush() }
         guard !closed else { return }
-        if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { readInput(events) }
+        if reading && !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { readInput() }
+        updateInterest()
     }
 
-    private func readInput(_ events: EpollEvents) {
+    private var pendingOutput: Int { output.count - sent }
+
+    private func readInput() {
         var chunk = [UInt8](repeating: 0, count: 4096)
         // Bounded: at most 16 reads per event, so one client cannot hold the loop.
         for _ in 0..<16 {
+            guard !closing && !closed && pendingOutput <= AdminConnection.maxPendingOutput else { return }
             let result = chunk.withUnsafeMutableBytes { b in Result { () throws(Errno) in try socket.receive(into: b.baseAddress!, count: b.count) } }
             switch result {
             case .failure:
@@ -50,37 +62,45 @@ final class AdminConnection: EventHandler, TimerTarget {
                 return
             case .success(.done(0)):
                 // The client finished sending: answer what is complete, then close.
-                if !input.isEmpty && !closing { runLine(input); input.removeAll() }
+                processLines()
+                if !input.isEmpty && !closing && input.count <= AdminConnection.maxLine { runLine(input) }
+                input.removeAll()
                 closing = true
                 return flush()
             case .success(.done(let n)):
                 input.append(contentsOf: chunk[0..<n])
                 armTimer()
                 processLines()
-                if closed || closing { return }
             }
         }
     }
 
     private func processLines() {
-        while !closing, let nl = input.firstIndex(of: UInt8(ascii: "\n")) {
+        while !closing && pendingOutput <= AdminConnection.maxPendingOutput, let nl = input.firstIndex(of: UInt8(ascii: "\n")) {
             var line = Array(input[input.startIndex..<nl])
             input.removeSubrange(input.startIndex...nl)
             if line.last == UInt8(ascii: "\r") { line.removeLast() }
             runLine(line)
         }
-        if !closing && input.count > AdminConnection.maxLine {
+        if !closing && input.count > AdminConnection.maxLine && input.firstIndex(of: UInt8(ascii: "\n")) == nil {
             input.removeAll()
             reply("Line too long (at most \(AdminConnection.maxLine) bytes).\n\n")
             closing = true
         }
-        flush()
+        if closing { input.removeAll() }
+        if pendingOutput > 0 || closing { flush() }
     }
 
     private func runLine(_ bytes: [UInt8]) {
         let line = String(decoding: bytes, as: UTF8.self)
         let wasInteractive = interactive
-        for command in AdminCommandLine.split(line) {
+        let commands = AdminCommandLine.split(line)
+        if commands.count > AdminConnection.maxCommands {
+            reply(prefix(.error) + "Too many commands on one line (at most \(AdminConnection.maxCommands)).\n\n")
+            closing = true
+            return
+        }
+        for command in commands {
             if command.words.first == "prompt" && command.words.count == 1 {
                 interactive.toggle()
                 if !interactive { closing = true }
@@ -102,6 +122,7 @@ final class AdminConnection: EventHandler, TimerTarget {
                 continue
             }
             let answer = AdminCommands.run(command, runtime: server.runtime)
+            if closed { return }
             if answer.kind != .data { reply(prefix(answer.kind)) }
             reply(answer.text.hasSuffix("\n") || answer.text.isEmpty ? answer.text : answer.text + "\n")
             reply("\n")
@@ -126,6 +147,8 @@ final class AdminConnection: EventHandler, TimerTarget {
     private func reply(_ s: String) { output.append(contentsOf: Array(s.utf8)) }
 
     private func flush() {
+        guard !closed else { return }
+        var progressed = false
         while sent < output.count {
             let result = output.withUnsafeBytes { b in
                 Result { () throws(Errno) in try socket.send(from: b.baseAddress! + sent, count: b.count - sent) }
@@ -133,14 +156,36 @@ final class AdminConnection: EventHandler, TimerTarget {
             switch result {
             case .failure: return close()
             case .success(.wouldBlock):
-                try? server.runtime.loop.modify(socket.fd, interest: [.readable, .readHangup, .writable])
-                return
-            case .success(.done(let n)): sent += n
+                if progressed { armTimer() }
+                return updateInterest()
+            case .success(.done(let n)):
+                sent += n
+                progressed = true
             }
         }
-        output.removeAll(keepingCapacity: true)
+        output.removeAll(keepingCapacity: output.capacity <= 64 * 1024)
         sent = 0
-        if closing { close() }
+        if closing { return close() }
+        if progressed { armTimer() }
+        // Lines held back while output was pending can run now.
+        if input.contains(UInt8(ascii: "\n")) { processLines() }
+        updateInterest()
+    }
+
+    /// Reads only while the connection may still take commands and its output is not backed
+    /// up; asks for EPOLLOUT only while output waits. The listener is level-triggered, so an
+    /// interest that is no longer wanted must be dropped or the loop would spin on it.
+    private func updateInterest() {
+        guard !closed else { return }
+        let wantRead = !closing && pendingOutput <= AdminConnection.maxPendingOutput
+        let wantWrite = pendingOutput > 0
+        guard wantRead != reading || wantWrite != wantsWrite else { return }
+        reading = wantRead
+        wantsWrite = wantWrite
+        var interest: EpollEvents = []
+        if wantRead { interest.formUnion([.readable, .readHangup]) }
+        if wantWrite { interest.insert(.writable) }
+        try? server.runtime.loop.modify(socket.fd, interest: interest)
     }
 
     func timerFired(now: UInt64) { close() }
@@ -152,6 +197,6 @@ final class AdminConnection: EventHandler, TimerTarget {
         loop.timers.cancel(self)
         loop.deregister(socket.fd)
         socket.close()
-        server.connectionClosed()
+        server.connectionClosed(self)
     }
 }

@@ -11,7 +11,9 @@ public final class AdminServer: EventHandler {
     let socket: Socket
     public let path: String
     static let maxConnections = 64
-    var connections = 0
+    /// Live clients; the server owns them so closing the socket (reload, exit) closes them too.
+    private var live: [ObjectIdentifier: AdminConnection] = [:]
+    var connections: Int { live.count }
     /// How long a client may stay silent (HAProxy's `timeout cli` defaults to 10 s).
     static let idleTimeout: UInt64 = 10_000_000_000
 
@@ -89,7 +91,7 @@ public final class AdminServer: EventHandler {
             let c = AdminConnection(server: self, socket: client)
             do {
                 try runtime.loop.register(client.fd, interest: [.readable, .readHangup], handler: c)
-                connections += 1
+                live[ObjectIdentifier(c)] = c
                 c.armTimer()
             } catch {
                 client.close()
@@ -97,9 +99,10 @@ public final class AdminServer: EventHandler {
         }
     }
 
-    func connectionClosed() { connections -= 1 }
+    func connectionClosed(_ c: AdminConnection) { live[ObjectIdentifier(c)] = nil }
 
     func close() {
+        for c in Array(live.values) { c.close() }
         runtime.loop.deregister(socket.fd)
         socket.close()
         unlink(path)

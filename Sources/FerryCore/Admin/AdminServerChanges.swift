@@ -14,6 +14,11 @@ enum AdminServerChanges {
         guard u.server(named: name) == nil && !u.serverNames.enumerated().contains(where: { $0.element == name && !u.removed[$0.offset] }) else {
             return .error("Already exists a server with the same name in backend.")
         }
+        // The address goes into a configuration text below: nothing that could end the
+        // directive or start another one (`;`, braces, quotes, spaces, `#`, `$`, backslash).
+        guard args[1].allSatisfy({ $0.isASCII && !$0.isWhitespace && !"{};\"'#$\\".contains($0) }) else {
+            return .error("Invalid address '\(args[1])'.")
+        }
         // Parameters: nginx's (`weight=3 max_conns=30 backup`) or HAProxy's (`weight 3 maxconn 30 backup`).
         var params: [String] = []
         var k = 2
@@ -21,13 +26,15 @@ enum AdminServerChanges {
             let word = args[k]
             switch word {
             case "weight", "maxconn":
-                guard k + 1 < args.count else { return .error("'\(word)' expects an integer argument.") }
+                guard k + 1 < args.count, !args[k + 1].isEmpty, args[k + 1].allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                    return .error("'\(word)' expects an integer argument.")
+                }
                 params.append((word == "maxconn" ? "max_conns" : "weight") + "=" + args[k + 1])
                 k += 2
             case "disabled":
                 k += 1
             default:
-                guard word.allSatisfy({ !"{};\"'#$\\".contains($0) }) else { return .error("unknown keyword '\(word)'.") }
+                guard word.allSatisfy({ $0.isASCII && !$0.isWhitespace && !"{};\"'#$\\".contains($0) }) else { return .error("unknown keyword '\(word)'.") }
                 params.append(word)
                 k += 1
             }

@@ -38,7 +38,8 @@ enum TopView {
             var screen = tty ? "\u{1B}[H\u{1B}[2J" : (round > 0 ? "\n" : "")
             screen += render(rows, previous: round == 0 ? [:] : previous, seconds: seconds)
             FileHandleWriter.stdout.write(screen)
-            previous = Dictionary(uniqueKeysWithValues: rows.map { ($0.0, $0.1) })
+            // Server names may repeat (two servers written alike): the last one's counters win.
+            previous = Dictionary(rows.map { ($0.0, $0.1) }, uniquingKeysWith: { _, last in last })
             if round + 1 < count {
                 var ts = timespec(tv_sec: Int(delay), tv_nsec: Int((delay - Double(Int(delay))) * 1e9))
                 _ = nanosleep(&ts, nil)
@@ -78,7 +79,8 @@ enum TopView {
         var out = col("BACKEND/SERVER", 28) + col("STATE", 14) + col("WEIGHT", 8) + col("SESS", 8) + col("NEW/S", 8)
             + col("TOTAL", 10) + col("IN", 12) + "OUT\n"
         for (key, r) in rows {
-            let rate = previous[key].map { String(Int((Double(r.total &- $0.total) / seconds).rounded())) } ?? "-"
+            // A counter that went down (server deleted and re-added, ferry restarted) has no rate.
+            let rate = previous[key].flatMap { p in r.total >= p.total ? String(Int((Double(r.total - p.total) / seconds).rounded())) : nil } ?? "-"
             let isBackend = key.hasSuffix("/BACKEND")
             out += col(isBackend ? key.replacingSuffix("/BACKEND", "  (all)") : "  " + key, 28) + col(r.state, 14) + col(r.weight, 8)
                 + col(r.sessions, 8) + col(rate, 8) + col("\(r.total)", 10) + col(bytes(r.bytesIn), 12) + bytes(r.bytesOut) + "\n"

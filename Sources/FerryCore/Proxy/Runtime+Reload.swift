@@ -8,7 +8,8 @@ import Glibc
 /// removed ones close while their sessions continue; upstreams are rebuilt and new sessions
 /// use them; live sessions move to the same server in the new upstream (matched by upstream
 /// name, then server name, then address as written), so per-server session counts survive.
-/// A session whose server is gone stays on the retired upstream object until it ends.
+/// A session whose server is gone stays on the retired upstream object until it ends; one still
+/// connecting during the reload moves when its connect succeeds.
 ///
 /// Runtime changes made over the admin socket to servers that remain are kept (admin state,
 /// agent state, probe state, passive failures, counters); a runtime weight or maxconn is kept
@@ -82,15 +83,19 @@ extension Runtime {
                 keptConfigs.append((l, listen))
                 continue
             }
+            let l: Listener
             do {
-                let l = try Listener(runtime: self, config: listen, route: route)
-                try? l.start()
-                opened.append(l)
-                assignments.append((l, route))
+                l = try Listener(runtime: self, config: listen, route: route)
             } catch {
                 for l in opened { l.close() }
                 return .failed(error.description)
             }
+            opened.append(l)
+            do { try l.start() } catch {
+                for l in opened { l.close() }
+                return .failed("listen on \(listen.address.written): event loop registration failed (\(error.rawValue): \(error)) in \(listen.location)")
+            }
+            assignments.append((l, route))
         }
         // From here on the reload cannot fail.
         zones = newZones
@@ -104,22 +109,16 @@ extension Runtime {
             Runtime.carryState(from: old, to: u, map: map)
             maps[ObjectIdentifier(old)] = (u, map)
         }
-        // Sessions move to the same server of the new upstream.
+        for u in retired.values {
+            if let (new, map) = maps[ObjectIdentifier(u)] { u.successor = (new, map) }
+        }
+        // Sessions move to the same server of the new upstream; those still connecting move
+        // when they connect (Session.established), so their attempt is not disturbed.
         var moved = 0
         var s = sessions
         while let current = s {
             s = current.next
-            // Sessions still connecting finish on the upstream object they started with.
-            guard current.phase == .relaying, current.peer >= 0, let (u, map) = maps[ObjectIdentifier(current.upstream)],
-                  let j = map[current.peer] else { continue }
-            current.attemptLog.remap(map)
-            current.upstream.scheduler.sessionClosed(current.peer)
-            u.scheduler.sessionOpened(j)
-            current.upstream = u
-            current.peer = j
-            current.tried = TriedSet()
-            current.tried.insert(j)
-            moved += 1
+            if current.phase == .relaying && moveToSuccessor(current) { moved += 1 }
         }
         for p in pacedShutdowns {
             if let (u, map) = maps[ObjectIdentifier(p.upstream)], let j = map[p.peer] { p.upstream = u; p.peer = j }
@@ -156,6 +155,25 @@ extension Runtime {
         return .reloaded(listenersOpened: opened.count, listenersClosed: closing.count, sessionsMoved: moved)
     }
 
+    /// Moves `s` along its upstream's successors (one per reload since it started) to the same
+    /// server there, keeping the schedulers' session counts balanced. Returns whether it moved.
+    /// Precondition: `s` holds a server (peer >= 0).
+    @discardableResult
+    func moveToSuccessor(_ s: Session) -> Bool {
+        var moved = false
+        while s.peer >= 0, let (u, map) = s.upstream.successor, s.peer < map.count, let j = map[s.peer] {
+            s.upstream.scheduler.sessionClosed(s.peer)
+            u.scheduler.sessionOpened(j)
+            s.attemptLog.remap(map)
+            s.upstream = u
+            s.peer = j
+            s.tried = TriedSet()
+            s.tried.insert(j)
+            moved = true
+        }
+        return moved
+    }
+
     private func reloadAdminSocket(_ wanted: AdminSocketConfig?) {
         let current = config.adminSocket
         guard wanted != current else { return }
@@ -164,7 +182,9 @@ extension Runtime {
             _ = try? syscall("chmod") { chmod(w.path, mode_t(w.mode)) }
             return
         }
-        adminServer?.close()
+        // The reload may have been asked for on the old socket: its answer is written before
+        // the end of this batch, so the old socket and its clients close after it.
+        if let old = adminServer { loop.afterBatch { old.close() } }
         adminServer = nil
         guard let w = wanted else { return }
         do {

@@ -177,6 +177,8 @@ public final class Session: EventHandler, TimerTarget {
     }
 
     private func established(serverEvents: EpollEvents) {
+        // A reload while this session was connecting replaced its upstream: join the new one.
+        if upstream.successor != nil { runtime.moveToSuccessor(self) }
         upstream.scheduler.connectSucceeded(peer, now: runtime.loop.now)
         attemptLog.finish(.connected, offset: runtime.loop.now &- startedAt)
         upstream.stats[peer].sessionsTotal &+= 1
