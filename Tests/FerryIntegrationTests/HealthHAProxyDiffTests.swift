@@ -125,23 +125,7 @@ final class HAProxyStatsInstance {
 
     /// One command on the stats socket; the whole answer (the socket closes after it).
     func query(_ command: String) throws -> String {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SocketError("socket(AF_UNIX)") }
-        defer { close(fd) }
-        var a = sockaddr_un()
-        a.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: a.sun_path) else { throw SocketError("socket path too long", 0) }
-        withUnsafeMutableBytes(of: &a.sun_path) { p in
-            for (i, b) in bytes.enumerated() { p[i] = b }
-        }
-        let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        guard r == 0 else { throw SocketError("connect \(socketPath)") }
-        Net.setTimeouts(fd, 3)
-        let c = TestClient(fd: dup(fd), timeout: 3)
-        defer { c.close() }
-        try c.send(command + "\n")
-        return String(decoding: try c.receiveToEOF(), as: UTF8.self)
+        try AdminSocket.exchange(socketPath, command + "\n", timeout: 3)
     }
 
     /// s1 of backend be as HAProxy sees it.

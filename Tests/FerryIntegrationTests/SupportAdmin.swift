@@ -3,15 +3,14 @@ import Glibc
 
 /// A raw client of ferry's (or HAProxy's) admin socket: sends `input` as is, reads to EOF.
 enum AdminSocket {
-    static func exchange(_ path: String, _ input: String, timeout: Double = 5) throws -> String {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    /// A blocking Unix stream socket connected to `path`.
+    static func connect(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SocketError("socket(AF_UNIX)") }
-        // The TestClient owns and closes the descriptor.
-        let client = TestClient(fd: fd, timeout: timeout)
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SocketError("path too long", 0) }
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { Glibc.close(fd); throw SocketError("path too long", 0) }
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in
             for (i, b) in bytes.enumerated() { raw[i] = b }
             raw[bytes.count] = 0
@@ -19,7 +18,14 @@ enum AdminSocket {
         let ok = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard ok == 0 else { throw SocketError("connect(\(path))") }
+        guard ok == 0 else { let e = SocketError("connect(\(path))"); Glibc.close(fd); throw e }
+        return fd
+    }
+
+    static func exchange(_ path: String, _ input: String, timeout: Double = 5) throws -> String {
+        // The TestClient owns and closes the descriptor.
+        let client = TestClient(fd: try connect(path), timeout: timeout)
+        let fd = client.fd
         try client.send(input)
         var out: [UInt8] = []
         let deadline = Date().addingTimeInterval(timeout)

@@ -11,7 +11,7 @@ enum AdminServerChanges {
         guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-:".contains($0)) }) else {
             return .error("Invalid server name '\(name)': use letters, digits, '.', '_', '-' and ':'.")
         }
-        guard u.server(named: name) == nil && !u.serverNames.enumerated().contains(where: { $0.element == name && !u.removed[$0.offset] }) else {
+        guard u.server(named: name) == nil else {
             return .error("Already exists a server with the same name in backend.")
         }
         // The address goes into a configuration text below: nothing that could end the

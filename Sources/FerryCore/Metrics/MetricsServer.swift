@@ -20,25 +20,7 @@ public final class MetricsServer: EventHandler {
     init(runtime: Runtime, config: MetricsListenConfig) throws(StartupError) {
         self.runtime = runtime
         self.config = config
-        let address = SocketAddress(config.address.endpoint)
-        let what = config.address.written
-        do {
-            socket = try Socket.stream(family: address.family)
-        } catch {
-            throw StartupError("socket() for \(what) failed (\(error.rawValue): \(error))", config.location)
-        }
-        do {
-            if address.isUnix {
-                if case .unix(let path) = config.address.endpoint { Listener.removeStaleSocket(path) }
-            } else {
-                try socket.setReuseAddress()
-            }
-            try socket.bind(address)
-            try socket.listen(backlog: 64)
-        } catch {
-            socket.close()
-            throw StartupError("bind() to \(what) failed (\(error.rawValue): \(error))", config.location)
-        }
+        socket = try Listener.openListening(config.address, backlog: 64, location: config.location)
     }
 
     func start() throws(Errno) {

@@ -24,31 +24,44 @@ public final class Listener: EventHandler {
         self.runtime = runtime
         self.config = config
         self.route = route
-        let address = SocketAddress(config.address.endpoint)
-        let what = config.address.written
+        let userTimeout = route.userTimeoutMilliseconds
+        socket = try Listener.openListening(config.address, backlog: config.backlog, location: config.location) { socket, address throws(Errno) in
+            if config.reusePort { try socket.setReusePort() }
+            if address.family == AF_INET6 { socket.setIPv6Only() }
+            // Accepted sockets inherit TCP_NODELAY and keepalive settings from the listener,
+            // which saves system calls on every accept.
+            socket.setNoDelay()
+            try socket.applyDeadPeerDetection(keepalive: config.keepalive, userTimeoutMilliseconds: userTimeout)
+        }
+    }
+
+    /// A bound, listening socket on `written` (a stale Unix socket file is replaced; TCP gets
+    /// SO_REUSEADDR and whatever `tcpOptions` sets before bind). Errors read like nginx's:
+    /// `bind() to ADDR failed (98: ...)`. Shared by listen sockets and the metrics endpoint.
+    static func openListening(_ written: ServerAddress, backlog: Int, location: SourceLocation,
+                              tcpOptions: (Socket, SocketAddress) throws(Errno) -> Void = { _, _ in }) throws(StartupError) -> Socket {
+        let address = SocketAddress(written.endpoint)
+        let what = written.written
+        let socket: Socket
         do {
             socket = try Socket.stream(family: address.family)
         } catch {
-            throw StartupError("socket() for \(what) failed (\(error.rawValue): \(error))", config.location)
+            throw StartupError("socket() for \(what) failed (\(error.rawValue): \(error))", location)
         }
         do {
             if address.isUnix {
-                if case .unix(let path) = config.address.endpoint { Listener.removeStaleSocket(path) }
+                if case .unix(let path) = written.endpoint { Listener.removeStaleSocket(path) }
             } else {
                 try socket.setReuseAddress()
-                if config.reusePort { try socket.setReusePort() }
-                if address.family == AF_INET6 { socket.setIPv6Only() }
-                // Accepted sockets inherit TCP_NODELAY and keepalive settings from the listener,
-                // which saves system calls on every accept.
-                socket.setNoDelay()
-                try socket.applyDeadPeerDetection(keepalive: config.keepalive, userTimeoutMilliseconds: route.userTimeoutMilliseconds)
+                try tcpOptions(socket, address)
             }
             try socket.bind(address)
-            try socket.listen(backlog: config.backlog)
+            try socket.listen(backlog: backlog)
         } catch {
             socket.close()
-            throw StartupError("bind() to \(what) failed (\(error.rawValue): \(error))", config.location)
+            throw StartupError("bind() to \(what) failed (\(error.rawValue): \(error))", location)
         }
+        return socket
     }
 
     static func removeStaleSocket(_ path: String) {

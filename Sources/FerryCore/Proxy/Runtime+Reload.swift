@@ -102,15 +102,11 @@ extension Runtime {
         let retired = upstreams
         var byName: [String: Upstream] = [:]
         for u in plan.upstreams { byName[u.name] = u }
-        var maps: [ObjectIdentifier: (Upstream, [Int?])] = [:]
         for u in plan.upstreams {
             guard let old = retired[u.name] else { continue }
             let map = Runtime.matchServers(old, u)
             Runtime.carryState(from: old, to: u, map: map)
-            maps[ObjectIdentifier(old)] = (u, map)
-        }
-        for u in retired.values {
-            if let (new, map) = maps[ObjectIdentifier(u)] { u.successor = (new, map) }
+            old.successor = (u, map)
         }
         // Sessions move to the same server of the new upstream; those still connecting move
         // when they connect (Session.established), so their attempt is not disturbed.
@@ -121,7 +117,7 @@ extension Runtime {
             if current.phase == .relaying && moveToSuccessor(current) { moved += 1 }
         }
         for p in pacedShutdowns {
-            if let (u, map) = maps[ObjectIdentifier(p.upstream)], let j = map[p.peer] { p.upstream = u; p.peer = j }
+            if let (u, map) = p.upstream.successor, let j = map[p.peer] { p.upstream = u; p.peer = j }
         }
         for (l, route) in assignments { l.route = route }
         for (l, listen) in keptConfigs { l.config = listen }
@@ -248,14 +244,12 @@ extension Runtime {
 
     func writePidFile() {
         guard let path = config.pidFile else { return }
-        let text = "\(getpid())\n"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
+        guard let fd = try? FileDescriptor.openForWriting(path) else {
             log.log(.error, "pid_file_failed") { $0.add("file", path); $0.add("effect", "ferry -s cannot find this process") }
             return
         }
-        FileHandleWriter(fd: fd).write(text)
-        closeDescriptor(fd)
+        FileHandleWriter(fd: fd.rawValue).write("\(getpid())\n")
+        fd.close()
     }
 
     func removePidFile() {
