@@ -114,6 +114,25 @@ final class LogTemplateTests: XCTestCase {
         XCTAssertEqual(t.string, "2026-11-22T02:13:39.004+00:00")
     }
 
+    func testLineBufferGrowsAndCopiesAreIndependent() {
+        var a = LineBuffer(capacity: 16)
+        for i in 0..<100 { a.append(number: UInt64(i)); a.append(byte: UInt8(ascii: ",")) }
+        let expected = (0..<100).map { "\($0)," }.joined()
+        XCTAssertEqual(a.string, expected)   // grew from 16 bytes to hold 290
+        var b = a
+        b.append("tail")
+        a.reset()
+        a.append(jsonQuoted: "x\\y")
+        XCTAssertEqual(b.string, expected + "tail")
+        XCTAssertEqual(a.string, #""x\\y""#)
+        XCTAssertEqual(a.count, 6)
+        var c = LineBuffer()
+        c.append("caf\u{e9} \u{1}", escape: .default)
+        c.append(" ")
+        c.append("caf\u{e9}", escape: .none)
+        XCTAssertEqual(c.bytes, Array(#"caf\xC3\xA9 \x01 "#.utf8) + Array("caf\u{e9}".utf8))
+    }
+
     func testAttemptLogSpillsPastTwoAndStaysSmall() {
         var log = AttemptLog()
         for p in 0..<5 {

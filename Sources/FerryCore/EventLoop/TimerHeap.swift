@@ -17,36 +17,45 @@ public protocol TimerTarget: AnyObject {
 }
 
 public final class TimerHeap {
-    private var items: [any TimerTarget] = []
+    /// The deadline is kept beside the target, so sifting compares plain integers instead of
+    /// reading each target's slot through the protocol (that made a session's four heap
+    /// operations cost ~6,000 instructions).
+    private struct Entry {
+        var deadline: UInt64
+        let target: any TimerTarget
+    }
+
+    private var items: [Entry] = []
 
     public init() {}
 
     public var count: Int { items.count }
-    public var nextDeadline: UInt64? { items.first?.timer.deadline }
+    public var nextDeadline: UInt64? { items.first?.deadline }
 
     /// Schedules `t` at `deadline`, moving it if it was already scheduled.
     public func schedule(_ t: any TimerTarget, at deadline: UInt64) {
-        if t.timer.isScheduled {
-            let i = t.timer.index
-            let old = t.timer.deadline
-            t.timer.deadline = deadline
+        let i = t.timer.index
+        t.timer.deadline = deadline
+        if i >= 0 {
+            let old = items[i].deadline
+            items[i].deadline = deadline
             if deadline < old { siftUp(i) } else { siftDown(i) }
             return
         }
-        t.timer.deadline = deadline
         t.timer.index = items.count
-        items.append(t)
+        items.append(Entry(deadline: deadline, target: t))
         siftUp(items.count - 1)
     }
 
     public func cancel(_ t: any TimerTarget) {
         let i = t.timer.index
         guard i >= 0 else { return }
-        precondition(i < items.count && items[i] === t, "timer heap index out of sync")
+        precondition(i < items.count && items[i].target === t, "timer heap index out of sync")
         let last = items.count - 1
         if i != last {
-            swapAt(i, last)
+            items[i] = items[last]
             items.removeLast()
+            items[i].target.timer.index = i
             siftDown(i)
             siftUp(i)
         } else {
@@ -57,38 +66,44 @@ public final class TimerHeap {
 
     /// Removes and returns the earliest target whose deadline is at or before `now`.
     public func popExpired(now: UInt64) -> (any TimerTarget)? {
-        guard let first = items.first, first.timer.deadline <= now else { return nil }
-        cancel(first)
-        return first
+        guard let first = items.first, first.deadline <= now else { return nil }
+        cancel(first.target)
+        return first.target
     }
 
-    private func swapAt(_ a: Int, _ b: Int) {
-        items.swapAt(a, b)
-        items[a].timer.index = a
-        items[b].timer.index = b
-    }
-
+    // Sifting moves the hole, not the element, and tells each moved target its new place.
     private func siftUp(_ start: Int) {
         var i = start
+        let moving = items[i]
         while i > 0 {
             let parent = (i - 1) / 2
-            guard items[i].timer.deadline < items[parent].timer.deadline else { return }
-            swapAt(i, parent)
+            guard moving.deadline < items[parent].deadline else { break }
+            items[i] = items[parent]
+            items[i].target.timer.index = i
             i = parent
+        }
+        if i != start {
+            items[i] = moving
+            moving.target.timer.index = i
         }
     }
 
     private func siftDown(_ start: Int) {
         var i = start
         let n = items.count
+        let moving = items[i]
         while true {
             let l = 2 * i + 1, r = l + 1
-            var m = i
-            if l < n && items[l].timer.deadline < items[m].timer.deadline { m = l }
-            if r < n && items[r].timer.deadline < items[m].timer.deadline { m = r }
-            if m == i { return }
-            swapAt(i, m)
+            guard l < n else { break }
+            let m = r < n && items[r].deadline < items[l].deadline ? r : l
+            guard items[m].deadline < moving.deadline else { break }
+            items[i] = items[m]
+            items[i].target.timer.index = i
             i = m
+        }
+        if i != start {
+            items[i] = moving
+            moving.target.timer.index = i
         }
     }
 }

@@ -65,7 +65,7 @@ public final class ConnectionLog {
             if let template = t.template {
                 scratch.reset()
                 template.render(record, into: &scratch)
-                scratch.bytes.withUnsafeBufferPointer { t.file.append(bytes: $0) }
+                scratch.withBytes { t.file.append(bytes: $0) }
                 jsonDone = false
             } else {
                 if !jsonDone {
@@ -73,7 +73,7 @@ public final class ConnectionLog {
                     record.writeJSON(into: &scratch)
                     jsonDone = true
                 }
-                scratch.bytes.withUnsafeBufferPointer { t.file.append(bytes: $0) }
+                scratch.withBytes { t.file.append(bytes: $0) }
             }
         }
     }

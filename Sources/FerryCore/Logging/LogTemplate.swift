@@ -92,7 +92,7 @@ public struct LogTemplate: Equatable, Sendable {
         for s in segments {
             switch s {
             case .literal(let text):
-                b.append(text)
+                b.append(text: text)
             case .variable(let v):
                 // nginx writes "-" for a value that does not exist, nothing inside JSON.
                 if !record.write(v, escape: escape, into: &b) && escape != .json { b.append("-") }

@@ -29,7 +29,7 @@ public enum Timestamp {
             cachedPrefixBytes = Array(iso8601(milliseconds: second * 1000).utf8.prefix(20))
             cachedBytesSecond = second
         }
-        b.bytes.append(contentsOf: cachedPrefixBytes)
+        cachedPrefixBytes.withUnsafeBufferPointer { b.append(bytes: $0) }
         let m = Int(ms % 1000)
         b.append(byte: UInt8(48 + m / 100)); b.append(byte: UInt8(48 + m / 10 % 10)); b.append(byte: UInt8(48 + m % 10))
         b.append("+00:00")
