@@ -7,9 +7,11 @@ load generator and backends to CPU 0, as in ../shared/bench/compare.py.
   bench/log-cost.py --ferry-bin .build/release/ferry [--rounds 3] [--secs 5]
 
 Prints connections/s and ferry's CPU microseconds per connection for each variant (medians),
-and the cost of logging as a percentage of each. The issue's bar is under 10%.
+and the cost of logging as a percentage of each. The issue's bar is under 10%. Where perf is
+available it also counts ferry's instructions per connection (user and kernel), which hold
+still on a shared machine where CPU time moves by +-10% from round to round.
 """
-import argparse, json, os, statistics, subprocess, sys, tempfile, time, socket
+import argparse, json, os, shutil, signal, statistics, subprocess, sys, tempfile, time, socket
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.environ.get("FERRY_SHARED_BENCH") or os.path.join(ROOT, "..", "shared", "bench")
@@ -36,6 +38,32 @@ def wait_port(port, t=5):
 def cpu_ticks(pid):
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return int(f[11]) + int(f[12])
+
+def start_counting(pid):
+    """perf stat on ferry's user and kernel instructions: a count that, unlike CPU time, does not
+    move with the neighbours' load. None where perf is missing or not permitted."""
+    if not shutil.which("perf"):
+        return None
+    out = tempfile.mktemp(suffix=".perf")
+    p = subprocess.Popen(["perf", "stat", "-x,", "-o", out, "-e", "instructions:u,instructions:k", "-p", str(pid)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    return p, out
+
+def stop_counting(counting):
+    if counting is None:
+        return {}
+    p, out = counting
+    p.send_signal(signal.SIGINT)
+    p.wait(10)
+    counts = {}
+    if os.path.exists(out):
+        for line in open(out):
+            f = line.strip().split(",")
+            if len(f) > 2 and f[0].isdigit():
+                counts[f[2].split(":")[-1]] = int(f[0])
+        os.unlink(out)
+    return counts
 
 def config(log_dir, variant):
     log = {"off": "",
@@ -67,10 +95,12 @@ def run_once(ferry, variant, secs):
     p = subprocess.Popen(["taskset", "-c", "1", ferry, "-c", conf], stderr=subprocess.DEVNULL)
     try:
         if not wait_port(FRONT): sys.exit(f"ferry ({variant}) did not listen")
+        counting = start_counting(p.pid)
         c0 = cpu_ticks(p.pid)
         out = subprocess.run(["taskset", "-c", "0", tool("loadgen"), "conn", "-p", str(FRONT), "-c", "32", "-q", "200", "-r", "40",
                               "-b", "-d", str(secs)], capture_output=True, text=True)
         cpu = (cpu_ticks(p.pid) - c0) / TICK
+        counts = stop_counting(counting)
         r = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         p.terminate(); p.wait(10)
@@ -79,7 +109,9 @@ def run_once(ferry, variant, secs):
         path = os.path.join(d, name)
         if os.path.exists(path): lines += sum(1 for _ in open(path))
     subprocess.run(["rm", "-rf", d])
-    return {"conn_s": r["ops_s"], "cpu_us": cpu * 1e6 / max(1, r["ops"]), "errors": r["errors"], "ops": r["ops"], "lines": lines}
+    ops = max(1, r["ops"])
+    return {"conn_s": r["ops_s"], "cpu_us": cpu * 1e6 / ops, "errors": r["errors"], "ops": r["ops"], "lines": lines,
+            "user_instr": counts.get("u", 0) / ops, "kernel_instr": counts.get("k", 0) / ops}
 
 def rss_kb(pid):
     for line in open(f"/proc/{pid}/status"):
@@ -126,21 +158,26 @@ def main():
                 r = run_once(a.ferry_bin, v, a.secs)
                 results[v].append(r)
                 print(f"round {rnd + 1} {v:5s}: {r['conn_s']:8.0f} conn/s  {r['cpu_us']:6.1f} us cpu/conn  "
-                      f"errors {r['errors']}  log lines {r['lines']} of {r['ops']}", file=sys.stderr, flush=True)
+                      f"{r['user_instr'] + r['kernel_instr']:,.0f} instructions/conn  errors {r['errors']}  log lines {r['lines']} of {r['ops']}",
+                      file=sys.stderr, flush=True)
                 time.sleep(0.5)
         held = hold_bytes_per_conn(a.ferry_bin, a.hold) if a.hold else None
     finally:
         for b in backends: b.kill()
-    med = {v: {k: statistics.median(r[k] for r in results[v]) for k in ("conn_s", "cpu_us")} for v in variants}
+    keys = ("conn_s", "cpu_us", "user_instr", "kernel_instr")
+    med = {v: {k: statistics.median(r[k] for r in results[v]) for k in keys} for v in variants}
     print(f"rounds={a.rounds} secs={a.secs} (medians)")
-    print("| connection log | conn/s | ferry cpu us/conn | conn/s cost | cpu cost |")
-    print("|---|---|---|---|---|")
+    print("| connection log | conn/s | ferry cpu us/conn | conn/s cost | cpu cost | instructions/conn (user + kernel) | instruction cost |")
+    print("|---|---|---|---|---|---|---|")
     base = med[variants[0]]
     for v in variants:
         m = med[v]
         rate_cost = (base["conn_s"] - m["conn_s"]) / base["conn_s"] * 100
         cpu_cost = (m["cpu_us"] - base["cpu_us"]) / base["cpu_us"] * 100
-        print(f"| {v} | {m['conn_s']:.0f} | {m['cpu_us']:.1f} | {rate_cost:+.1f}% | {cpu_cost:+.1f}% |")
+        total, base_total = m["user_instr"] + m["kernel_instr"], base["user_instr"] + base["kernel_instr"]
+        instr = f"{total:,.0f} ({m['user_instr']:,.0f} + {m['kernel_instr']:,.0f})" if total else "- (no perf)"
+        instr_cost = f"{(total - base_total) / base_total * 100:+.1f}%" if total and base_total else "-"
+        print(f"| {v} | {m['conn_s']:.0f} | {m['cpu_us']:.1f} | {rate_cost:+.1f}% | {cpu_cost:+.1f}% | {instr} | {instr_cost} |")
     if held is not None:
         print(f"idle sessions with the connection log on: {held} bytes of userspace RSS each ({a.hold} held)")
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Kernel work per message: the system calls each balancer makes per rr message and per
-connection, counted (not timed) so the figures hold on a noisy machine.
+"""Kernel work per message: the system calls and instructions each balancer spends per rr
+message and per connection, counted (not timed) so the figures hold on a noisy machine.
 
 CPU time per message is ~96% kernel for every balancer here (perf shows the TCP stack),
 so what a balancer can still save is system calls; this counts them with `perf stat` on
@@ -55,14 +55,10 @@ def perf_counts(path):
             counts.setdefault(parts[2], int(parts[0]))
     return counts
 
-def measure(c, name, proc, scenario, secs):
+def count(c, proc, scenario, secs, events):
+    """Runs one load of `scenario` while perf counts `events` on the balancer: (ops, counts)."""
     args = {"rr": ["rr", "-c", "100"], "conn": ["conn", "-c", "32"]}[scenario]
     out = tempfile.mktemp(suffix=".perf")
-    # Counting in the kernel (not tracing each call) keeps the balancer at full speed, so it
-    # runs in the same regime as in compare.py: a traced balancer batches differently.
-    events = ["-e", "raw_syscalls:sys_enter", "-e", "raw_syscalls:sys_exit", "--filter", "ret < 0"]
-    for call in CALLS:
-        events += ["-e", f"syscalls:sys_enter_{call}"]
     pids = ",".join(str(p) for p in tree(proc, c))
     st = subprocess.Popen(["perf", "stat", "-x,", "-o", out, "-p", pids] + events,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -72,17 +68,32 @@ def measure(c, name, proc, scenario, secs):
     st.wait(timeout=30)
     counts = perf_counts(out)
     os.unlink(out)
-    ops = r.get("ops") or 0
-    if not ops:
-        return {"errors": r.get("errors"), "ops": 0}
+    return r, counts
+
+def measure(c, name, proc, scenario, secs):
+    # Counting in the kernel (not tracing each call) keeps the balancer at full speed, so it
+    # runs in the same regime as in compare.py: a traced balancer batches differently.
+    events = ["-e", "raw_syscalls:sys_enter", "-e", "raw_syscalls:sys_exit", "--filter", "ret < 0"]
+    for call in CALLS:
+        events += ["-e", f"syscalls:sys_enter_{call}"]
+    r, counts = count(c, proc, scenario, secs, events)
+    # Instructions in a second run: enabled tracepoints add kernel instructions to every call.
+    r2, instr = count(c, proc, scenario, secs, ["-e", "instructions:u", "-e", "instructions:k"])
+    ops, ops2 = r.get("ops") or 0, r2.get("ops") or 0
+    if not ops or not ops2:
+        return {"errors": (r.get("errors") or 0) + (r2.get("errors") or 0), "ops": 0}
     per = {}
     for call in CALLS:
         n = counts.get(f"syscalls:sys_enter_{call}", 0) / ops
         if n >= 0.05:
             per[call] = round(n, 2)
-    return {"ops": ops, "errors": r.get("errors", 0),
+    return {"ops": ops, "errors": r.get("errors", 0) + r2.get("errors", 0),
             "syscalls_per_op": round(counts.get("raw_syscalls:sys_enter", 0) / ops, 2),
             "failed_per_op": round(counts.get("raw_syscalls:sys_exit", 0) / ops, 2),
+            # Instructions retired, not time: the same for one program and load whatever the
+            # neighbours do, where CPU time per message moved by 20-40% between runs here.
+            "user_instr_per_op": round(instr.get("instructions:u", 0) / ops2),
+            "kernel_instr_per_op": round(instr.get("instructions:k", 0) / ops2),
             "by_call": per}
 
 def main():
@@ -120,12 +131,16 @@ def main():
         for p in bk:
             p.kill()
             p.wait()
-    lines = ["| balancer | syscalls per rr message | of which failed (EAGAIN) | syscalls per connection | of which failed |",
-             "|---|---|---|---|---|"]
+    def instr(r):
+        u, k = r.get("user_instr_per_op"), r.get("kernel_instr_per_op")
+        return f"{u + k:,} ({u:,} + {k:,})" if u and k else "-"
+    lines = ["| balancer | syscalls per rr message | of which failed (EAGAIN) | instructions per rr message (user + kernel) "
+             "| syscalls per connection | of which failed | instructions per connection (user + kernel) |",
+             "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         rr, cn = r["rr"], r["conn"]
-        lines.append(f"| {name} | {rr.get('syscalls_per_op', '-')} | {rr.get('failed_per_op', '-')} "
-                     f"| {cn.get('syscalls_per_op', '-')} | {cn.get('failed_per_op', '-')} |")
+        lines.append(f"| {name} | {rr.get('syscalls_per_op', '-')} | {rr.get('failed_per_op', '-')} | {instr(rr)} "
+                     f"| {cn.get('syscalls_per_op', '-')} | {cn.get('failed_per_op', '-')} | {instr(cn)} |")
     lines.append("")
     lines.append("By system call (calls of 0.05 or more per message or connection):")
     lines.append("")
