@@ -110,8 +110,10 @@ def run_once(ferry, variant, secs):
         if os.path.exists(path): lines += sum(1 for _ in open(path))
     subprocess.run(["rm", "-rf", d])
     ops = max(1, r["ops"])
+    # Both counts or neither: without the kernel's (perf_event_paranoid >= 2) a total would be wrong.
+    both = "u" in counts and "k" in counts
     return {"conn_s": r["ops_s"], "cpu_us": cpu * 1e6 / ops, "errors": r["errors"], "ops": r["ops"], "lines": lines,
-            "user_instr": counts.get("u", 0) / ops, "kernel_instr": counts.get("k", 0) / ops}
+            "user_instr": counts["u"] / ops if both else 0, "kernel_instr": counts["k"] / ops if both else 0}
 
 def rss_kb(pid):
     for line in open(f"/proc/{pid}/status"):

@@ -4,8 +4,10 @@ message and per connection, counted (not timed) so the figures hold on a noisy m
 
 CPU time per message is ~96% kernel for every balancer here (perf shows the TCP stack),
 so what a balancer can still save is system calls; this counts them with `perf stat` on
-syscall tracepoints (counted in the kernel, so the balancer runs at full speed) over the
-balancer's whole process tree for one load run. Needs root (tracepoints).
+syscall tracepoints (counted in the kernel, so the balancer runs near full speed) over the
+balancer's whole process tree for one load run, then its instructions (user and kernel) over
+a second run without tracepoints, since each enabled tracepoint adds kernel instructions to
+every call. Needs root (tracepoints).
 
   bench/work.py --ferry-bin .build/release/ferry [--secs 3] [--json out.json]
 
@@ -61,14 +63,21 @@ def count(c, proc, scenario, secs, events):
     out = tempfile.mktemp(suffix=".perf")
     pids = ",".join(str(p) for p in tree(proc, c))
     st = subprocess.Popen(["perf", "stat", "-x,", "-o", out, "-p", pids] + events,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)  # perf attaches asynchronously; calls before the load are only idle waits
-    r = c.loadgen(args[:1] + ["-p", str(FRONT)] + args[1:] + ["-q", "200", "-r", "40", "-b", "-d", str(secs)])
-    st.send_signal(signal.SIGINT)
-    st.wait(timeout=30)
-    counts = perf_counts(out)
-    os.unlink(out)
-    return r, counts
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)  # perf attaches asynchronously; what it counts before the load is idle waiting
+        if st.poll() is not None:
+            sys.exit(f"work: perf stat did not start: {st.stderr.read().strip()[-300:]}")
+        r = c.loadgen(args[:1] + ["-p", str(FRONT)] + args[1:] + ["-q", "200", "-r", "40", "-b", "-d", str(secs)])
+        st.send_signal(signal.SIGINT)
+        st.wait(timeout=30)
+        return r, perf_counts(out)
+    finally:
+        if st.poll() is None:
+            st.kill()
+            st.wait()
+        if os.path.exists(out):
+            os.unlink(out)
 
 def measure(c, name, proc, scenario, secs):
     # Counting in the kernel (not tracing each call) keeps the balancer at full speed, so it
@@ -126,6 +135,7 @@ def main():
                 results[name] = {sc: measure(c, name, proc, sc, a.secs) for sc in ("rr", "conn")}
             finally:
                 c.stop(proc)
+                shutil.rmtree(d, ignore_errors=True)
                 time.sleep(0.3)
     finally:
         for p in bk:
@@ -134,8 +144,8 @@ def main():
     def instr(r):
         u, k = r.get("user_instr_per_op"), r.get("kernel_instr_per_op")
         return f"{u + k:,} ({u:,} + {k:,})" if u and k else "-"
-    lines = ["| balancer | syscalls per rr message | of which failed (EAGAIN) | instructions per rr message (user + kernel) "
-             "| syscalls per connection | of which failed | instructions per connection (user + kernel) |",
+    lines = ["| balancer | syscalls per rr message | of which failed (EAGAIN, EINPROGRESS) | instructions per rr message (user + kernel) "
+             "| syscalls per connection | of which failed (EAGAIN, EINPROGRESS) | instructions per connection (user + kernel) |",
              "|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         rr, cn = r["rr"], r["conn"]

@@ -126,6 +126,19 @@ final class LogTemplateTests: XCTestCase {
         XCTAssertEqual(b.string, expected + "tail")
         XCTAssertEqual(a.string, #""x\\y""#)
         XCTAssertEqual(a.count, 6)
+        // A copy that resets, and a copy that grows, each leave the other's bytes alone.
+        var d = LineBuffer(capacity: 16)
+        d.append("sixteen bytes!!!")
+        var e = d
+        d.reset()
+        XCTAssertEqual(e.string, "sixteen bytes!!!")
+        XCTAssertEqual(d.count, 0)
+        d.append("d")
+        let f = e
+        e.append(" and then some more than the capacity")
+        XCTAssertEqual(f.string, "sixteen bytes!!!")
+        XCTAssertEqual(e.string, "sixteen bytes!!! and then some more than the capacity")
+        XCTAssertEqual(d.string, "d")
         var c = LineBuffer()
         c.append("caf\u{e9} \u{1}", escape: .default)
         c.append(" ")

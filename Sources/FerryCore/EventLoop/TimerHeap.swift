@@ -37,6 +37,7 @@ public final class TimerHeap {
         let i = t.timer.index
         t.timer.deadline = deadline
         if i >= 0 {
+            precondition(i < items.count && items[i].target === t, "timer heap index out of sync")
             let old = items[i].deadline
             items[i].deadline = deadline
             if deadline < old { siftUp(i) } else { siftDown(i) }

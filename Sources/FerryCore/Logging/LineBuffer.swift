@@ -30,15 +30,15 @@ public struct LineBuffer {
     }
 
     public mutating func reset() {
-        if !isKnownUniquelyReferenced(&allocation) { replace(capacity: capacity) }
         count = 0
+        if !isKnownUniquelyReferenced(&allocation) { replace(capacity: capacity) }
     }
 
     /// A new allocation of `capacity` bytes holding the bytes so far: to grow, or to stop
     /// sharing with a copy before writing.
     private mutating func replace(capacity c: Int) {
         let new = Allocation(capacity: c)
-        new.base.update(from: base, count: count)
+        new.base.initialize(from: base, count: count)
         allocation = new
         base = new.base
         capacity = c
