@@ -25,7 +25,7 @@ final class HealthHAProxyDiffTests: IntegrationCase {
         ("maint", true), ("ready", true), ("300%", true), ("-5%", true), ("75", true), ("failed", true),
         ("stopped # planned", true), ("up 0%", true), ("100%", true), ("drain,down", true), ("up", true),
         ("ready", true), ("maxconn:30", true), ("FAIL", true), ("UP", true), ("25%", true),
-        ("down", false), ("drain\t50%", true), ("MAINT", true), ("Ready,up,100%", true), ("maxconn:0", true),
+        ("down", false), ("up", true), ("drain\t50%", true), ("MAINT", true), ("Ready,up,100%", true), ("maxconn:0", true),
         ("75% 10%", true), ("fail # disk full, up 100%", true), ("up 100%", true),
     ]
 
@@ -60,12 +60,23 @@ final class HealthHAProxyDiffTests: IntegrationCase {
 
         var mismatches: [String] = []
         for (reply, newline) in sequence {
+            let before = ferryView(f)
             agentH.say(reply, newline: newline)
             agentF.say(reply, newline: newline)
             XCTAssertTrue(agentH.waitServed(2), "haproxy stopped asking its agent")
             XCTAssertTrue(agentF.waitServed(2), "ferry stopped asking its agent")
             let theirs = try h.view()
             let ours = ferryView(f)
+            if !newline {
+                // A line cut off by the close changes nothing in ferry. HAProxy 2.6 logs "Ignoring
+                // incomplete line from agent" and keeps its state in most runs, but applied the
+                // line in one CI run, so this row is checked against ferry's own state before it,
+                // and the next reply ("up") brings both back in step.
+                if ours != before {
+                    mismatches.append("after \"\(reply)\" (no newline): ferry changed from \(before) to \(ours)")
+                }
+                continue
+            }
             if theirs != ours {
                 mismatches.append("after \"\(reply)\"\(newline ? "" : " (no newline)"): haproxy \(theirs), ferry \(ours)")
             }
