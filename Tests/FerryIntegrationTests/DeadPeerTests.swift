@@ -85,43 +85,26 @@ final class NetnsLab {
 
 /// ferry run with `ip netns exec` (which execs, so the pid is ferry's).
 final class NetnsFerry {
-    private let process = Process()
-    let directory: String
-    let stderrPath: String
+    private let child: ChildProcess
 
     init(lab: NetnsLab, stream: String) throws {
-        var chars = Array((NSTemporaryDirectory() + "ferry-netns-XXXXXX").utf8CString)
-        guard mkdtemp(&chars) != nil else { throw SocketError("mkdtemp") }
-        directory = String(cString: chars)
+        let directory = try makeTemporaryDirectory("ferry-netns")
         let config = directory + "/ferry.conf"
-        stderrPath = directory + "/stderr.log"
         try "stream {\n\(stream)\n}\n".write(toFile: config, atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        process.arguments = ["netns", "exec", lab.ferryNS, FerryProcess.binary, "-c", config]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle(forWritingAtPath: stderrPath)!
-        try process.run()
-        guard waitUntil(timeout: 5, { !process.isRunning || stderr.contains("\"event\":\"start\"") }), process.isRunning else {
-            let log = stderr
-            stop()
+        child = try ChildProcess(directory: directory, executable: "/usr/sbin/ip",
+                                 arguments: ["netns", "exec", lab.ferryNS, FerryProcess.binary, "-c", config])
+        guard waitUntil(timeout: 5, { [child] in !child.isRunning || child.stderr.contains("\"event\":\"start\"") }),
+              child.isRunning else {
+            let log = child.stderr
+            child.stop()
             throw SocketError("ferry did not start in the namespace:\n\(log)", 0)
         }
     }
 
-    var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
-    var openFDCount: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count) ?? -1 }
+    var stderr: String { child.stderr }
+    var openFDCount: Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/fd").count) ?? -1 }
 
-    func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            if !waitUntil(timeout: 3, { !process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    deinit { stop() }
+    func stop() { child.stop() }
 }
 
 /// A backend that sends a banner, then waits for its connection to end and notes when.

@@ -13,9 +13,7 @@ final class HealthExampleAgentTests: IntegrationCase {
     /// A temp dir with a fake `ss` (listening lines from $dir/listen, sessions from $dir/conns)
     /// and a load average file.
     private func fakeSystem() throws -> String {
-        var chars = Array((NSTemporaryDirectory() + "ferry-agent-XXXXXX").utf8CString)
-        guard mkdtemp(&chars) != nil else { throw SocketError("mkdtemp") }
-        let dir = String(cString: chars)
+        let dir = try makeTemporaryDirectory("ferry-agent")
         addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
         try """
             #!/bin/sh

@@ -97,42 +97,27 @@ final class HealthHAProxyDiffTests: IntegrationCase {
 
 /// HAProxy in the foreground on a config written to a temp dir, with an admin stats socket.
 final class HAProxyStatsInstance {
-    let directory: String
     let socketPath: String
-    private let process = Process()
+    private let child: ChildProcess
+    var directory: String { child.directory }
 
     init(binary: String, config: (String, UInt16) -> String) throws {
-        var chars = Array((NSTemporaryDirectory() + "ferry-haproxy-XXXXXX").utf8CString)
-        guard mkdtemp(&chars) != nil else { throw SocketError("mkdtemp") }
-        directory = String(cString: chars)
+        let directory = try makeTemporaryDirectory("ferry-haproxy")
         socketPath = directory + "/stats.sock"
         let path = directory + "/haproxy.cfg"
         try (config(socketPath, try Net.freePort()) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-db", "-f", path]
-        process.standardOutput = FileHandle.nullDevice
-        let errPath = directory + "/stderr.log"
-        FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        try process.run()
+        child = try ChildProcess(directory: directory, executable: binary, arguments: ["-db", "-f", path])
         var lastError = ""
         guard waitUntil(timeout: 5, {
             do { _ = try self.query("show info"); return true } catch { lastError = "\(error)"; return false }
         }) else {
-            let log = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-            stop()
+            let log = child.stderr
+            child.stop()
             throw SocketError("haproxy did not answer on its stats socket (\(lastError)); stderr:\n\(log)", 0)
         }
     }
 
-    func stop() {
-        if process.isRunning {
-            process.terminate()
-            _ = waitUntil(timeout: 5) { !process.isRunning }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-        try? FileManager.default.removeItem(atPath: directory)
-    }
+    func stop() { child.stop() }
 
     /// One command on the stats socket; the whole answer (the socket closes after it).
     func query(_ command: String) throws -> String {

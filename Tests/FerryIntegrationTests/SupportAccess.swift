@@ -108,15 +108,13 @@ final class RecordingBackend: @unchecked Sendable {
 /// HAProxy as a peer, in the foreground, logging to a file in its temp directory.
 final class HAProxyInstance {
     static let binary = "/usr/sbin/haproxy"
-    private let process = Process()
-    let directory: String
+    private let child: ChildProcess
+    var directory: String { child.directory }
 
     /// `body` is everything after `global`/`defaults` (frontends and backends); `port` is one
     /// of its bind ports on 127.0.0.1, waited for before returning.
     init(_ body: String, waitForPort port: UInt16) throws {
-        var chars = Array((NSTemporaryDirectory() + "ferry-haproxy-XXXXXX").utf8CString)
-        guard mkdtemp(&chars) != nil else { throw SocketError("mkdtemp") }
-        directory = String(cString: chars)
+        let directory = try makeTemporaryDirectory("ferry-haproxy")
         let config = """
             global
                 maxconn 200
@@ -130,30 +128,15 @@ final class HAProxyInstance {
             """
         let path = directory + "/haproxy.cfg"
         try config.write(toFile: path, atomically: true, encoding: .utf8)
-        let logPath = directory + "/stderr.log"
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: HAProxyInstance.binary)
-        process.arguments = ["-db", "-f", path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle(forWritingAtPath: logPath)!
-        try process.run()
-        guard waitUntil(timeout: 5, { !process.isRunning || FerryInstance.isListening(port) }), process.isRunning else {
-            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            stop()
+        child = try ChildProcess(directory: directory, executable: HAProxyInstance.binary, arguments: ["-db", "-f", path])
+        guard waitUntil(timeout: 5, { [child] in !child.isRunning || FerryInstance.isListening(port) }), child.isRunning else {
+            let log = child.stderr
+            child.stop()
             throw SocketError("haproxy did not listen on \(port) in 5 s:\n\(config)\n\(log)", 0)
         }
     }
 
-    func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            if !waitUntil(timeout: 3, { !process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    deinit { stop() }
+    func stop() { child.stop() }
 }
 
 extension IntegrationCase {

@@ -19,10 +19,7 @@ final class FerryInstance {
     /// `environment` adds variables (FERRY_RELAY=copy|splice forces one relay transport).
     init(stream body: String, main: String = "", environment: [String: String] = [:], listenPort: UInt16? = nil) throws {
         self.listenPort = try listenPort ?? Net.freePort()
-        let tmpl = NSTemporaryDirectory() + "ferry-itest-XXXXXX"
-        var chars = Array(tmpl.utf8CString)
-        guard mkdtemp(&chars) != nil else { throw SocketError("mkdtemp") }
-        directory = URL(fileURLWithPath: String(cString: chars))
+        directory = URL(fileURLWithPath: try makeTemporaryDirectory("ferry-itest"))
         configPath = directory.appendingPathComponent("ferry.conf").path
         stderrPath = directory.appendingPathComponent("stderr.log").path
         // `@DIR@` names the instance's temp directory (admin socket, pid file, logs).

@@ -3,9 +3,7 @@ import Glibc
 
 /// A temporary directory removed when the test ends.
 func temporaryDirectory(_ test: XCTestCase, _ prefix: String = "ferry-log") throws -> String {
-    var chars = Array((NSTemporaryDirectory() + prefix + "-XXXXXX").utf8CString)
-    guard mkdtemp(&chars) != nil else { throw SocketError("mkdtemp") }
-    let path = String(cString: chars)
+    let path = try makeTemporaryDirectory(prefix)
     test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
     return path
 }

@@ -85,20 +85,15 @@ final class TCPProbe: EventHandler, TimerTarget {
 
     /// Closes the probe's socket, reports, and books the next probe.
     private func finish(_ result: ProbeResult) {
-        checks.loop.timers.cancel(self)
-        if socket.fd.rawValue >= 0 {
-            if phase == .connecting { checks.loop.deregister(socket.fd) }
-            socket.closeWithReset()
-            socket = Socket(FileDescriptor(-1))
-        }
-        phase = .idle
+        stop()
         checks.probeFinished(self, result)
         let now = checks.loop.now
         let next = startedAt &+ interval
         checks.loop.timers.schedule(self, at: next > now ? next : now)
     }
 
-    /// Closes an in-flight probe at shutdown without reporting.
+    /// Closes the probe's socket and cancels its timer without reporting: at shutdown, and
+    /// before `finish` reports.
     func stop() {
         checks.loop.timers.cancel(self)
         if socket.fd.rawValue >= 0 {
