@@ -1,4 +1,5 @@
 # ferry: build, test, run the demo, benchmark, fuzz. Every target works from a fresh clone.
+SHELL := /bin/bash
 SWIFT ?= swift
 PREFIX ?= /usr/local
 FERRY_DEBUG := .build/debug/ferry
@@ -15,8 +16,14 @@ release:
 	$(SWIFT) build -c release
 
 # Unit tests and integration tests (which run the real binary on loopback).
+# The full log is kept in .build/test.log; on failure the failing assertions are repeated
+# last, because CI shows only the tail of the output.
 test: build
-	$(SWIFT) test
+	@set -o pipefail; $(SWIFT) test 2>&1 | tee .build/test.log; rc=$$?; \
+	if [ $$rc -ne 0 ]; then \
+	  echo "== failed tests (full log: .build/test.log) =="; \
+	  grep -E ": error: |' failed \(" .build/test.log | tail -40; \
+	fi; exit $$rc
 
 # Three demo backends on 127.0.0.1:19001-19003 and ferry in front of them on 127.0.0.1:12000.
 # Try it with: nc 127.0.0.1 12000   (Ctrl-C stops everything)

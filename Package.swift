@@ -13,7 +13,7 @@ let package = Package(
         .target(name: "CLinux", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "FerryCore", dependencies: ["CLinux"], swiftSettings: fast),
         .executableTarget(name: "ferry", dependencies: ["FerryCore"], swiftSettings: fast),
-        .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore"]),
+        .testTarget(name: "FerryCoreTests", dependencies: ["FerryCore", "CLinux"]),
         .testTarget(name: "FerryIntegrationTests", dependencies: ["FerryCore"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,5 +1,6 @@
 import XCTest
 import Glibc
+import CLinux
 @testable import FerryCore
 
 /// System/ and EventLoop/ on real descriptors. Every helper closes what it opens.
@@ -24,6 +25,17 @@ final class SystemTests: XCTestCase {
         var closed: [Socket] = []
         defer { for s in [client, server] where !closed.contains(s) { s.close() } }
         closed = try body(client, server)
+    }
+
+    /// EpollEvents spells the flags as literals (so they fold at compile time); they must be
+    /// the values <sys/epoll.h> gives, as compiled into the C shim.
+    func testEpollFlagLiteralsMatchTheSystemHeader() {
+        XCTAssertEqual(EpollEvents.readable.rawValue, FERRY_EPOLLIN)
+        XCTAssertEqual(EpollEvents.writable.rawValue, FERRY_EPOLLOUT)
+        XCTAssertEqual(EpollEvents.error.rawValue, FERRY_EPOLLERR)
+        XCTAssertEqual(EpollEvents.hangup.rawValue, FERRY_EPOLLHUP)
+        XCTAssertEqual(EpollEvents.readHangup.rawValue, FERRY_EPOLLRDHUP)
+        XCTAssertEqual(EpollEvents.edgeTriggered.rawValue, FERRY_EPOLLET)
     }
 
     func testAddressesParseAndPrint() {

@@ -29,6 +29,30 @@ final class TimerHeapTests: XCTestCase {
         XCTAssertTrue(probes.allSatisfy { !$0.timer.isScheduled })
     }
 
+    /// The heap holds exactly one reference per scheduled target (its entries are not
+    /// counted): a scheduled target outlives its other owners, and is freed once it is
+    /// cancelled, popped, or the heap itself goes away.
+    func testHeapOwnsScheduledTargetsOnce() {
+        var heap: TimerHeap? = TimerHeap()
+        weak var cancelled: Probe?, popped: Probe?, leftover: Probe?
+        do {
+            let a = Probe(1), b = Probe(2), c = Probe(3)
+            cancelled = a; popped = b; leftover = c
+            // Several entries, so sifting moves every target around a few times.
+            for (p, d) in [(a, 30), (b, 10), (c, 50)] as [(Probe, UInt64)] { heap!.schedule(p, at: d) }
+            heap!.schedule(a, at: 5)
+            heap!.schedule(a, at: 40)
+        }
+        XCTAssertNotNil(cancelled); XCTAssertNotNil(popped); XCTAssertNotNil(leftover)
+        heap!.cancel(cancelled!)
+        XCTAssertNil(cancelled, "a cancelled target is released")
+        XCTAssertEqual((heap!.popExpired(now: 20) as? Probe)?.name, 2, "the popped target is alive for its caller")
+        XCTAssertNil(popped, "and released once the caller drops it")
+        XCTAssertNotNil(leftover)
+        heap = nil
+        XCTAssertNil(leftover, "a heap going away releases what it still holds")
+    }
+
     func testCancelFromTheMiddleAndRescheduleBothWays() {
         let heap = TimerHeap()
         let p = (0..<6).map(Probe.init)

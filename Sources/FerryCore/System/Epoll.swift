@@ -4,12 +4,16 @@ import CLinux
 public struct EpollEvents: OptionSet, Hashable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
-    public static let readable = EpollEvents(rawValue: FERRY_EPOLLIN)
-    public static let writable = EpollEvents(rawValue: FERRY_EPOLLOUT)
-    public static let error = EpollEvents(rawValue: FERRY_EPOLLERR)
-    public static let hangup = EpollEvents(rawValue: FERRY_EPOLLHUP)
-    public static let readHangup = EpollEvents(rawValue: FERRY_EPOLLRDHUP)
-    public static let edgeTriggered = EpollEvents(rawValue: FERRY_EPOLLET)
+    // Literals (Linux ABI values, checked against <sys/epoll.h> through the C shim in
+    // SystemTests) rather than the shim's constants: a literal initializer is folded at compile
+    // time, while a value read from C makes every use in the hot path go through a lazy
+    // initializer check (swift_once).
+    public static let readable = EpollEvents(rawValue: 0x001)
+    public static let writable = EpollEvents(rawValue: 0x004)
+    public static let error = EpollEvents(rawValue: 0x008)
+    public static let hangup = EpollEvents(rawValue: 0x010)
+    public static let readHangup = EpollEvents(rawValue: 0x2000)
+    public static let edgeTriggered = EpollEvents(rawValue: 0x8000_0000)
 }
 
 public typealias EpollEvent = ferry_epoll_event
