@@ -68,7 +68,9 @@ final class LogFileTests: XCTestCase {
             XCTAssertGreaterThan(f.dropped, 0)
             XCTAssertEqual(f.linesAppended, 5000)
             // Unblock the writer so close() can finish: drain the FIFO until the writer is done.
+            let drained = DispatchSemaphore(value: 0)
             let drainer = Thread {
+                defer { drained.signal() }
                 var buf = [UInt8](repeating: 0, count: 65536)
                 let deadline = Date().addingTimeInterval(10)
                 while Date() < deadline {
@@ -80,6 +82,10 @@ final class LogFileTests: XCTestCase {
             drainer.start()
             f.close()
             XCTAssertEqual(f.written + f.dropped, 5000)
+            // `reader` is closed when this returns: the drainer must be done first, or it goes on
+            // reading that descriptor number, which the next test's next open(2) gets (it once
+            // read a log file empty under testReopenWritesIntoANewFileAtThePath).
+            XCTAssertEqual(drained.wait(timeout: .now() + 15), .success, "the drainer did not see the FIFO's end")
         }
     }
 

@@ -67,7 +67,14 @@ final class BalancingTests: IntegrationCase {
         let f = try ferry("""
             upstream u { least_conn; \(bs.map { "server 127.0.0.1:\($0.port) name=\($0.name);" }.joined(separator: " ")) }
             server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
-            """)
+            """, main: "admin_socket @DIR@/admin.sock;")
+        /// ferry's own count of sessions on a server (`show stat` scur), as least_conn sees it.
+        func active(_ server: String) -> Int? {
+            let stat = (try? AdminSocket.command(f.adminPath, "show stat")) ?? ""
+            guard let row = stat.split(separator: "\n").first(where: { $0.hasPrefix("u,\(server),") }) else { return nil }
+            let cols = row.split(separator: ",", omittingEmptySubsequences: false)
+            return cols.count > 4 ? Int(cols[4]) : nil
+        }
         var held: [(TestClient, String)] = []
         defer { held.forEach { $0.0.close() } }
         for _ in 0..<30 {
@@ -83,7 +90,8 @@ final class BalancingTests: IntegrationCase {
         for (c, name) in held where name == "lc1" { c.close() }
         held.removeAll { $0.1 == "lc1" }
         XCTAssertTrue(waitUntil(timeout: 3) { bs[0].open == 0 })
-        usleep(100_000) // let ferry see those sessions end
+        // The backend closes before ferry reads its FIN: wait until ferry has ended those sessions.
+        XCTAssertTrue(waitUntil(timeout: 3) { active("lc1") == 0 }, "ferry still counts \(active("lc1").map(String.init) ?? "?") sessions on lc1")
         for _ in 0..<9 {
             let c = try TestClient.connect(f.listenPort)
             held.append((c, try c.banner()))

@@ -143,7 +143,10 @@ final class HealthTests: IntegrationCase {
         agentA.say("down")
         XCTAssertNotNil(f.waitForState("a", field: "health", new: "down"), f.stderr)
         agentB.say("drain 50%")
+        // One reply, two lines written one after the other (admin, then weight): wait for both,
+        // or the count below can be taken between them.
         XCTAssertNotNil(f.waitForState("b", field: "admin", new: "drain"), f.stderr)
+        XCTAssertNotNil(f.waitForState("b", field: "weight", new: "50"), f.stderr)
         let changesBefore = f.eventLines("server_state").count
 
         // "up" without its newline: ignored.

@@ -130,8 +130,15 @@ final class ScriptedBackend: @unchecked Sendable {
         }
     }
 
-    /// Stops accepting. shutdown() wakes the blocked accept with EINVAL.
+    private let stopped = Box(false)
+
+    /// Stops accepting. shutdown() wakes the blocked accept with EINVAL. Safe to call more than
+    /// once (a test's own stop, then its teardown): only the first call touches the descriptor,
+    /// whose number may belong to someone else by the second.
     func stop() {
+        var first = false
+        stopped.update { first = !$0; $0 = true }
+        guard first else { return }
         shutdown(listenFD, Int32(SHUT_RDWR))
         _ = acceptThread.join(timeout: 5)
         close(listenFD)
