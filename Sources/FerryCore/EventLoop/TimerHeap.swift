@@ -7,7 +7,6 @@ public struct TimerSlot {
     public var deadline: UInt64 = 0
     public var index: Int = -1
     public init() {}
-
     public var isScheduled: Bool { index >= 0 }
 }
 
