@@ -26,7 +26,7 @@ final class FerryInstance {
         let text = (main + "\nstream {\n" + body.replacingOccurrences(of: "LISTEN", with: "127.0.0.1:\(self.listenPort)") + "\n}\n")
             .replacingOccurrences(of: "@DIR@", with: directory.path)
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: FerryProcess.binary)
         process.arguments = ["-c", configPath]

@@ -3,7 +3,20 @@
 // callers phrase the problems for their directive.
 
 enum AddressSyntax {
-    enum Problem: Error, Equatable { case noPort, invalidPort, noHost, hostNotFound, noUnixPath }
+    enum Problem: Error, Equatable {
+        case noPort, invalidPort, noHost, hostNotFound, noUnixPath
+
+        /// nginx's words for it; each directive adds where the address stood.
+        var phrase: String {
+            switch self {
+            case .noPort: return "no port"
+            case .invalidPort: return "invalid port"
+            case .noHost: return "no host"
+            case .hostNotFound: return "host not found"
+            case .noUnixPath: return "no path in the unix domain socket"
+            }
+        }
+    }
 
     static func parse(_ text: String, isListen: Bool, environment: ConfigEnvironment) -> Result<ServerAddress, Problem> {
         if text.hasPrefix("unix:") {

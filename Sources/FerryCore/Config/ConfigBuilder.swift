@@ -227,15 +227,7 @@ final class ConfigBuilder {
         case .success(let a):
             config.metricsListen = MetricsListenConfig(address: a, location: d.location)
         case .failure(let problem):
-            let what: String
-            switch problem {
-            case .noPort: what = "no port"
-            case .invalidPort: what = "invalid port"
-            case .noHost: what = "no host"
-            case .hostNotFound: what = "host not found"
-            case .noUnixPath: what = "no path in the unix domain socket"
-            }
-            throw ConfigError("\(what) in \"\(address.text)\" of the \"metrics_listen\" directive", at: address.location)
+            throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"metrics_listen\" directive", at: address.location)
         }
     }
 
@@ -528,15 +520,7 @@ final class ConfigBuilder {
     }
 
     private func upstreamAddressError(_ problem: AddressSyntax.Problem, _ address: Argument) -> ConfigError {
-        let what: String
-        switch problem {
-        case .noPort: what = "no port"
-        case .invalidPort: what = "invalid port"
-        case .noHost: what = "no host"
-        case .hostNotFound: what = "host not found"
-        case .noUnixPath: what = "no path in the unix domain socket"
-        }
-        return ConfigError("\(what) in upstream \"\(address.text)\"", at: address.location)
+        ConfigError("\(problem.phrase) in upstream \"\(address.text)\"", at: address.location)
     }
 
     private func setMethod(_ method: BalancingMethodConfig, _ d: Directive) {
@@ -666,15 +650,7 @@ final class ConfigBuilder {
         switch AddressSyntax.parse(address.text, isListen: true, environment: environment) {
         case .success(let a): listen = ListenConfig(address: a, location: d.location)
         case .failure(let problem):
-            let what: String
-            switch problem {
-            case .noPort: what = "no port"
-            case .invalidPort: what = "invalid port"
-            case .noHost: what = "no host"
-            case .hostNotFound: what = "host not found"
-            case .noUnixPath: what = "no path in the unix domain socket"
-            }
-            throw ConfigError("\(what) in \"\(address.text)\" of the \"listen\" directive", at: address.location)
+            throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"listen\" directive", at: address.location)
         }
         let known = ["backlog=", "reuseport", "so_keepalive=", "proxy_protocol"]
         for arg in d.arguments.dropFirst() {
