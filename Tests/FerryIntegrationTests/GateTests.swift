@@ -81,4 +81,54 @@ final class GateTests: IntegrationCase {
         let ending = c.waitForEnd()
         XCTAssertTrue(ending == .eof || ending == .reset, "got \(ending)")
     }
+
+    /// Descriptors run out below the computed capacity (here: 80 more listen sockets than the
+    /// reserve allows for; in production ENFILE, or descriptors held elsewhere). The client that
+    /// finds out may be lost, but the clients behind it wait in the backlog instead of being
+    /// accepted and dropped one after another; one log line for the episode; they are served
+    /// when sessions end, and established sessions are kept.
+    func testDescriptorExhaustionHoldsClientsInBacklog() throws {
+        let b = try backend("fd")
+        var ports = Set<UInt16>()
+        while ports.count < 80 { ports.insert(try Net.freePort()) }
+        let listens = ports.map { " listen 127.0.0.1:\($0);" }.joined()
+        let f = try ferry("server { listen LISTEN;\(listens) proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 30s; }",
+                          main: "worker_rlimit_nofile 200;")
+        let capacity = try XCTUnwrap(f.field("capacity", ofEvent: "start"))
+        var held: [TestClient] = []
+        defer { held.forEach { $0.close() } }
+        var dropped = 0
+        var waiting: [TestClient] = []
+        defer { waiting.forEach { $0.close() } }
+        while held.count + dropped < capacity && waiting.isEmpty {
+            let c = try TestClient.connect(f.listenPort, timeout: 0.5)
+            if let banner = try? c.banner() {
+                XCTAssertEqual(banner, "fd")
+                held.append(c)
+                continue
+            }
+            Net.setTimeouts(c.fd, 0.05)
+            let ending = c.waitForEnd()
+            if ending == .timeout { waiting.append(c) } else { dropped += 1; c.close() }
+        }
+        XCTAssertFalse(waiting.isEmpty, "descriptors never ran out below capacity \(capacity): the test needs more listen sockets")
+        XCTAssertLessThanOrEqual(dropped, 1, "clients were accepted and dropped instead of waiting in the backlog")
+        for _ in 0..<4 { waiting.append(try TestClient.connect(f.listenPort, timeout: 0.05)) }
+        // Longer than the one-second retry: waiting clients stay in the backlog while descriptors lack.
+        usleep(1_500_000)
+        for (i, c) in waiting.enumerated() {
+            XCTAssertEqual(c.waitForEnd(), .timeout, "waiting client \(i) was accepted and dropped")
+        }
+        XCTAssertEqual(f.events("descriptors_exhausted"), 1, f.stderr)
+        XCTAssertEqual(f.events("accepting_resumed"), 0, f.stderr)
+        XCTAssertEqual(b.open, held.count)
+        for _ in 0..<waiting.count { held.removeFirst().close() }
+        for (i, c) in waiting.enumerated() {
+            Net.setTimeouts(c.fd, 3)
+            XCTAssertEqual(TestBackend.name(fromBanner: (try? c.receive(exactly: 16)) ?? []), "fd", "waiting client \(i) not served after sessions ended")
+        }
+        XCTAssertGreaterThanOrEqual(f.events("accepting_resumed"), 1, f.stderr)
+        try held.last!.send("x")
+        XCTAssertEqual(try held.last!.receive(exactly: 1), Array("x".utf8), "an established session was disturbed")
+    }
 }

@@ -140,8 +140,11 @@ public final class Session: EventHandler, TimerTarget {
                     // Not the server's fault: do not count a failure against it, and hold new
                     // clients in the backlog until descriptors free up.
                     abandonServer(failed: false, cause: error)
-                    runtime.acceptFailed(error)
-                    return end(.internalError)
+                    // End first: this session's own ending would otherwise reopen the gate at
+                    // once, and each client in the backlog would be accepted only to meet the
+                    // same failure and be dropped.
+                    end(.internalError)
+                    return runtime.acceptFailed(error)
                 }
                 abandonServer(failed: true, cause: error)
             }
