@@ -229,6 +229,16 @@ public final class Session: EventHandler, TimerTarget {
             if phase == .relaying && inboundOver && !events.isDisjoint(with: [.error, .hangup]) {
                 end(side == Session.clientSide ? .clientReset : .serverReset, relayReset: true)
             }
+            // Nor does one on a socket whose inbound direction holds bytes the other side has
+            // not taken: that direction reads nothing until they drain, which a stalled peer
+            // may never let happen. The error is pending on the socket; the session ends now.
+            let inboundHeld = side == Session.clientSide ? up.isHolding : down.isHolding
+            if phase == .relaying && inboundHeld && events.contains(.error) {
+                let failed = side == Session.clientSide ? client : server
+                let e = failed.pendingError() ?? .connectionReset
+                let isClient = side == Session.clientSide
+                end(e == .connectionReset ? (isClient ? .clientReset : .serverReset) : (isClient ? .clientError : .serverError), relayReset: true)
+            }
         case .closed:
             return
         }
