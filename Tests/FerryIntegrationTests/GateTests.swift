@@ -135,4 +135,35 @@ final class GateTests: IntegrationCase {
         try held.last!.send("x")
         XCTAssertEqual(try held.last!.receive(exactly: 1), Array("x".utf8), "an established session was disturbed")
     }
+
+    /// The capacity leaves room for every descriptor the configuration may hold besides
+    /// sessions: all listen sockets of a server block, and the admin and metrics sockets with
+    /// as many clients as they take. Sessions fill up to capacity with all of those held and
+    /// descriptors never run out (they did: each server block counted as one listen socket and
+    /// admin and metrics clients came out of a small reserve).
+    func testCapacityLeavesRoomForEveryListenSocketAndControlClient() throws {
+        let b = try backend("cap")
+        let ports = try distinctFreePorts(41)
+        let mport = ports[40]
+        let listens = ports[0..<40].map { " listen 127.0.0.1:\($0);" }.joined()
+        let f = try ferry("server { listen LISTEN;\(listens) proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 30s; }",
+                          main: "worker_rlimit_nofile 300; admin_socket @DIR@/admin.sock; metrics_listen 127.0.0.1:\(mport);")
+        XCTAssertTrue(waitUntil(timeout: 5) { FerryInstance.isListening(mport) })
+        let capacity = try XCTUnwrap(f.field("capacity", ofEvent: "start"))
+        // Control clients at their bounds (64 admin, 16 metrics), silent: each holds a descriptor.
+        var control: [Int32] = []
+        defer { control.forEach { Glibc.close($0) } }
+        for _ in 0..<64 { control.append(try AdminSocket.connect(f.adminPath)) }
+        for _ in 0..<16 { control.append(try TestClient.connect(mport).detach()) }
+        var held: [TestClient] = []
+        defer { held.forEach { $0.close() } }
+        for i in 0..<capacity {
+            let c = try TestClient.connect(f.listenPort, timeout: 2)
+            guard let banner = try? c.banner() else { XCTFail("session \(i) of \(capacity) not served:\n\(f.stderr)"); break }
+            XCTAssertEqual(banner, "cap")
+            held.append(c)
+        }
+        XCTAssertTrue(waitUntil(timeout: 2) { f.events("capacity_reached") == 1 }, f.stderr)
+        XCTAssertEqual(f.events("descriptors_exhausted"), 0, f.stderr)
+    }
 }

@@ -70,8 +70,19 @@ public final class Runtime {
     var pacedShutdowns: [PacedShutdown] = []
     private var exitStatus: Int32 = 0
 
-    /// Descriptors kept for ferry itself: stdio, epoll, signalfd, logs, admin socket, probes.
+    /// Descriptors kept for ferry itself: stdio, epoll, signalfd, log files, a reload's reads.
     static let reservedDescriptors = 64
+
+    /// Descriptors the configuration may hold besides sessions, at their bounds: every listen
+    /// socket (a server block may have several), and the admin and metrics sockets with their
+    /// most clients. Without them a busy admin or metrics client ran ferry out of descriptors
+    /// below its capacity.
+    static func controlDescriptors(_ config: Config) -> Int {
+        let listens = config.listeners.reduce(0) { $0 + $1.listens.count }
+        let admin = config.adminSocket == nil ? 0 : 1 + AdminServer.maxConnections
+        let metrics = config.metricsListen == nil ? 0 : 1 + MetricsServer.maxConnections
+        return listens + admin + metrics
+    }
 
     public init(config: Config, log: EventLog, configPath: String? = nil, policy: RelayPolicy = RelayPolicy()) throws(StartupError) {
         self.config = config
@@ -83,7 +94,7 @@ public final class Runtime {
         descriptorLimit = limits.soft
         // Pipes are two descriptors each and count against the same limit.
         let maxPipes = max(4, min(256, descriptorLimit / 32))
-        let usable = descriptorLimit - Runtime.reservedDescriptors - 2 * maxPipes - config.listeners.count
+        let usable = descriptorLimit - Runtime.reservedDescriptors - 2 * maxPipes - Runtime.controlDescriptors(config)
             - HealthChecks.descriptorsNeeded(config)
         capacity = max(1, usable / 2)
         let pipes = PipePool(maxPipes: maxPipes, maxIdle: 32)
