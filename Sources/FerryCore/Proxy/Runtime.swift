@@ -59,7 +59,7 @@ public final class Runtime {
     enum AcceptGate: Equatable { case open, atCapacity, outOfDescriptors }
     var gate: AcceptGate = .open
     /// Sessions that fit when descriptors last ran out below `capacity` (held by something the
-    /// computation does not see: admin or metrics clients, extra listen sockets, or ENFILE).
+    /// computation does not see: listen sockets a reload added, a lowered limit, or ENFILE).
     /// The gate uses it as the capacity until the retry timer finds descriptors free again, so
     /// a session ending lets exactly one waiting client in instead of dropping the ones after it.
     var descriptorCeiling: Int? = nil
