@@ -90,7 +90,8 @@ final class BalancingEligibilityTests: XCTestCase {
     }
 
     func testSuccessBeforeAnyTrialDoesNotClearFailsAsInNginx() {
-        var s = Scheduler(method: .roundRobin, peers: [server(maxFails: 2, failTimeout: 10 * second)], seed: 0)
+        // The backup keeps the upstream from being a single server, which counts no failures.
+        var s = Scheduler(method: .roundRobin, peers: [server(maxFails: 2, failTimeout: 10 * second), server(backup: true)], seed: 0)
         s.connectFailed(0, now: 1 * second)
         s.connectSucceeded(0, now: 2 * second)
         XCTAssertEqual(s.peers[0].fails, 1, "no selection after fail_timeout yet, so no reset")
@@ -98,6 +99,20 @@ final class BalancingEligibilityTests: XCTestCase {
         XCTAssertEqual(s.select(client: .none, now: 12 * second, tried: TriedSet()), 0)
         s.connectSucceeded(0, now: 12 * second)
         XCTAssertEqual(s.peers[0].fails, 0)
+    }
+
+    /// nginx's `single`: one server and no backup is never taken out by failed connects; with a
+    /// second server, primary or backup, failures count again.
+    func testSingleServerIsNeverMarkedFailed() {
+        var single = Scheduler(method: .roundRobin, peers: [server(maxFails: 1, failTimeout: 10 * second)], seed: 0)
+        for t in 0..<3 { single.connectFailed(0, now: UInt64(t) * second) }
+        XCTAssertEqual(single.peers[0].fails, 0)
+        XCTAssertEqual(single.verdict(0, now: 3 * second), .eligible)
+        XCTAssertEqual(single.select(client: .none, now: 3 * second, tried: TriedSet()), 0)
+        var withBackup = Scheduler(method: .roundRobin, peers: [server(maxFails: 1, failTimeout: 10 * second), server(backup: true)], seed: 0)
+        withBackup.connectFailed(0, now: 1 * second)
+        XCTAssertEqual(withBackup.verdict(0, now: 2 * second), .failed(until: 11 * second + 1))
+        XCTAssertEqual(withBackup.select(client: .none, now: 2 * second, tried: TriedSet()), 1, "the backup takes over")
     }
 
     func testMaxFailsZeroCountsNothing() {

@@ -25,6 +25,24 @@ final class BalancingTests: IntegrationCase {
         XCTAssertTrue(f.stderr.contains("\"address\":\"127.0.0.1:\(closed)\""), f.stderr)
     }
 
+    /// A single server (`proxy_pass host:port`, or an upstream of one server and no backup) is
+    /// never taken out by a failed connect, as in nginx: once it is back (a restart), the next
+    /// client is served at once, not refused with no_server for fail_timeout.
+    func testSingleServerIsTriedAgainAfterAFailedConnect() throws {
+        let port = try Net.freePort()
+        let f = try ferry("""
+            upstream one { server 127.0.0.1:\(port) name=one; }
+            server { listen LISTEN; proxy_pass one; \(timeouts) }
+            """)
+        let refused = try TestClient.connect(f.listenPort, timeout: 3)
+        defer { refused.close() }
+        XCTAssertTrue(refused.wasRefused())
+        XCTAssertEqual(f.events("connect_failed"), 1, f.stderr)
+        let b = try TestBackend(name: "back", port: port)
+        defer { b.stop() }
+        XCTAssertEqual(try bannerThrough(f.listenPort), "back", "the only server stayed out after one failed connect")
+    }
+
     /// 5a. Connect to a server that never answers: the client is closed after proxy_connect_timeout.
     func testConnectTimeoutClosesClient() throws {
         let hole = try blackhole()

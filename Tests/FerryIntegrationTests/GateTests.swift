@@ -81,4 +81,89 @@ final class GateTests: IntegrationCase {
         let ending = c.waitForEnd()
         XCTAssertTrue(ending == .eof || ending == .reset, "got \(ending)")
     }
+
+    /// Descriptors run out below the computed capacity (here: the limit is lowered under the
+    /// running ferry; in production ENFILE, or descriptors held by something the capacity does
+    /// not foresee). The client that finds out may be lost, but the clients behind it wait in
+    /// the backlog instead of being accepted and dropped one after another; one log line for
+    /// the episode; they are served when sessions end, and established sessions are kept.
+    func testDescriptorExhaustionHoldsClientsInBacklog() throws {
+        let b = try backend("fd")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 30s; }",
+                          main: "worker_rlimit_nofile 300;")
+        // prlimit(1) from util-linux: Glibc's prlimit(2) wrapper is not visible to Swift.
+        let lower = Process()
+        lower.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+        lower.arguments = ["--pid", "\(f.pid)", "--nofile=160:300"]
+        try lower.run()
+        lower.waitUntilExit()
+        XCTAssertEqual(lower.terminationStatus, 0, "prlimit failed")
+        let capacity = try XCTUnwrap(f.field("capacity", ofEvent: "start"))
+        var held: [TestClient] = []
+        defer { held.forEach { $0.close() } }
+        var dropped = 0
+        var waiting: [TestClient] = []
+        defer { waiting.forEach { $0.close() } }
+        while held.count + dropped < capacity && waiting.isEmpty {
+            let c = try TestClient.connect(f.listenPort, timeout: 0.5)
+            if let banner = try? c.banner() {
+                XCTAssertEqual(banner, "fd")
+                held.append(c)
+                continue
+            }
+            Net.setTimeouts(c.fd, 0.05)
+            let ending = c.waitForEnd()
+            if ending == .timeout { waiting.append(c) } else { dropped += 1; c.close() }
+        }
+        XCTAssertFalse(waiting.isEmpty, "descriptors never ran out below capacity \(capacity)")
+        XCTAssertLessThanOrEqual(dropped, 1, "clients were accepted and dropped instead of waiting in the backlog")
+        for _ in 0..<4 { waiting.append(try TestClient.connect(f.listenPort, timeout: 0.05)) }
+        // Longer than the one-second retry: waiting clients stay in the backlog while descriptors lack.
+        usleep(1_500_000)
+        for (i, c) in waiting.enumerated() {
+            XCTAssertEqual(c.waitForEnd(), .timeout, "waiting client \(i) was accepted and dropped")
+        }
+        XCTAssertEqual(f.events("descriptors_exhausted"), 1, f.stderr)
+        XCTAssertEqual(f.events("accepting_resumed"), 0, f.stderr)
+        XCTAssertEqual(b.open, held.count)
+        for _ in 0..<waiting.count { held.removeFirst().close() }
+        for (i, c) in waiting.enumerated() {
+            Net.setTimeouts(c.fd, 3)
+            XCTAssertEqual(TestBackend.name(fromBanner: (try? c.receive(exactly: 16)) ?? []), "fd", "waiting client \(i) not served after sessions ended")
+        }
+        XCTAssertGreaterThanOrEqual(f.events("accepting_resumed"), 1, f.stderr)
+        try held.last!.send("x")
+        XCTAssertEqual(try held.last!.receive(exactly: 1), Array("x".utf8), "an established session was disturbed")
+    }
+
+    /// The capacity leaves room for every descriptor the configuration may hold besides
+    /// sessions: all listen sockets of a server block, and the admin and metrics sockets with
+    /// as many clients as they take. Sessions fill up to capacity with all of those held and
+    /// descriptors never run out (they did: each server block counted as one listen socket and
+    /// admin and metrics clients came out of a small reserve).
+    func testCapacityLeavesRoomForEveryListenSocketAndControlClient() throws {
+        let b = try backend("cap")
+        let ports = try distinctFreePorts(41)
+        let mport = ports[40]
+        let listens = ports[0..<40].map { " listen 127.0.0.1:\($0);" }.joined()
+        let f = try ferry("server { listen LISTEN;\(listens) proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 30s; }",
+                          main: "worker_rlimit_nofile 300; admin_socket @DIR@/admin.sock; metrics_listen 127.0.0.1:\(mport);")
+        XCTAssertTrue(waitUntil(timeout: 5) { FerryInstance.isListening(mport) })
+        let capacity = try XCTUnwrap(f.field("capacity", ofEvent: "start"))
+        // Control clients at their bounds (64 admin, 16 metrics), silent: each holds a descriptor.
+        var control: [Int32] = []
+        defer { control.forEach { Glibc.close($0) } }
+        for _ in 0..<64 { control.append(try AdminSocket.connect(f.adminPath)) }
+        for _ in 0..<16 { control.append(try TestClient.connect(mport).detach()) }
+        var held: [TestClient] = []
+        defer { held.forEach { $0.close() } }
+        for i in 0..<capacity {
+            let c = try TestClient.connect(f.listenPort, timeout: 2)
+            guard let banner = try? c.banner() else { XCTFail("session \(i) of \(capacity) not served:\n\(f.stderr)"); break }
+            XCTAssertEqual(banner, "cap")
+            held.append(c)
+        }
+        XCTAssertTrue(waitUntil(timeout: 2) { f.events("capacity_reached") == 1 }, f.stderr)
+        XCTAssertEqual(f.events("descriptors_exhausted"), 0, f.stderr)
+    }
 }

@@ -179,6 +179,53 @@ final class ProxyProtocolTests: IntegrationCase {
         XCTAssertEqual(b.accepted, 2, "a rejected client reached the server")
     }
 
+    /// A listener closed by a reload or a graceful stop while clients are still sending their
+    /// headers: those clients are finished under the listener they came through (served after a
+    /// reload, refused while stopping, cut at the timeout) and ferry keeps running. The readers
+    /// once held their listener unretained, and a header completed after it was freed crashed
+    /// ferry (MALLOC_PERTURB_ makes the freed memory fault at once).
+    func testHeadersPendingWhenTheirListenerClosesAreFinishedSafely() throws {
+        let b = try backend("pp")
+        for step in ["reload", "stop"] {
+            let pp = try Net.freePort()
+            let plain = "server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_timeout 30s; }"
+            let f = try ferry(plain + " server { listen 127.0.0.1:\(pp) proxy_protocol; proxy_pass 127.0.0.1:\(b.port); proxy_protocol_timeout 1s; }",
+                              main: "error_log stderr info; worker_shutdown_timeout 20s;", environment: ["MALLOC_PERTURB_": "165"])
+            let live = try TestClient.connect(f.listenPort, timeout: 5)
+            defer { live.close() }
+            XCTAssertEqual(try live.banner(), "pp", step)
+            let completing = try TestClient.connect(pp, timeout: 5)
+            defer { completing.close() }
+            let silent = try TestClient.connect(pp, timeout: 5)
+            defer { silent.close() }
+            try completing.send("PROXY TCP4 192.0.2.")
+            try silent.send("PROXY TCP4 192.0.2.")
+            if step == "reload" {
+                try f.rewriteConfig(stream: plain, main: "error_log stderr info;")
+                f.signal(SIGHUP)
+                XCTAssertTrue(waitUntil(timeout: 3) { f.events("reload") == 1 }, f.stderr)
+            } else {
+                f.signal(SIGTERM)
+                XCTAssertTrue(waitUntil(timeout: 3) { f.events("stopping") == 1 }, f.stderr)
+            }
+            try completing.send("1 192.0.2.2 1 2\r\n")
+            if step == "reload" {
+                XCTAssertEqual(try completing.banner(), "pp", "a header completed after its listener closed was not served")
+            } else {
+                XCTAssertTrue(completing.wasRefused(), "a header completed while stopping was not refused")
+            }
+            XCTAssertTrue(silent.wasRefused(), "\(step): an incomplete header was not cut at proxy_protocol_timeout")
+            XCTAssertTrue(waitUntil(timeout: 2) { f.events("proxy_header_rejected") == 1 }, f.stderr)
+            XCTAssertTrue(f.isRunning, "\(step): ferry died:\n\(f.stderr)")
+            try live.send("x")
+            XCTAssertEqual(try live.receive(exactly: 1), Array("x".utf8), "\(step): the established session was disturbed")
+            if step == "stop" {
+                live.close()
+                XCTAssertEqual(f.waitExit(timeout: 5), 0, f.stderr)
+            }
+        }
+    }
+
     // MARK: HAProxy
 
     /// HAProxy with `accept-proxy` behind ferry understands ferry's v1 and v2 headers: it passes

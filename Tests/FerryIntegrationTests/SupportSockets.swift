@@ -124,6 +124,12 @@ final class TestClient {
         if fd >= 0 { Glibc.close(fd); fd = -1 }
     }
 
+    /// Hands the descriptor over to the caller, who closes it.
+    func detach() -> Int32 {
+        defer { fd = -1 }
+        return fd
+    }
+
     /// Closes with RST instead of FIN (SO_LINGER 0).
     func reset() {
         var l = linger(l_onoff: 1, l_linger: 0)

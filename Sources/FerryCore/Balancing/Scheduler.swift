@@ -59,7 +59,11 @@ public struct Scheduler {
 
     /// The connect to `peer` failed (refused, reset, timed out): passive failure accounting.
     /// Does not change `active`; the relay still calls sessionClosed for the attempt.
+    /// An upstream of one server and no backup counts nothing (nginx's `single` peers): taking
+    /// its only server out would turn every client away for fail_timeout after one failed
+    /// connect, even once the server is back (a restart, a full backlog).
     public mutating func connectFailed(_ peer: Int, now: UInt64) {
+        guard peers.count > 1 else { return }
         Eligibility.recordFailure(&peers[peer], now: now)
     }
 

@@ -26,7 +26,9 @@ struct Preread {
 /// time cannot hold its descriptor longer than the timeout.
 final class ProxyHeaderReader: EventHandler, TimerTarget {
     unowned(unsafe) let runtime: Runtime
-    unowned(unsafe) let listener: Listener
+    /// Strong, as a session's: a reload or a graceful stop closes and drops a listener while its
+    /// clients may still be sending their headers, and they finish under it.
+    let listener: Listener
     let client: Socket
     let peer: SocketAddress
     var timer = TimerSlot()

@@ -58,6 +58,11 @@ public final class Runtime {
     var health: HealthChecks? = nil
     enum AcceptGate: Equatable { case open, atCapacity, outOfDescriptors }
     var gate: AcceptGate = .open
+    /// Sessions that fit when descriptors last ran out below `capacity` (held by something the
+    /// computation does not see: listen sockets a reload added, a lowered limit, or ENFILE).
+    /// The gate uses it as the capacity until the retry timer finds descriptors free again, so
+    /// a session ending lets exactly one waiting client in instead of dropping the ones after it.
+    var descriptorCeiling: Int? = nil
     private var retryTimer: OneShotTimer? = nil
     private var stopTimer: OneShotTimer? = nil
     var stopping = false
@@ -65,8 +70,19 @@ public final class Runtime {
     var pacedShutdowns: [PacedShutdown] = []
     private var exitStatus: Int32 = 0
 
-    /// Descriptors kept for ferry itself: stdio, epoll, signalfd, logs, admin socket, probes.
+    /// Descriptors kept for ferry itself: stdio, epoll, signalfd, log files, a reload's reads.
     static let reservedDescriptors = 64
+
+    /// Descriptors the configuration may hold besides sessions, at their bounds: every listen
+    /// socket (a server block may have several), and the admin and metrics sockets with their
+    /// most clients. Without them a busy admin or metrics client ran ferry out of descriptors
+    /// below its capacity.
+    static func controlDescriptors(_ config: Config) -> Int {
+        let listens = config.listeners.reduce(0) { $0 + $1.listens.count }
+        let admin = config.adminSocket == nil ? 0 : 1 + AdminServer.maxConnections
+        let metrics = config.metricsListen == nil ? 0 : 1 + MetricsServer.maxConnections
+        return listens + admin + metrics
+    }
 
     public init(config: Config, log: EventLog, configPath: String? = nil, policy: RelayPolicy = RelayPolicy()) throws(StartupError) {
         self.config = config
@@ -78,7 +94,7 @@ public final class Runtime {
         descriptorLimit = limits.soft
         // Pipes are two descriptors each and count against the same limit.
         let maxPipes = max(4, min(256, descriptorLimit / 32))
-        let usable = descriptorLimit - Runtime.reservedDescriptors - 2 * maxPipes - config.listeners.count
+        let usable = descriptorLimit - Runtime.reservedDescriptors - 2 * maxPipes - Runtime.controlDescriptors(config)
             - HealthChecks.descriptorsNeeded(config)
         capacity = max(1, usable / 2)
         let pipes = PipePool(maxPipes: maxPipes, maxIdle: 32)
@@ -208,13 +224,22 @@ public final class Runtime {
 
     var hasRoom: Bool { gate == .open }
 
+    /// Sessions (and clients still sending a PROXY header) the gate lets in now.
+    var sessionLimit: Int { min(capacity, descriptorCeiling ?? capacity) }
+
+    /// Closes the gate when the last admission filled the room.
+    private func closeGateIfFull() {
+        let n = sessionCount + readingHeaders
+        if n >= capacity { closeGate(.atCapacity) } else if n >= sessionLimit { closeGate(.outOfDescriptors) }
+    }
+
     func startSession(client: Socket, peer: SocketAddress, listener: Listener) {
         acceptedTotal &+= 1
         listener.stats.accepted &+= 1
         if listener.config.proxyProtocol {
             // Who the client is is known only after its header: every check waits for it.
             readingHeaders += 1
-            if sessionCount + readingHeaders >= capacity { closeGate(.atCapacity) }
+            closeGateIfFull()
             return ProxyHeaderReader(runtime: self, listener: listener, client: client, peer: peer).start()
         }
         admit(client: client, peer: peer, listener: listener, origin: nil, preread: nil)
@@ -246,7 +271,7 @@ public final class Runtime {
         sessions?.previous = s
         sessions = s
         sessionCount += 1
-        if sessionCount + readingHeaders >= capacity { closeGate(.atCapacity) }
+        closeGateIfFull()
         do {
             try loop.register(client.fd, interest: Session.interest, handler: s, side: Session.clientSide)
         } catch {
@@ -281,7 +306,7 @@ public final class Runtime {
     /// A client's header phase is over (it became a session or was refused).
     func headerPhaseEnded() {
         readingHeaders -= 1
-        if gate == .atCapacity && sessionCount + readingHeaders < capacity { openGate() }
+        if gate != .open && sessionCount + readingHeaders < sessionLimit { openGate() }
     }
 
     /// Counts what kind of limit refused a client; a full limit_conn zone is logged once per episode.
@@ -348,7 +373,7 @@ public final class Runtime {
         s.next = nil
         s.previous = nil
         sessionCount -= 1
-        if gate != .open && sessionCount + readingHeaders < capacity { openGate() }
+        if gate != .open && sessionCount + readingHeaders < sessionLimit { openGate() }
         if stopping && sessionCount == 0 { loop.stop() }
     }
 
@@ -366,15 +391,32 @@ public final class Runtime {
     func acceptFailed(_ error: Errno) {
         switch error {
         case .tooManyOpenFiles, .tooManyOpenFilesInSystem:
+            descriptorCeiling = min(descriptorCeiling ?? capacity, sessionCount + readingHeaders)
             closeGate(.outOfDescriptors)
             // Descriptors may be held by something other than sessions: also retry on a timer.
-            let t = retryTimer ?? OneShotTimer { [unowned self] _ in if gate == .outOfDescriptors { openGate() } }
+            let t = retryTimer ?? OneShotTimer { [unowned self] _ in retryAfterExhaustion() }
             retryTimer = t
             loop.timers.schedule(t, at: loop.now &+ 1_000_000_000)
         default:
             // ECONNABORTED and friends concern one client that already left.
             log.log(.info, "accept_failed") { $0.add("error", error.description) }
         }
+    }
+
+    /// Raises the descriptor ceiling by the sessions that fit in the descriptors free now, and
+    /// lifts it once `capacity` fits again. Nothing moves while not even a session's two
+    /// descriptors can be had (the pipe tests that, for ENFILE too): reopening blindly would
+    /// accept a waiting client every second only to drop it when its server socket fails.
+    private func retryAfterExhaustion() {
+        guard let ceiling = descriptorCeiling else { return }
+        if let probe = try? Pipe.make() {
+            probe.close()
+            let free = descriptorLimit - ResourceLimits.openDescriptorCount()
+            let fits = sessionCount + readingHeaders + max(1, free / 2)
+            descriptorCeiling = fits >= capacity ? nil : max(ceiling, fits)
+            if gate != .open && sessionCount + readingHeaders < sessionLimit { openGate() }
+        }
+        if descriptorCeiling != nil, let t = retryTimer { loop.timers.schedule(t, at: loop.now &+ 1_000_000_000) }
     }
 
     private func closeGate(_ why: AcceptGate) {

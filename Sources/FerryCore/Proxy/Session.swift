@@ -140,8 +140,11 @@ public final class Session: EventHandler, TimerTarget {
                     // Not the server's fault: do not count a failure against it, and hold new
                     // clients in the backlog until descriptors free up.
                     abandonServer(failed: false, cause: error)
-                    runtime.acceptFailed(error)
-                    return end(.internalError)
+                    // End first: this session's own ending would otherwise reopen the gate at
+                    // once, and each client in the backlog would be accepted only to meet the
+                    // same failure and be dropped.
+                    end(.internalError)
+                    return runtime.acceptFailed(error)
                 }
                 abandonServer(failed: true, cause: error)
             }
@@ -225,6 +228,16 @@ public final class Session: EventHandler, TimerTarget {
             let inboundOver = side == Session.clientSide ? up.finished : down.finished
             if phase == .relaying && inboundOver && !events.isDisjoint(with: [.error, .hangup]) {
                 end(side == Session.clientSide ? .clientReset : .serverReset, relayReset: true)
+            }
+            // Nor does one on a socket whose inbound direction holds bytes the other side has
+            // not taken: that direction reads nothing until they drain, which a stalled peer
+            // may never let happen. The error is pending on the socket; the session ends now.
+            let inboundHeld = side == Session.clientSide ? up.isHolding : down.isHolding
+            if phase == .relaying && inboundHeld && events.contains(.error) {
+                let failed = side == Session.clientSide ? client : server
+                let e = failed.pendingError() ?? .connectionReset
+                let isClient = side == Session.clientSide
+                end(e == .connectionReset ? (isClient ? .clientReset : .serverReset) : (isClient ? .clientError : .serverError), relayReset: true)
             }
         case .closed:
             return
