@@ -63,7 +63,11 @@ public final class Runtime {
     /// The gate uses it as the capacity until the retry timer finds descriptors free again, so
     /// a session ending lets exactly one waiting client in instead of dropping the ones after it.
     var descriptorCeiling: Int? = nil
-    private var retryTimer: OneShotTimer? = nil
+    var retryTimer: OneShotTimer? = nil
+    /// The saturation episode under way (Runtime+AcceptGate): what closed the gate first and
+    /// when. It outlives the gate's brief reopenings while clients keep waiting.
+    var saturation: (cause: AcceptGate, since: UInt64)? = nil
+    var settleTimer: OneShotTimer? = nil
     private var stopTimer: OneShotTimer? = nil
     var stopping = false
     /// `shutdown sessions server ... rate N/s` in progress.
@@ -222,17 +226,6 @@ public final class Runtime {
 
     // MARK: sessions
 
-    var hasRoom: Bool { gate == .open }
-
-    /// Sessions (and clients still sending a PROXY header) the gate lets in now.
-    var sessionLimit: Int { min(capacity, descriptorCeiling ?? capacity) }
-
-    /// Closes the gate when the last admission filled the room.
-    private func closeGateIfFull() {
-        let n = sessionCount + readingHeaders
-        if n >= capacity { closeGate(.atCapacity) } else if n >= sessionLimit { closeGate(.outOfDescriptors) }
-    }
-
     func startSession(client: Socket, peer: SocketAddress, listener: Listener) {
         acceptedTotal &+= 1
         listener.stats.accepted &+= 1
@@ -306,7 +299,7 @@ public final class Runtime {
     /// A client's header phase is over (it became a session or was refused).
     func headerPhaseEnded() {
         readingHeaders -= 1
-        if gate != .open && sessionCount + readingHeaders < sessionLimit { openGate() }
+        reopenGateIfRoom()
     }
 
     /// Counts what kind of limit refused a client; a full limit_conn zone is logged once per episode.
@@ -373,7 +366,7 @@ public final class Runtime {
         s.next = nil
         s.previous = nil
         sessionCount -= 1
-        if gate != .open && sessionCount + readingHeaders < sessionLimit { openGate() }
+        reopenGateIfRoom()
         if stopping && sessionCount == 0 { loop.stop() }
     }
 
@@ -383,62 +376,6 @@ public final class Runtime {
             $0.add("server", upstream.serverNames[peer])
             $0.add("address", upstream.addresses[peer].description)
             $0.add("error", cause.description)
-        }
-    }
-
-    // MARK: accept gate
-
-    func acceptFailed(_ error: Errno) {
-        switch error {
-        case .tooManyOpenFiles, .tooManyOpenFilesInSystem:
-            descriptorCeiling = min(descriptorCeiling ?? capacity, sessionCount + readingHeaders)
-            closeGate(.outOfDescriptors)
-            // Descriptors may be held by something other than sessions: also retry on a timer.
-            let t = retryTimer ?? OneShotTimer { [unowned self] _ in retryAfterExhaustion() }
-            retryTimer = t
-            loop.timers.schedule(t, at: loop.now &+ 1_000_000_000)
-        default:
-            // ECONNABORTED and friends concern one client that already left.
-            log.log(.info, "accept_failed") { $0.add("error", error.description) }
-        }
-    }
-
-    /// Raises the descriptor ceiling by the sessions that fit in the descriptors free now, and
-    /// lifts it once `capacity` fits again. Nothing moves while not even a session's two
-    /// descriptors can be had (the pipe tests that, for ENFILE too): reopening blindly would
-    /// accept a waiting client every second only to drop it when its server socket fails.
-    private func retryAfterExhaustion() {
-        guard let ceiling = descriptorCeiling else { return }
-        if let probe = try? Pipe.make() {
-            probe.close()
-            let free = descriptorLimit - ResourceLimits.openDescriptorCount()
-            let fits = sessionCount + readingHeaders + max(1, free / 2)
-            descriptorCeiling = fits >= capacity ? nil : max(ceiling, fits)
-            if gate != .open && sessionCount + readingHeaders < sessionLimit { openGate() }
-        }
-        if descriptorCeiling != nil, let t = retryTimer { loop.timers.schedule(t, at: loop.now &+ 1_000_000_000) }
-    }
-
-    private func closeGate(_ why: AcceptGate) {
-        guard gate == .open else { return }
-        gate = why
-        for l in listeners { l.setAccepting(false) }
-        // One line per episode, not per refused accept.
-        log.log(.warn, why == .atCapacity ? "capacity_reached" : "descriptors_exhausted") {
-            $0.add("sessions", sessionCount)
-            $0.add("capacity", capacity)
-            $0.add("nofile", descriptorLimit)
-        }
-    }
-
-    private func openGate() {
-        guard !stopping else { return }
-        let was = gate
-        gate = .open
-        for l in listeners { l.setAccepting(true) }
-        log.log(.notice, "accepting_resumed") {
-            $0.add("after", was == .atCapacity ? "capacity_reached" : "descriptors_exhausted")
-            $0.add("sessions", sessionCount)
         }
     }
 

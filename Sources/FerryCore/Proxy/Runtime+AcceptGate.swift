@@ -1,0 +1,99 @@
+/// The accept gate: who gets in while ferry is full.
+///
+/// At capacity (or when descriptors run out below it) every listener stops accepting and new
+/// clients wait in the kernel's backlog; a session that ends lets the next one in. Established
+/// sessions are never dropped to make room.
+///
+/// The log speaks of episodes, not of the gate's movements: under sustained overload the gate
+/// opens for one waiting client each time a session ends and closes again at once, and one
+/// line per movement would be one line per accept. So `capacity_reached` (or
+/// `descriptors_exhausted`) starts an episode, and `accepting_resumed` ends it once the gate
+/// has stayed open for `settleNanoseconds`: the backlog has stopped refilling the room.
+extension Runtime {
+    /// How long the gate must stay open before the overload counts as over.
+    static let settleNanoseconds: UInt64 = 1_000_000_000
+
+    var hasRoom: Bool { gate == .open }
+
+    /// Sessions (and clients still sending a PROXY header) the gate lets in now.
+    var sessionLimit: Int { min(capacity, descriptorCeiling ?? capacity) }
+
+    /// Closes the gate when the last admission filled the room.
+    func closeGateIfFull() {
+        let n = sessionCount + readingHeaders
+        if n >= capacity { closeGate(.atCapacity) } else if n >= sessionLimit { closeGate(.outOfDescriptors) }
+    }
+
+    /// Opens the gate when a session ended or descriptors came free and there is room again.
+    func reopenGateIfRoom() {
+        if gate != .open && sessionCount + readingHeaders < sessionLimit { openGate() }
+    }
+
+    func acceptFailed(_ error: Errno) {
+        switch error {
+        case .tooManyOpenFiles, .tooManyOpenFilesInSystem:
+            descriptorCeiling = min(descriptorCeiling ?? capacity, sessionCount + readingHeaders)
+            closeGate(.outOfDescriptors)
+            // Descriptors may be held by something other than sessions: also retry on a timer.
+            let t = retryTimer ?? OneShotTimer { [unowned self] _ in retryAfterExhaustion() }
+            retryTimer = t
+            loop.timers.schedule(t, at: loop.now &+ 1_000_000_000)
+        default:
+            // ECONNABORTED and friends concern one client that already left.
+            log.log(.info, "accept_failed") { $0.add("error", error.description) }
+        }
+    }
+
+    /// Raises the descriptor ceiling by the sessions that fit in the descriptors free now, and
+    /// lifts it once `capacity` fits again. Nothing moves while not even a session's two
+    /// descriptors can be had (the pipe tests that, for ENFILE too): reopening blindly would
+    /// accept a waiting client every second only to drop it when its server socket fails.
+    private func retryAfterExhaustion() {
+        guard let ceiling = descriptorCeiling else { return }
+        if let probe = try? Pipe.make() {
+            probe.close()
+            let free = descriptorLimit - ResourceLimits.openDescriptorCount()
+            let fits = sessionCount + readingHeaders + max(1, free / 2)
+            descriptorCeiling = fits >= capacity ? nil : max(ceiling, fits)
+            reopenGateIfRoom()
+        }
+        if descriptorCeiling != nil, let t = retryTimer { loop.timers.schedule(t, at: loop.now &+ 1_000_000_000) }
+    }
+
+    private func closeGate(_ why: AcceptGate) {
+        guard gate == .open else { return }
+        gate = why
+        for l in listeners { l.setAccepting(false) }
+        // A new episode, or the same one for a new reason (capacity, then descriptors): a line.
+        // The gate closing again behind the next waiting client is the same episode: none.
+        guard saturation?.cause != why else { return }
+        saturation = (why, loop.now)
+        log.log(.warn, why == .atCapacity ? "capacity_reached" : "descriptors_exhausted") {
+            $0.add("sessions", sessionCount)
+            $0.add("capacity", capacity)
+            $0.add("nofile", descriptorLimit)
+        }
+    }
+
+    private func openGate() {
+        guard !stopping else { return }
+        gate = .open
+        for l in listeners { l.setAccepting(true) }
+        // Each reopening restarts the wait: the timer fires only after a quiet second.
+        let t = settleTimer ?? OneShotTimer { [unowned self] now in settled(now) }
+        settleTimer = t
+        loop.timers.schedule(t, at: loop.now &+ Runtime.settleNanoseconds)
+    }
+
+    /// The gate has been open since its last reopening, `settleNanoseconds` ago, unless it
+    /// closed again meanwhile (then the episode goes on and the next reopening re-arms this).
+    private func settled(_ now: UInt64) {
+        guard gate == .open, !stopping, let episode = saturation else { return }
+        saturation = nil
+        log.log(.notice, "accepting_resumed") {
+            $0.add("after", episode.cause == .atCapacity ? "capacity_reached" : "descriptors_exhausted")
+            $0.add("sessions", sessionCount)
+            $0.add("saturated_ms", Int((now &- episode.since) / 1_000_000))
+        }
+    }
+}
