@@ -157,6 +157,51 @@ final class GateTests: IntegrationCase {
         XCTAssertEqual(f.events("descriptors_exhausted"), 1, f.stderr)
     }
 
+    /// accept4 failing for lack of kernel memory (ENOBUFS/ENOMEM, injected by strace) leaves the
+    /// client in the backlog and the listener readable: ferry pauses and retries every 100 ms
+    /// instead of spinning, logs the episode once, serves the waiting client once accept works
+    /// again, and keeps its established session.
+    func testAcceptOutOfMemoryPausesInsteadOfSpinning() throws {
+        let strace = "/usr/bin/strace"
+        guard FileManager.default.isExecutableFile(atPath: strace) else {
+            throw XCTSkip("needs strace (apt-get install strace; .ci/run installs it)")
+        }
+        let b = try backend("mem")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 30s; }")
+        let established = try TestClient.connect(f.listenPort)
+        defer { established.close() }
+        XCTAssertEqual(try established.banner(), "mem")
+        let trace = f.directory.appendingPathComponent("accept4.trace").path
+        let said = f.directory.appendingPathComponent("strace.stderr").path
+        _ = FileManager.default.createFile(atPath: said, contents: nil)
+        let injector = Process()
+        injector.executableURL = URL(fileURLWithPath: strace)
+        injector.arguments = ["-p", "\(f.pid)", "-o", trace, "-e", "trace=accept4", "-e", "inject=accept4:error=ENOBUFS"]
+        injector.standardOutput = FileHandle.nullDevice
+        injector.standardError = FileHandle(forWritingAtPath: said)!
+        try injector.run()
+        defer { if injector.isRunning { injector.terminate() }; injector.waitUntilExit() }
+        guard waitUntil(timeout: 5, { ((try? String(contentsOfFile: said, encoding: .utf8)) ?? "").contains("attached") }) else {
+            throw XCTSkip("strace could not attach to ferry (ptrace not permitted here)")
+        }
+        let waiting = try TestClient.connect(f.listenPort, timeout: 3)
+        defer { waiting.close() }
+        usleep(1_500_000)
+        let calls = ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains("accept4(") }.count
+        XCTAssertGreaterThan(calls, 2, "the injected failure was never hit")
+        // 1.5 s at one try per 100 ms is about 15; a spinning listener makes thousands.
+        XCTAssertLessThan(calls, 60, "ferry retried accept4 \(calls) times in 1.5 s")
+        XCTAssertEqual(f.events("memory_exhausted"), 1, f.stderr)
+        XCTAssertEqual(f.events("accepting_resumed"), 0, f.stderr)
+        injector.terminate()
+        injector.waitUntilExit()
+        Net.setTimeouts(waiting.fd, 3)
+        XCTAssertEqual(TestBackend.name(fromBanner: (try? waiting.receive(exactly: 16)) ?? []), "mem", "the waiting client was not served once accept worked again")
+        XCTAssertTrue(waitUntil(timeout: 4) { f.events("accepting_resumed") == 1 }, f.stderr)
+        try established.send("x")
+        XCTAssertEqual(try established.receive(exactly: 1), Array("x".utf8), "an established session was disturbed")
+    }
+
     /// The capacity leaves room for every descriptor the configuration may hold besides
     /// sessions: all listen sockets of a server block, and the admin and metrics sockets with
     /// as many clients as they take. Sessions fill up to capacity with all of those held and

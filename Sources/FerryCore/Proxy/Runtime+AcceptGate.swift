@@ -7,11 +7,28 @@
 /// The log speaks of episodes, not of the gate's movements: under sustained overload the gate
 /// opens for one waiting client each time a session ends and closes again at once, and one
 /// line per movement would be one line per accept. So `capacity_reached` (or
-/// `descriptors_exhausted`) starts an episode, and `accepting_resumed` ends it once the gate
+/// `descriptors_exhausted`, `memory_exhausted`) starts an episode, and `accepting_resumed` ends it once the gate
 /// has stayed open for `settleNanoseconds`: the backlog has stopped refilling the room.
 extension Runtime {
+    /// Why the listeners are not accepting. Each cause is one kind of episode in the log.
+    enum AcceptGate: Equatable {
+        case open, atCapacity, outOfDescriptors, outOfMemory
+
+        /// The event that starts an episode of this kind.
+        var event: String {
+            switch self {
+            case .open: return "accepting"
+            case .atCapacity: return "capacity_reached"
+            case .outOfDescriptors: return "descriptors_exhausted"
+            case .outOfMemory: return "memory_exhausted"
+            }
+        }
+    }
+
     /// How long the gate must stay open before the overload counts as over.
     static let settleNanoseconds: UInt64 = 1_000_000_000
+    /// How long accepting pauses when the kernel has no memory for another socket.
+    static let memoryRetryNanoseconds: UInt64 = 100_000_000
 
     var hasRoom: Bool { gate == .open }
 
@@ -38,6 +55,15 @@ extension Runtime {
             let t = retryTimer ?? OneShotTimer { [unowned self] _ in retryAfterExhaustion() }
             retryTimer = t
             loop.timers.schedule(t, at: loop.now &+ 1_000_000_000)
+        case .noBufferSpace, .outOfMemory:
+            // The client stays in the backlog and the listener stays readable: accepting again
+            // at once would spin. Pause briefly and try again (HAProxy does the same).
+            closeGate(.outOfMemory)
+            let t = memoryRetryTimer ?? OneShotTimer { [unowned self] _ in
+                if gate == .outOfMemory { openGate() }
+            }
+            memoryRetryTimer = t
+            loop.timers.schedule(t, at: loop.now &+ Runtime.memoryRetryNanoseconds)
         default:
             // ECONNABORTED and friends concern one client that already left.
             log.log(.info, "accept_failed") { $0.add("error", error.description) }
@@ -68,7 +94,7 @@ extension Runtime {
         // The gate closing again behind the next waiting client is the same episode: none.
         guard saturation?.cause != why else { return }
         saturation = (why, loop.now)
-        log.log(.warn, why == .atCapacity ? "capacity_reached" : "descriptors_exhausted") {
+        log.log(.warn, why.event) {
             $0.add("sessions", sessionCount)
             $0.add("capacity", capacity)
             $0.add("nofile", descriptorLimit)
@@ -91,7 +117,7 @@ extension Runtime {
         guard gate == .open, !stopping, let episode = saturation else { return }
         saturation = nil
         log.log(.notice, "accepting_resumed") {
-            $0.add("after", episode.cause == .atCapacity ? "capacity_reached" : "descriptors_exhausted")
+            $0.add("after", episode.cause.event)
             $0.add("sessions", sessionCount)
             $0.add("saturated_ms", Int((now &- episode.since) / 1_000_000))
         }

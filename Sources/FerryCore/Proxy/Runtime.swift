@@ -56,7 +56,6 @@ public final class Runtime {
     private var signalHandler: SignalHandler? = nil
     /// TCP probes and agent checks (Health/); nil until init has built the upstreams.
     var health: HealthChecks? = nil
-    enum AcceptGate: Equatable { case open, atCapacity, outOfDescriptors }
     var gate: AcceptGate = .open
     /// Sessions that fit when descriptors last ran out below `capacity` (held by something the
     /// computation does not see: listen sockets a reload added, a lowered limit, or ENFILE).
@@ -64,6 +63,7 @@ public final class Runtime {
     /// a session ending lets exactly one waiting client in instead of dropping the ones after it.
     var descriptorCeiling: Int? = nil
     var retryTimer: OneShotTimer? = nil
+    var memoryRetryTimer: OneShotTimer? = nil
     /// The saturation episode under way (Runtime+AcceptGate): what closed the gate first and
     /// when. It outlives the gate's brief reopenings while clients keep waiting.
     var saturation: (cause: AcceptGate, since: UInt64)? = nil

@@ -12,6 +12,8 @@ public struct Errno: Error, Equatable, Hashable, CustomStringConvertible {
     public static let brokenPipe = Errno(EPIPE)
     public static let tooManyOpenFiles = Errno(EMFILE)
     public static let tooManyOpenFilesInSystem = Errno(ENFILE)
+    public static let noBufferSpace = Errno(ENOBUFS)
+    public static let outOfMemory = Errno(ENOMEM)
     public static let timedOut = Errno(ETIMEDOUT)
     public static let addressInUse = Errno(EADDRINUSE)
 
