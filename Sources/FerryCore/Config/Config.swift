@@ -57,6 +57,10 @@ public struct UpstreamServerConfig: Equatable, Sendable {
     public var address: ServerAddress
     public var name: String               // name= or the address as written
     public var weight: Int = 1
+    /// nginx sets no upper bound; ferry needs one so that sums and products of weights
+    /// (round robin's running scores, least_conn's sessions x weight) cannot overflow, and
+    /// HAProxy's 256 is too few for the weights nginx configurations use.
+    public static let maximumWeight = 1_000_000
     public var maxFails: Int = 1
     public var failTimeout: Duration = .seconds(10)
     public var maxConns: Int = 0          // 0 = unlimited

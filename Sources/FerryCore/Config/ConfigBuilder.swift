@@ -493,8 +493,14 @@ final class ConfigBuilder {
             }
             switch key {
             case "weight":
-                guard let n = count(Argument(text: value, kind: .word, location: arg.location), minimum: 1) else {
-                    throw invalidParameter(arg, known: [], hint: value == "0" ? "weight must be 1 or more; use \"down\" to take a server out" : nil)
+                guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+                    throw invalidParameter(arg, known: [])
+                }
+                guard let n = Units.number(value), n <= UpstreamServerConfig.maximumWeight else {
+                    throw invalidParameter(arg, known: [], hint: "weight must be at most \(UpstreamServerConfig.maximumWeight)")
+                }
+                guard n >= 1 else {
+                    throw invalidParameter(arg, known: [], hint: "weight must be 1 or more; use \"down\" to take a server out")
                 }
                 server.weight = n
             case "max_fails":
