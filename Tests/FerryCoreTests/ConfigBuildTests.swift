@@ -237,6 +237,23 @@ final class ConfigBuildTests: XCTestCase {
         for (text, bytes) in sizes { XCTAssertEqual(Units.size(text), bytes, text) }
     }
 
+    func testLongDurationsNeverBecomeShortOnes() throws {
+        // 18446744074s is 2^64 ns + 0.29 s: a wrapping conversion made it a 0.29 s timeout.
+        let loaded = try ConfigLoader.load(text: "upstream b { server 127.0.0.1:1 fail_timeout=18446744074s; health_check interval=18446744074s; }\n"
+            + "server { listen 1; proxy_pass b; proxy_timeout 18446744074s; proxy_connect_timeout 18446744073710ms; }", file: "t.conf")
+        let listener = loaded.config.listeners[0]
+        let upstream = loaded.config.upstreams[0]
+        let hundredYears: UInt64 = 100 * 365 * 86_400 * 1_000_000_000
+        for (what, nanos) in [("proxy_timeout", listener.idleTimeout.nanoseconds), ("proxy_connect_timeout", listener.connectTimeout.nanoseconds),
+                              ("fail_timeout", upstream.servers[0].failTimeout.nanoseconds), ("interval", upstream.healthCheck!.interval.nanoseconds)] {
+            XCTAssertGreaterThan(nanos, hundredYears, what)
+            // and a deadline that far from a monotonic clock reading does not wrap either
+            XCTAssertGreaterThan(UInt64(1) << 62 &+ nanos, nanos, what)
+        }
+        XCTAssertEqual(Duration(milliseconds: 1500).nanoseconds, 1_500_000_000)
+        XCTAssertEqual(Duration(milliseconds: -5).nanoseconds, 0)
+    }
+
     func testNearestNameSuggestion() {
         XCTAssertEqual(NameSuggestion.distance("wieght", "weight"), 1)
         XCTAssertEqual(NameSuggestion.distance("", "abc"), 3)
