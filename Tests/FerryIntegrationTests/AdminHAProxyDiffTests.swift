@@ -54,7 +54,10 @@ final class AdminHAProxyDiffTests: IntegrationCase {
             "set maxconn server cccam/b1 10", "disable server cccam/b3", "enable server cccam/zz",
             "shutdown sessions server cccam/zz", "shutdown sessions server cccam/b2", "add server cccam/b4 127.0.0.1:1 weight 3",
             "add server cccam/b4 127.0.0.1:1", "add server cccam/b5", "del server cccam/b1", "get weight cccam/b4",
-            "del server cccam/b4", "get weight cccam/b4", "set server cccam/b2 state ready", "set server cccam/b1 weight 0",
+            "del server cccam/b4", "get weight cccam/b4", "set server cccam/b2 state ready",
+            "set weight cccam/b1 0000000005", "get weight cccam/b1", "set weight cccam/b1 6000%", "get weight cccam/b1",
+            "set weight cccam/b1 +3", "get weight cccam/b1", "set weight cccam/b1 300x", "set weight cccam/b1 99999999999999%",
+            "get weight cccam/b1", "set weight cccam/b1 1e3", "set weight cccam/b1 50.5%", "set server cccam/b1 weight 0",
             "get weight cccam/b1",
         ]
         func trimmed(_ s: String) -> String { String(s.reversed().drop { $0 == "\n" }.reversed()) }

@@ -179,28 +179,28 @@ enum AdminCommands {
         }
     }
 
-    /// HAProxy's weight syntax and errors: `N` absolute (0-256) or `N%` of the initial weight.
+    /// HAProxy's weight syntax and errors (server_parse_weight_change_request): `N` absolute
+    /// (0-256) or `N%` of the initial weight, read like strtol (optional sign, then digits) and
+    /// checked in HAProxy's order. A relative weight is capped, not refused, as in HAProxy: at
+    /// 256, or at the initial weight where the configuration set more, so `100%` always
+    /// restores a server (AgentReply.resolve caps the same way).
     static func parseWeight(_ text: String?, initial: Int) -> Result<Int, AdminAnswer> {
         guard let text, !text.isEmpty else { return .failure(.error("Require <weight> or <weight%>.")) }
-        let relative = text.hasSuffix("%")
-        let digits = relative ? String(text.dropLast()) : text
-        var body = Substring(digits)
-        let negative = body.hasPrefix("-")
-        if negative { body = body.dropFirst() }
-        guard let first = body.first, first.isASCII, first.isNumber else {
-            return .failure(.error("Empty weight string empty or preceded by garbage"))
-        }
-        guard body.allSatisfy({ $0.isASCII && $0.isNumber }), let magnitude = Int(body.prefix(9)) else {
-            return .failure(.error("Trailing garbage in weight string"))
-        }
+        var rest = Substring(text)
+        var negative = false
+        if let c = rest.first, c == "+" || c == "-" { negative = c == "-"; rest = rest.dropFirst() }
+        let digits = rest.prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty else { return .failure(.error("Empty weight string empty or preceded by garbage")) }
+        // Saturating, like strtol: past 25,600 the value no longer matters to either branch.
+        let magnitude = digits.utf8.reduce(0) { min($0 * 10 + Int($1 - UInt8(ascii: "0")), 1_000_000_000) }
         let n = negative ? -magnitude : magnitude
-        if relative {
+        let after = rest.dropFirst(digits.count)
+        if after == "%" {
             guard n >= 0 else { return .failure(.error("Relative weight must be positive.")) }
-            let w = initial * n / 100
-            guard w <= 256 else { return .failure(.error("Relative weight too large.")) }
-            return .success(w)
+            return .success(min(initial * min(n, 25_600) / 100, max(256, initial)))
         }
         guard n >= 0 && n <= 256 else { return .failure(.error("Absolute weight can only be between 0 and 256 inclusive.")) }
+        guard after.isEmpty else { return .failure(.error("Trailing garbage in weight string")) }
         return .success(n)
     }
 
