@@ -111,6 +111,30 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertTrue(f.isRunning)
     }
 
+    /// A server named by its address as written: a unix: path holds slashes of its own.
+    func testServerNamedByAUnixSocketAddress() throws {
+        let b = try backend("b1")
+        let f = try ferry("""
+            upstream u {
+                server unix:@DIR@/b.sock;
+                server 127.0.0.1:\(b.port);
+            }
+            server { listen LISTEN; proxy_pass u; }
+            """, main: main)
+        let path = "unix:" + f.directory.appendingPathComponent("b.sock").path
+        let table: [(String, String)] = [
+            ("get weight u/\(path)", "1 (initial 1)\n\n"),
+            ("set weight u/\(path) 0", "\n"),
+            ("get weight u/\(path)", "0 (initial 1)\n\n"),
+            ("get weight u/#1", "0 (initial 1)\n\n"),
+            ("get weight u/unix:/nonexistent.sock", "No such server.\n\n"),
+            ("get weight zz/\(path)", "No such backend.\n\n"),
+        ]
+        for (command, expected) in table {
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, command), expected, command)
+        }
+    }
+
     /// HAProxy's framing: several commands on a line, prompt mode, quit.
     func testFramingSemicolonsAndPrompt() throws {
         let (f, _) = try threeServers()

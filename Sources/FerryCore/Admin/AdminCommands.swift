@@ -153,12 +153,19 @@ enum AdminCommands {
     /// Resolves `backend/server` as HAProxy does: `#ID` or name for both parts; ferry also
     /// accepts the server's address as written in the configuration.
     static func server(_ text: String?, _ runtime: Runtime) -> Result<(Upstream, Int), AdminAnswer> {
-        guard let text, let slash = text.lastIndex(of: "/") else { return .failure(.error("Require 'backend/server'.")) }
-        let name = String(text[..<slash])
-        let server = String(text[text.index(after: slash)...])
-        guard let u = backend(name, runtime) else { return .failure(.error("No such backend.")) }
+        guard let text, text.contains("/") else { return .failure(.error("Require 'backend/server'.")) }
+        guard let (u, server) = splitBackend(text, runtime) else { return .failure(.error("No such backend.")) }
         guard let i = u.server(named: server) else { return .failure(.error("No such server.")) }
         return .success((u, i))
+    }
+
+    /// Splits `backend/server` at the first `/` that ends a backend's name (HAProxy splits at
+    /// the first): a server named by its address may hold slashes itself (`u/unix:/run/b.sock`).
+    static func splitBackend(_ text: String, _ runtime: Runtime) -> (Upstream, String)? {
+        for slash in text.indices where text[slash] == "/" {
+            if let u = backend(String(text[..<slash]), runtime) { return (u, String(text[text.index(after: slash)...])) }
+        }
+        return nil
     }
 
     static func withServer(_ text: String?, _ runtime: Runtime, _ body: (Upstream, Int) -> AdminAnswer) -> AdminAnswer {
