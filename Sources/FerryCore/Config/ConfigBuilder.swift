@@ -522,7 +522,25 @@ final class ConfigBuilder {
                 throw invalidParameter(arg, known: ConfigBuilder.serverParameters)
             }
         }
+        try checkNameIsUnique(server, d)
         currentUpstream!.upstream.servers.append(server)
+    }
+
+    /// The admin socket, reload and the logs tell servers apart by `name=` (else the address as
+    /// written): two servers of one upstream answering to the same name would make `set server
+    /// u/NAME` and a reload pick one of them silently. Two servers without `name=` on the same
+    /// address stay allowed, as in nginx (it is how some configurations double a weight).
+    private func checkNameIsUnique(_ server: UpstreamServerConfig, _ d: Directive) throws {
+        let explicit = server.name != server.address.written
+        for other in currentUpstream!.upstream.servers {
+            let otherExplicit = other.name != other.address.written
+            let clash = explicit ? (other.name == server.name || other.address.written == server.name)
+                                 : (otherExplicit && other.name == server.name)
+            guard clash else { continue }
+            let at = d.arguments.first { $0.text == "name=" + server.name } ?? d.arguments[0]
+            throw ConfigError("duplicate server name \"\(server.name)\"", at: at.location,
+                              hint: "\(other.location) already answers to it; give each server of an upstream its own \"name=\"")
+        }
     }
 
     private func upstreamAddressError(_ problem: AddressSyntax.Problem, _ address: Argument) -> ConfigError {
