@@ -111,6 +111,19 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertTrue(f.isRunning)
     }
 
+    /// 16 KiB per line means exactly that, however the line arrives (reads are 4 KiB).
+    func testLineLimitIsExact() throws {
+        let (f, _) = try threeServers()
+        let command = "get weight u/b1"
+        let longest = command + String(repeating: " ", count: 16 * 1024 - command.utf8.count)
+        XCTAssertEqual(try AdminSocket.exchange(f.adminPath, longest + "\n"), "5 (initial 5)\n\n")
+        for extra in [1, 100, 4095, 4096, 5000] {
+            XCTAssertEqual(try AdminSocket.exchange(f.adminPath, longest + String(repeating: " ", count: extra) + "\n"),
+                           "Line too long (at most 16384 bytes).\n\n", "\(extra) bytes over")
+        }
+        XCTAssertTrue(f.isRunning)
+    }
+
     /// A server named by its address as written: a unix: path holds slashes of its own.
     func testServerNamedByAUnixSocketAddress() throws {
         let b = try backend("b1")
