@@ -226,12 +226,20 @@ final class ConfigBuildTests: XCTestCase {
     func testUnits() {
         let times: [(String, Int64?)] = [
             ("0", 0), ("10", 10_000), ("500ms", 500), ("1h30m", 5_400_000), ("1m30", 90_000), ("2d", 172_800_000),
-            ("1w", 604_800_000), ("1M", 2_592_000_000), ("1y", 31_536_000_000), ("1y1M1w1d1h1m1s1ms", 31_536_000_000 + 2_592_000_000 + 604_800_000 + 86_400_000 + 3_661_001),
+            ("1w", 604_800_000), ("1w1d1h1m1s1ms", 604_800_000 + 86_400_000 + 3_661_001),
+            // ngx_parse_time: "y" and "M" only in whole seconds, "ms" only in milliseconds
+            ("1M", nil), ("1y", nil), ("1y1M1w1d1h1m1s1ms", nil),
             ("", nil), ("s", nil), ("1x", nil), ("30m1h", nil), ("1s1s", nil), ("-1", nil), ("1 s", nil),
             ("99999999999999999999", nil), ("9223372036854775807s", nil),
         ]
         for (text, ms) in times { XCTAssertEqual(Units.time(text)?.milliseconds, ms, text) }
         XCTAssertNil(Units.time("5ms", secondsOnly: true))
+        let seconds: [(String, Int64?)] = [
+            ("10", 10_000), ("1M", 2_592_000_000), ("1y", 31_536_000_000),
+            ("1y1M1w1d1h1m1s", 31_536_000_000 + 2_592_000_000 + 604_800_000 + 86_400_000 + 3_661_000),
+            ("1y1M1w1d1h1m1s1ms", nil), ("1s500ms", nil), ("1M1y", nil),
+        ]
+        for (text, ms) in seconds { XCTAssertEqual(Units.time(text, secondsOnly: true)?.milliseconds, ms, text) }
         let sizes: [(String, Int?)] = [("0", 0), ("512", 512), ("32k", 32768), ("32K", 32768), ("10m", 10 << 20), ("1G", 1 << 30),
                                        ("1kk", nil), ("k", nil), ("1t", nil), ("99999999999999999g", nil)]
         for (text, bytes) in sizes { XCTAssertEqual(Units.size(text), bytes, text) }

@@ -130,12 +130,13 @@ final class ConfigBuilder {
         return (String(argument.text[..<eq]), String(argument.text[argument.text.index(after: eq)...]))
     }
 
-    private func invalidValue(_ directive: Directive, _ argument: Argument) -> ConfigError {
-        ConfigError("\"\(directive.name)\" directive invalid value \"\(argument.text)\"", at: argument.location)
+    private func invalidValue(_ directive: Directive, _ argument: Argument, hint: String? = nil) -> ConfigError {
+        ConfigError("\"\(directive.name)\" directive invalid value \"\(argument.text)\"", at: argument.location, hint: hint)
     }
 
     private func time(_ directive: Directive) throws -> Duration {
-        guard let value = Units.time(directive.arguments[0].text) else { throw invalidValue(directive, directive.arguments[0]) }
+        let text = directive.arguments[0].text
+        guard let value = Units.time(text) else { throw invalidValue(directive, directive.arguments[0], hint: Units.timeHint(text)) }
         return value
     }
 
@@ -327,7 +328,7 @@ final class ConfigBuilder {
                 guard let size = Units.size(value), size > 0 else { throw invalidParameter(arg, known: []) }
                 log.buffer = size
             case "flush":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
                 log.flush = t
             default:
                 throw invalidParameter(arg, known: ["buffer=", "flush="])
@@ -507,7 +508,9 @@ final class ConfigBuilder {
                 guard let n = Units.number(value) else { throw invalidParameter(arg, known: []) }
                 server.maxFails = n
             case "fail_timeout":
-                guard let t = Units.time(value) else { throw invalidParameter(arg, known: []) }
+                guard let t = Units.time(value, secondsOnly: true) else {
+                    throw invalidParameter(arg, known: [], hint: Units.timeHint(value, secondsOnly: true))
+                }
                 server.failTimeout = t
             case "max_conns":
                 guard let n = Units.number(value) else { throw invalidParameter(arg, known: []) }
@@ -590,10 +593,10 @@ final class ConfigBuilder {
             guard let (key, value) = parameter(arg) else { throw invalidParameter(arg, known: known) }
             switch key {
             case "interval":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
                 check.interval = t
             case "timeout":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
                 check.timeout = t
             case "fails":
                 guard let n = Units.number(value), n >= 1 else { throw invalidParameter(arg, known: []) }
@@ -624,10 +627,10 @@ final class ConfigBuilder {
                 guard let p = AddressSyntax.port(value) else { throw invalidParameter(arg, known: []) }
                 port = p
             case "interval":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
                 interval = t
             case "timeout":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
                 timeout = t
             case "send":
                 // `send="x"` is one word to nginx's lexer with the quotes kept; drop them as meant.
