@@ -262,6 +262,16 @@ final class ConfigBuildTests: XCTestCase {
         XCTAssertEqual(Duration(milliseconds: -5).nanoseconds, 0)
     }
 
+    func testListenAddressesThatBindSideBySide() throws {
+        // The wildcard of each family on one port, specific addresses on one port, and
+        // wildcards on different ports all bind at once; only wildcard + specific clash.
+        for text in ["listen 80; listen [::]:80;", "listen 127.0.0.1:80; listen 127.0.0.2:80; listen [::1]:80;",
+                     "listen 80; listen 127.0.0.1:81;", "listen [::]:80; listen 127.0.0.1:80;",
+                     "listen 80 reuseport; listen 127.0.0.1:80 reuseport;"] {
+            XCTAssertNoThrow(try ConfigLoader.load(text: "server { \(text) proxy_pass 127.0.0.1:1; }", file: "t.conf"), text)
+        }
+    }
+
     func testNearestNameSuggestion() {
         XCTAssertEqual(NameSuggestion.distance("wieght", "weight"), 1)
         XCTAssertEqual(NameSuggestion.distance("", "abc"), 3)

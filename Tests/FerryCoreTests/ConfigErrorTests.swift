@@ -43,6 +43,10 @@ final class ConfigErrorTests: XCTestCase {
         ("upstream b { server 127.0.0.1:1; }\nupstream b { server 127.0.0.1:2; }", #"duplicate upstream "b" in t.conf:2:10"#),
         ("server { listen 80; proxy_pass 127.0.0.1:1; }\nserver { listen *:80; proxy_pass 127.0.0.1:2; }",
          #"duplicate "*:80" address and port pair in t.conf:2:17"#),
+        ("server { listen 80; proxy_pass 127.0.0.1:1; }\nserver { listen 127.0.0.1:80; proxy_pass 127.0.0.1:2; }",
+         #""127.0.0.1:80" overlaps "80" of t.conf:1:17 in t.conf:2:17; ferry binds each listen address itself; keep only the wildcard address or only the specific ones, or add "reuseport" to both"#),
+        ("server { listen [::1]:80; listen [::]:80; proxy_pass 127.0.0.1:1; }",
+         #""[::]:80" overlaps "[::1]:80" of t.conf:1:17 in t.conf:1:34; ferry binds each listen address itself; keep only the wildcard address or only the specific ones, or add "reuseport" to both"#),
         // parameters and values
         ("upstream b { server 127.0.0.1:1 wieght=2; }", #"invalid parameter "wieght=2" in t.conf:1:33; did you mean "weight=2"?"#),
         ("upstream b { server 127.0.0.1:1 bakup; }", #"invalid parameter "bakup" in t.conf:1:33; did you mean "backup"?"#),

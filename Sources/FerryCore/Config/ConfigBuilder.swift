@@ -46,7 +46,7 @@ final class ConfigBuilder {
     private var listeners: [ListenerDraft] = []
     private var currentListener: ListenerDraft?
     private var currentUpstream: UpstreamDraft?
-    private var listenAddresses = Set<ServerAddress.Endpoint>()
+    private var listenAddresses: [ServerAddress.Endpoint: (written: String, location: SourceLocation, reusePort: Bool)] = [:]
     private var formatReferences: [(name: String, location: SourceLocation)] = []
     private var zoneReferences: [(name: String, location: SourceLocation)] = []
 
@@ -661,6 +661,29 @@ final class ConfigBuilder {
 
     // MARK: server (listener)
 
+    /// nginx accepts `listen 12000;` beside `listen 127.0.0.1:12000;` because it binds only the
+    /// wildcard and picks the server block by the local address of each connection. ferry binds
+    /// every listen address itself, and the kernel refuses the second bind unless both sockets
+    /// have SO_REUSEPORT (then the specific one takes its own clients, as nginx would route
+    /// them): say so here, where `-t` and a reload see it, rather than at start.
+    private func checkNoWildcardOverlap(_ listen: ListenConfig, _ address: Argument) throws {
+        func split(_ e: ServerAddress.Endpoint) -> (v6: Bool, host: String, port: UInt16)? {
+            switch e {
+            case .ipv4(let host, let port): return (false, host, port)
+            case .ipv6(let host, let port): return (true, host, port)
+            case .unix: return nil
+            }
+        }
+        guard let new = split(listen.address.endpoint) else { return }
+        func isWildcard(_ host: String) -> Bool { host == "0.0.0.0" || host == "::" }
+        for (other, seen) in listenAddresses {
+            guard let old = split(other), old.v6 == new.v6, old.port == new.port,
+                  isWildcard(old.host) != isWildcard(new.host), !(seen.reusePort && listen.reusePort) else { continue }
+            throw ConfigError("\"\(address.text)\" overlaps \"\(seen.written)\" of \(seen.location)", at: address.location,
+                              hint: "ferry binds each listen address itself; keep only the wildcard address or only the specific ones, or add \"reuseport\" to both")
+        }
+    }
+
     func listener(_ d: Directive) throws {
         currentListener = ListenerDraft(location: d.location)
         try walk(d.block!, in: .server)
@@ -705,9 +728,11 @@ final class ConfigBuilder {
                 throw invalidParameter(arg, known: known)
             }
         }
-        guard listenAddresses.insert(listen.address.endpoint).inserted else {
+        guard listenAddresses[listen.address.endpoint] == nil else {
             throw ConfigError("duplicate \"\(address.text)\" address and port pair", at: address.location)
         }
+        try checkNoWildcardOverlap(listen, address)
+        listenAddresses[listen.address.endpoint] = (address.text, address.location, listen.reusePort)
         currentListener!.listens.append(listen)
     }
 
