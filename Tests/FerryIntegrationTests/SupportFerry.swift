@@ -51,7 +51,11 @@ final class FerryInstance {
     /// Whether a socket on 127.0.0.1:port is in LISTEN state (/proc/net/tcp), without connecting:
     /// a probe connection would become a session and skew the backends' counters.
     static func isListening(_ port: UInt16) -> Bool {
-        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return false }
+        // Read to EOF: String(contentsOfFile:) returns only the first page of a proc file, so
+        // with a few hundred other sockets on the machine the listener was never found.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/net/tcp") else { return false }
+        defer { try? handle.close() }
+        let table = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
         let local = String(format: "0100007F:%04X", port)
         return table.split(separator: "\n").contains { line in
             let f = line.split(separator: " ")
