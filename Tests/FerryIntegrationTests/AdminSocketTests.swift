@@ -248,6 +248,14 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertEqual(status, 0, err); XCTAssertEqual(out, "")
         (status, out, err) = try ctl(["-s", f.adminPath], stdin: "get weight u/b2\nget weight u/b1\n")
         XCTAssertEqual(status, 0, err); XCTAssertEqual(out, "0 (initial 1)\n5 (initial 5)\n")
+        // `prompt` keeps a connection open for more lines; ctl has no more to send and must
+        // not wait for the admin socket's 10 s idle timeout.
+        let started = Date()
+        (status, out, err) = try ctl(["-s", f.adminPath, "get weight u/b1; prompt; get weight u/b2"], timeout: 5)
+        XCTAssertEqual(status, 0, err); XCTAssertTrue(out.hasPrefix("5 (initial 5)\n\n"), out)
+        (status, out, err) = try ctl(["-s", f.adminPath], stdin: "prompt\nget weight u/b1\n", timeout: 5)
+        XCTAssertEqual(status, 0, err); XCTAssertTrue(out.hasSuffix("5 (initial 5)\n"), out)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
         (status, out, err) = try ctl(["-s", f.adminPath + ".missing", "show", "info"])
         XCTAssertEqual(status, 2); XCTAssertTrue(err.contains("cannot connect to the admin socket"), err)
         (status, out, err) = try ctl(["-s", f.adminPath, "top", "-n", "2", "-d", "0.2"])
