@@ -153,7 +153,10 @@ enum AdminCommands {
     /// Resolves `backend/server` as HAProxy does: `#ID` or name for both parts; ferry also
     /// accepts the server's address as written in the configuration.
     static func server(_ text: String?, _ runtime: Runtime) -> Result<(Upstream, Int), AdminAnswer> {
-        guard let text, text.contains("/") else { return .failure(.error("Require 'backend/server'.")) }
+        // HAProxy's test: something after the first '/' (an empty backend name is just unknown).
+        guard let text, let slash = text.firstIndex(of: "/"), text.index(after: slash) != text.endIndex else {
+            return .failure(.error("Require 'backend/server'."))
+        }
         guard let (u, server) = splitBackend(text, runtime) else { return .failure(.error("No such backend.")) }
         guard let i = u.server(named: server) else { return .failure(.error("No such server.")) }
         return .success((u, i))

@@ -123,7 +123,7 @@ final class AdminConnection: EventHandler, TimerTarget {
                 case "none": severityOutput = .none
                 case "number": severityOutput = .number
                 case "string": severityOutput = .string
-                default: reply(prefix(.error) + "one of 'none', 'number', 'string' is required\n\n"); continue
+                default: reply(prefix(.error) + "one of 'none', 'number', 'string' is a required argument\n\n"); continue
                 }
                 reply("\n")
                 continue
