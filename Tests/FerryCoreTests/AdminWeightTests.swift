@@ -1,7 +1,7 @@
 import XCTest
 @testable import FerryCore
 
-/// `set weight` / `set server ... weight` values and the exact answer for each, as HAProxy 2.6
+/// `set weight` / `set server ... weight` and `set maxconn server` values and the exact answer for each, as HAProxy 2.6
 /// gives them (AdminHAProxyDiffTests runs the ones HAProxy can take against the real thing).
 final class AdminWeightTests: XCTestCase {
     enum Expect: Equatable { case weight(Int), error(String) }
@@ -38,6 +38,25 @@ final class AdminWeightTests: XCTestCase {
         ("+", 5, .error("Empty weight string empty or preceded by garbage")),
         ("\u{0665}", 5, .error("Empty weight string empty or preceded by garbage")),   // Arabic-Indic five is not a digit here
     ]
+
+    static let maxConnCases: [(text: String, expect: Expect)] = [
+        ("30", .weight(30)), ("0", .weight(0)), ("+7", .weight(7)), ("-0", .weight(0)), ("007", .weight(7)),
+        ("99999999999999999999", .weight(Int.max)),
+        ("", .error("maxconn string empty or preceded by garbage")),
+        ("x", .error("maxconn string empty or preceded by garbage")),
+        ("5x", .error("Trailing garbage in maxconn string")),
+        ("5%", .error("Trailing garbage in maxconn string")),
+        ("-5", .error("maxconn must not be negative; 0 means unlimited.")),
+    ]
+
+    func testEveryMaxConnTextGivesItsExactAnswer() {
+        for (text, expect) in Self.maxConnCases {
+            switch AdminCommands.parseMaxConn(text) {
+            case .success(let n): XCTAssertEqual(.weight(n), expect, text)
+            case .failure(let answer): XCTAssertEqual(.error(answer.text), expect, text)
+            }
+        }
+    }
 
     func testEveryWeightTextGivesItsExactAnswer() {
         for (text, initial, expect) in Self.cases {

@@ -51,7 +51,7 @@ final class AdminHAProxyDiffTests: IntegrationCase {
             "set severity-output loud", "set server cccam/b1 weight 60%", "get weight cccam/b1", "set weight cccam/b1 300",
             "set server cccam/b1 weight -5%", "set server cccam/b1 weight abc", "set server cccam/b1 weight 3x",
             "set server cccam/b1 weight", "set server cccam/b2 state foo", "set server cccam/b2 state drain",
-            "set server cccam/b2 agent up", "set maxconn server cccam/b1 x", "set maxconn server cccam/b1",
+            "set server cccam/b2 agent up", "set maxconn server cccam/b1 x", "set maxconn server cccam/b1", "set maxconn server cccam/b1 5x",
             "set maxconn server cccam/b1 10", "disable server cccam/b3", "enable server cccam/zz",
             "shutdown sessions server cccam/zz", "shutdown sessions server cccam/b2", "add server cccam/b4 127.0.0.1:1 weight 3",
             "add server cccam/b4 127.0.0.1:1", "add server cccam/b5", "del server cccam/b1", "get weight cccam/b4",

@@ -90,7 +90,11 @@ enum AdminCommands {
             guard at(2) == "server" else { return .error("'set maxconn' only supports 'server'.") }
             return withServer(at(3), runtime) { u, i in
                 guard let text = at(4) else { return .error("Require <maxconn>.") }
-                guard let n = Int(text), n >= 0 else { return .error("maxconn string empty or preceded by garbage") }
+                let n: Int
+                switch parseMaxConn(text) {
+                case .failure(let e): return e
+                case .success(let v): n = v
+                }
                 change(u, i, runtime, "maxconn", "\(n)") { $0.maxConns = n }
                 return .empty
             }
@@ -211,6 +215,20 @@ enum AdminCommands {
         }
         guard n >= 0 && n <= 256 else { return .failure(.error("Absolute weight can only be between 0 and 256 inclusive.")) }
         guard after.isEmpty else { return .failure(.error("Trailing garbage in weight string")) }
+        return .success(n)
+    }
+
+    /// HAProxy's maxconn syntax and errors (server_parse_maxconn_change_request), except that
+    /// a negative value is refused (HAProxy stores it); past Int.max the value saturates.
+    static func parseMaxConn(_ text: String) -> Result<Int, AdminAnswer> {
+        var rest = Substring(text)
+        var negative = false
+        if let c = rest.first, c == "+" || c == "-" { negative = c == "-"; rest = rest.dropFirst() }
+        let digits = rest.prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty else { return .failure(.error("maxconn string empty or preceded by garbage")) }
+        guard rest.count == digits.count else { return .failure(.error("Trailing garbage in maxconn string")) }
+        let n = digits.utf8.reduce(0) { $0 > (Int.max - 9) / 10 ? Int.max : $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        if negative && n != 0 { return .failure(.error("maxconn must not be negative; 0 means unlimited.")) }
         return .success(n)
     }
 
