@@ -78,6 +78,7 @@ final class ConfigErrorTests: XCTestCase {
          #""proxy_timeout" directive invalid value "1M" in t.conf:1:15; "y" and "M" are only for values in whole seconds; write days, as "365d" or "30d""#),
         ("upstream b { server 127.0.0.1:1; health_check interval=1y; }",
          #"invalid parameter "interval=1y" in t.conf:1:47; "y" and "M" are only for values in whole seconds; write days, as "365d" or "30d""#),
+        ("upstream b { server 127.0.0.1:1; agent_check port=1 interval=0; }", #"invalid parameter "interval=0" in t.conf:1:53"#),
         ("upstream b { server 127.0.0.1:1 fail_timeout=500ms; }",
          #"invalid parameter "fail_timeout=500ms" in t.conf:1:33; this value is in whole seconds, "ms" is not allowed"#),
         ("proxy_timeout 30m1h;", #""proxy_timeout" directive invalid value "30m1h" in t.conf:1:15"#),

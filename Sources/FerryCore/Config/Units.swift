@@ -41,9 +41,10 @@ enum Units {
         return Duration(milliseconds: total)
     }
 
-    /// What to write instead when `text` is a good time in the other mode, for the error.
+    /// What to write instead when `text` is not a time in this mode but is one in the other,
+    /// for the error (nil when the value is wrong for another reason, like `0` where 0 is not allowed).
     static func timeHint(_ text: String, secondsOnly: Bool = false) -> String? {
-        guard time(text, secondsOnly: !secondsOnly) != nil else { return nil }
+        guard time(text, secondsOnly: secondsOnly) == nil, time(text, secondsOnly: !secondsOnly) != nil else { return nil }
         return secondsOnly ? "this value is in whole seconds, \"ms\" is not allowed"
                            : "\"y\" and \"M\" are only for values in whole seconds; write days, as \"365d\" or \"30d\""
     }
