@@ -35,6 +35,15 @@ enum AdminServerChanges {
                 k += 1
             default:
                 guard word.allSatisfy({ $0.isASCII && !$0.isWhitespace && !"{};\"'#$\\".contains($0) }) else { return .error("unknown keyword '\(word)'.") }
+                // The name comes from <bk>/<srv>: a name= would silently register the server
+                // under another name (even one already taken). Agents are started with the
+                // configuration, so an added server's agent_port= would never be asked.
+                if word.hasPrefix("name=") {
+                    return .error("'name=' is not allowed here: the server's name is the <srv> of <bk>/<srv>.")
+                }
+                if word.hasPrefix("agent_port=") {
+                    return .error("'agent_port=' is not supported by add server: agents start with the configuration; add the server to the file and reload.")
+                }
                 params.append(word)
                 k += 1
             }
