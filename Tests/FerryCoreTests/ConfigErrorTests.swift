@@ -107,6 +107,12 @@ final class ConfigErrorTests: XCTestCase {
         ("log_format j escape=yaml '$remote_addr';", #"unknown log format escaping "yaml", must be "default", "json" or "none" in t.conf:1:14"#),
         // addresses
         ("upstream b { server 127.0.0.1:70000; }", #"invalid port in upstream "127.0.0.1:70000" in t.conf:1:21"#),
+        ("upstream b { server unix:/\(String(repeating: "a", count: 107)); }",
+         #"too long path in the unix domain socket in upstream "unix:/\#(String(repeating: "a", count: 107))" in t.conf:1:21"#),
+        ("server { listen unix:/\(String(repeating: "a", count: 107)); proxy_pass 127.0.0.1:1; }",
+         #"too long path in the unix domain socket in "unix:/\#(String(repeating: "a", count: 107))" of the "listen" directive in t.conf:1:17"#),
+        ("admin_socket /\(String(repeating: "a", count: 107));",
+         #"too long path in the unix domain socket in "admin_socket" "/\#(String(repeating: "a", count: 107))" in t.conf:1:14; a Unix socket path has at most 107 bytes; choose a shorter one"#),
         ("upstream b { server 127.0.0.1; }", #"no port in upstream "127.0.0.1" in t.conf:1:21"#),
         ("upstream b { server nosuch.invalid:1; }", #"host not found in upstream "nosuch.invalid:1" in t.conf:1:21"#),
         ("server { listen 0; proxy_pass 127.0.0.1:1; }", #"invalid port in "0" of the "listen" directive in t.conf:1:17"#),

@@ -209,7 +209,12 @@ final class ConfigBuilder {
         if config.adminSocket != nil {
             throw ConfigError("\"admin_socket\" directive is duplicate", at: d.location)
         }
-        var socket = AdminSocketConfig(path: d.arguments[0].text)
+        let path = d.arguments[0]
+        guard path.text.utf8.count < AddressSyntax.maximumUnixPath else {
+            throw ConfigError("too long path in the unix domain socket in \"admin_socket\" \"\(path.text)\"", at: path.location,
+                              hint: "a Unix socket path has at most \(AddressSyntax.maximumUnixPath - 1) bytes; choose a shorter one")
+        }
+        var socket = AdminSocketConfig(path: path.text)
         for arg in d.arguments.dropFirst() {
             guard let (key, value) = parameter(arg), key == "mode" else { throw invalidParameter(arg, known: ["mode="]) }
             guard let mode = UInt32(value, radix: 8), mode <= 0o777 else { throw invalidParameter(arg, known: []) }
