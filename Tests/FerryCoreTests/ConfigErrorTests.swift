@@ -47,6 +47,10 @@ final class ConfigErrorTests: XCTestCase {
          #""127.0.0.1:80" overlaps "80" of t.conf:1:17 in t.conf:2:17; ferry binds each listen address itself; keep only the wildcard address or only the specific ones, or add "reuseport" to both"#),
         ("server { listen [::1]:80; listen [::]:80; proxy_pass 127.0.0.1:1; }",
          #""[::]:80" overlaps "[::1]:80" of t.conf:1:17 in t.conf:1:34; ferry binds each listen address itself; keep only the wildcard address or only the specific ones, or add "reuseport" to both"#),
+        ("metrics_listen 127.0.0.1:9100;\nserver { listen 127.0.0.1:9100; proxy_pass 127.0.0.1:1; }",
+         #""metrics_listen" address "127.0.0.1:9100" is also bound by "listen 127.0.0.1:9100" (t.conf:2:17) in t.conf:1:1; give metrics_listen a port of its own"#),
+        ("metrics_listen 127.0.0.1:9100;\nserver { listen 9100; proxy_pass 127.0.0.1:1; }",
+         #""metrics_listen" address "127.0.0.1:9100" is also bound by "listen 9100" (t.conf:2:17) in t.conf:1:1; give metrics_listen a port of its own"#),
         // parameters and values
         ("upstream b { server 127.0.0.1:1 wieght=2; }", #"invalid parameter "wieght=2" in t.conf:1:33; did you mean "weight=2"?"#),
         ("upstream b { server 127.0.0.1:1 bakup; }", #"invalid parameter "bakup" in t.conf:1:33; did you mean "backup"?"#),

@@ -672,6 +672,14 @@ final class ConfigBuilder {
     /// have SO_REUSEPORT (then the specific one takes its own clients, as nginx would route
     /// them): say so here, where `-t` and a reload see it, rather than at start.
     private func checkNoWildcardOverlap(_ listen: ListenConfig, _ address: Argument) throws {
+        guard let seen = wildcardOverlap(listen.address.endpoint, reusePort: listen.reusePort) else { return }
+        throw ConfigError("\"\(address.text)\" overlaps \"\(seen.written)\" of \(seen.location)", at: address.location,
+                          hint: "ferry binds each listen address itself; keep only the wildcard address or only the specific ones, or add \"reuseport\" to both")
+    }
+
+    /// A listen address seen so far that `endpoint` cannot be bound beside: the same port and
+    /// family, one of the two the wildcard, not both with SO_REUSEPORT.
+    private func wildcardOverlap(_ endpoint: ServerAddress.Endpoint, reusePort: Bool) -> (written: String, location: SourceLocation)? {
         func split(_ e: ServerAddress.Endpoint) -> (v6: Bool, host: String, port: UInt16)? {
             switch e {
             case .ipv4(let host, let port): return (false, host, port)
@@ -679,14 +687,14 @@ final class ConfigBuilder {
             case .unix: return nil
             }
         }
-        guard let new = split(listen.address.endpoint) else { return }
+        guard let new = split(endpoint) else { return nil }
         func isWildcard(_ host: String) -> Bool { host == "0.0.0.0" || host == "::" }
         for (other, seen) in listenAddresses {
             guard let old = split(other), old.v6 == new.v6, old.port == new.port,
-                  isWildcard(old.host) != isWildcard(new.host), !(seen.reusePort && listen.reusePort) else { continue }
-            throw ConfigError("\"\(address.text)\" overlaps \"\(seen.written)\" of \(seen.location)", at: address.location,
-                              hint: "ferry binds each listen address itself; keep only the wildcard address or only the specific ones, or add \"reuseport\" to both")
+                  isWildcard(old.host) != isWildcard(new.host), !(seen.reusePort && reusePort) else { continue }
+            return (seen.written, seen.location)
         }
+        return nil
     }
 
     func listener(_ d: Directive) throws {
@@ -769,6 +777,12 @@ final class ConfigBuilder {
         for reference in zoneReferences where !config.limitConnZones.contains(where: { $0.name == reference.name }) {
             throw ConfigError("unknown limit_conn_zone \"\(reference.name)\"", at: reference.location,
                               hint: NameSuggestion.nearest(to: reference.name, in: config.limitConnZones.map(\.name)).map { "did you mean \"\($0)\"?" })
+        }
+        if let metrics = config.metricsListen,
+           let clash = listenAddresses[metrics.address.endpoint].map({ ($0.written, $0.location) })
+                ?? wildcardOverlap(metrics.address.endpoint, reusePort: false) {
+            throw ConfigError("\"metrics_listen\" address \"\(metrics.address.written)\" is also bound by \"listen \(clash.0)\" (\(clash.1))",
+                              at: metrics.location, hint: "give metrics_listen a port of its own")
         }
         config.accessLogs = stream.accessLogs ?? []
         config.listeners = try listeners.map(merge)
