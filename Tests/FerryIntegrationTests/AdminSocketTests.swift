@@ -129,6 +129,33 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertTrue(f.isRunning)
     }
 
+    /// A server added to an upstream with `health_check` is probed like the servers of the
+    /// file (a dead one goes down), and `del server` stops its probe.
+    func testAddedServerIsHealthChecked() throws {
+        let b1 = try backend("b1")
+        let live = try backend("b2")
+        let dead = try Net.freePort()
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(b1.port) name=b1;
+                health_check interval=200ms timeout=1s;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }
+            """, main: main)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/dead 127.0.0.1:\(dead)"), "New server registered.\n\n")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/live 127.0.0.1:\(live.port)"), "New server registered.\n\n")
+        guard let down = f.waitForState("dead", field: "health", new: "down", timeout: 5) else { return XCTFail(f.stderr) }
+        XCTAssertEqual(down["cause"] as? String, "health_check")
+        XCTAssertTrue(waitUntil(timeout: 5) { live.accepted >= 2 }, "no probe reached the added server")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "del server u/live"), "Server deleted.\n\n")
+        usleep(300_000)     // a probe already in flight may still land
+        let probesAtDelete = live.accepted
+        usleep(1_000_000)   // five intervals
+        XCTAssertEqual(live.accepted, probesAtDelete, "the deleted server is still probed")
+        XCTAssertEqual(f.stateChanges("live").count, 0, f.stderr)
+        XCTAssertTrue(f.isRunning)
+    }
+
     /// A server named by its address as written: a unix: path holds slashes of its own.
     func testServerNamedByAUnixSocketAddress() throws {
         let b = try backend("b1")

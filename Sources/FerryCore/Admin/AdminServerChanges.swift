@@ -65,6 +65,7 @@ enum AdminServerChanges {
         var state = Upstream.peer(parsed)
         state.admin = .maint
         let i = u.addServer(parsed, state: state, now: runtime.loop.now)
+        runtime.health?.serverAdded(u, index: i, endpoint: parsed.address.endpoint)
         runtime.log.log(.notice, "admin_add_server") { $0.add("upstream", u.name); $0.add("server", name); $0.add("address", parsed.address.written); $0.add("id", i + 1) }
         return .info("New server registered.")
     }
@@ -77,6 +78,7 @@ enum AdminServerChanges {
             guard p.admin == .maint else { return .error("Only servers in maintenance mode can be deleted.") }
             guard p.active == 0 else { return .error("Server still has connections attached to it, cannot remove it.") }
             u.removeServer(i)
+            runtime.health?.serverRemoved(u, index: i)
             runtime.log.log(.notice, "admin_del_server") { $0.add("upstream", u.name); $0.add("server", u.serverNames[i]) }
             return .info("Server deleted.")
         }
