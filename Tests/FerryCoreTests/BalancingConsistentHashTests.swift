@@ -77,6 +77,18 @@ final class BalancingConsistentHashTests: XCTestCase {
         XCTAssertEqual(ring.pointCount, 1000 * 100 * 16)   // 1.6M / 100,000 weight units = 16 per unit
     }
 
+    func testRingSizeIsCappedWhenTheTotalWeightExceedsTheCap() {
+        // 4 x 1,000,000 weight units is more than maxPoints: each unit cannot have even one
+        // point, so each server gets its share of the ring, and a light server keeps one.
+        var peers = (0..<4).map { PeerView(weight: 1_000_000, active: 0, identity: UInt64($0)) }
+        peers.append(PeerView(weight: 1, active: 0, identity: 99))
+        let ring = ConsistentHash.build(peers)
+        XCTAssertLessThanOrEqual(ring.count, ConsistentHash.maxPoints + peers.count)
+        let perServer = Dictionary(grouping: ring, by: { Int($0 & 0xFFFF_FFFF) }).mapValues(\.count)
+        XCTAssertEqual(perServer[0], 1_600_000 * 1_000_000 / 4_000_001)
+        XCTAssertEqual(perServer[4], 1)
+    }
+
     private func pct(_ x: Double) -> String { fmt(x * 100) + "%" }
     private func fmt(_ x: Double) -> String {
         let r = (x * 100).rounded() / 100

@@ -226,15 +226,50 @@ final class ConfigBuildTests: XCTestCase {
     func testUnits() {
         let times: [(String, Int64?)] = [
             ("0", 0), ("10", 10_000), ("500ms", 500), ("1h30m", 5_400_000), ("1m30", 90_000), ("2d", 172_800_000),
-            ("1w", 604_800_000), ("1M", 2_592_000_000), ("1y", 31_536_000_000), ("1y1M1w1d1h1m1s1ms", 31_536_000_000 + 2_592_000_000 + 604_800_000 + 86_400_000 + 3_661_001),
+            ("1w", 604_800_000), ("1w1d1h1m1s1ms", 604_800_000 + 86_400_000 + 3_661_001),
+            // ngx_parse_time: "y" and "M" only in whole seconds, "ms" only in milliseconds
+            ("1M", nil), ("1y", nil), ("1y1M1w1d1h1m1s1ms", nil),
             ("", nil), ("s", nil), ("1x", nil), ("30m1h", nil), ("1s1s", nil), ("-1", nil), ("1 s", nil),
             ("99999999999999999999", nil), ("9223372036854775807s", nil),
         ]
         for (text, ms) in times { XCTAssertEqual(Units.time(text)?.milliseconds, ms, text) }
         XCTAssertNil(Units.time("5ms", secondsOnly: true))
+        let seconds: [(String, Int64?)] = [
+            ("10", 10_000), ("1M", 2_592_000_000), ("1y", 31_536_000_000),
+            ("1y1M1w1d1h1m1s", 31_536_000_000 + 2_592_000_000 + 604_800_000 + 86_400_000 + 3_661_000),
+            ("1y1M1w1d1h1m1s1ms", nil), ("1s500ms", nil), ("1M1y", nil),
+        ]
+        for (text, ms) in seconds { XCTAssertEqual(Units.time(text, secondsOnly: true)?.milliseconds, ms, text) }
         let sizes: [(String, Int?)] = [("0", 0), ("512", 512), ("32k", 32768), ("32K", 32768), ("10m", 10 << 20), ("1G", 1 << 30),
                                        ("1kk", nil), ("k", nil), ("1t", nil), ("99999999999999999g", nil)]
         for (text, bytes) in sizes { XCTAssertEqual(Units.size(text), bytes, text) }
+    }
+
+    func testLongDurationsNeverBecomeShortOnes() throws {
+        // 18446744074s is 2^64 ns + 0.29 s: a wrapping conversion made it a 0.29 s timeout.
+        let loaded = try ConfigLoader.load(text: "upstream b { server 127.0.0.1:1 fail_timeout=18446744074s; health_check interval=18446744074s; }\n"
+            + "server { listen 1; proxy_pass b; proxy_timeout 18446744074s; proxy_connect_timeout 18446744073710ms; }", file: "t.conf")
+        let listener = loaded.config.listeners[0]
+        let upstream = loaded.config.upstreams[0]
+        let hundredYears: UInt64 = 100 * 365 * 86_400 * 1_000_000_000
+        for (what, nanos) in [("proxy_timeout", listener.idleTimeout.nanoseconds), ("proxy_connect_timeout", listener.connectTimeout.nanoseconds),
+                              ("fail_timeout", upstream.servers[0].failTimeout.nanoseconds), ("interval", upstream.healthCheck!.interval.nanoseconds)] {
+            XCTAssertGreaterThan(nanos, hundredYears, what)
+            // and a deadline that far from a monotonic clock reading does not wrap either
+            XCTAssertGreaterThan(UInt64(1) << 62 &+ nanos, nanos, what)
+        }
+        XCTAssertEqual(Duration(milliseconds: 1500).nanoseconds, 1_500_000_000)
+        XCTAssertEqual(Duration(milliseconds: -5).nanoseconds, 0)
+    }
+
+    func testListenAddressesThatBindSideBySide() throws {
+        // The wildcard of each family on one port, specific addresses on one port, and
+        // wildcards on different ports all bind at once; only wildcard + specific clash.
+        for text in ["listen 80; listen [::]:80;", "listen 127.0.0.1:80; listen 127.0.0.2:80; listen [::1]:80;",
+                     "listen 80; listen 127.0.0.1:81;", "listen [::]:80; listen 127.0.0.1:80;",
+                     "listen 80 reuseport; listen 127.0.0.1:80 reuseport;"] {
+            XCTAssertNoThrow(try ConfigLoader.load(text: "server { \(text) proxy_pass 127.0.0.1:1; }", file: "t.conf"), text)
+        }
     }
 
     func testNearestNameSuggestion() {

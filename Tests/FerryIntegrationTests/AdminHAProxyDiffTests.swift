@@ -47,14 +47,18 @@ final class AdminHAProxyDiffTests: IntegrationCase {
         XCTAssertTrue(waitUntil(timeout: 5) { FileManager.default.fileExists(atPath: hsock) })
         let commands = [
             "get weight cccam/b1", "get weight cccam/#2", "get weight #99/b1", "get weight cccam/zz", "get weight zz/b1",
-            "get weight cccam", "set server cccam/b1 weight 60%", "get weight cccam/b1", "set weight cccam/b1 300",
+            "get weight cccam", "get weight cccam/", "get weight /b1", "get weight /", "disable server cccam/",
+            "set severity-output loud", "set server cccam/b1 weight 60%", "get weight cccam/b1", "set weight cccam/b1 300",
             "set server cccam/b1 weight -5%", "set server cccam/b1 weight abc", "set server cccam/b1 weight 3x",
             "set server cccam/b1 weight", "set server cccam/b2 state foo", "set server cccam/b2 state drain",
-            "set server cccam/b2 agent up", "set maxconn server cccam/b1 x", "set maxconn server cccam/b1",
+            "set server cccam/b2 agent up", "set maxconn server cccam/b1 x", "set maxconn server cccam/b1", "set maxconn server cccam/b1 5x",
             "set maxconn server cccam/b1 10", "disable server cccam/b3", "enable server cccam/zz",
             "shutdown sessions server cccam/zz", "shutdown sessions server cccam/b2", "add server cccam/b4 127.0.0.1:1 weight 3",
             "add server cccam/b4 127.0.0.1:1", "add server cccam/b5", "del server cccam/b1", "get weight cccam/b4",
-            "del server cccam/b4", "get weight cccam/b4", "set server cccam/b2 state ready", "set server cccam/b1 weight 0",
+            "del server cccam/b4", "get weight cccam/b4", "set server cccam/b2 state ready",
+            "set weight cccam/b1 0000000005", "get weight cccam/b1", "set weight cccam/b1 6000%", "get weight cccam/b1",
+            "set weight cccam/b1 +3", "get weight cccam/b1", "set weight cccam/b1 300x", "set weight cccam/b1 99999999999999%",
+            "get weight cccam/b1", "set weight cccam/b1 1e3", "set weight cccam/b1 50.5%", "set server cccam/b1 weight 0",
             "get weight cccam/b1",
         ]
         func trimmed(_ s: String) -> String { String(s.reversed().drop { $0 == "\n" }.reversed()) }

@@ -59,6 +59,11 @@ final class AdminSocketTests: IntegrationCase {
             ("add server u/b5", "'server' expects <name> and <addr>[:<port>] as arguments.\n\n"),
             ("add server u/b5 127.0.0.1:1 wieght=2", "invalid parameter \"wieght=2\"; did you mean \"weight=2\"?\n\n"),
             ("add server zz/b5 127.0.0.1:1", "No such backend.\n\n"),
+            ("add server u/b5 127.0.0.1:1 name=b1", "'name=' is not allowed here: the server's name is the <srv> of <bk>/<srv>.\n\n"),
+            ("add server u/b5 127.0.0.1:1 weight=2 name=zz", "'name=' is not allowed here: the server's name is the <srv> of <bk>/<srv>.\n\n"),
+            ("add server u/b5 127.0.0.1:1 agent_port=9707",
+             "'agent_port=' is not supported by add server: agents start with the configuration; add the server to the file and reload.\n\n"),
+            ("get weight u/b5", "No such server.\n\n"),
             ("add server u/b5 127.0.0.1:1\\;include\\ /dev/zero", "Invalid address '127.0.0.1:1;include /dev/zero'.\n\n"),
             ("add server u/b5 127.0.0.1:1 weight 2\\;x", "'weight' expects an integer argument.\n\n"),
             ("get weight u/b4", "3 (initial 3)\n\n"),
@@ -109,6 +114,70 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertTrue(unknown.contains("show stat"), "the help text follows")
         XCTAssertTrue(try AdminSocket.command(f.adminPath, "help").contains("shutdown sessions server"))
         XCTAssertTrue(f.isRunning)
+    }
+
+    /// 16 KiB per line means exactly that, however the line arrives (reads are 4 KiB).
+    func testLineLimitIsExact() throws {
+        let (f, _) = try threeServers()
+        let command = "get weight u/b1"
+        let longest = command + String(repeating: " ", count: 16 * 1024 - command.utf8.count)
+        XCTAssertEqual(try AdminSocket.exchange(f.adminPath, longest + "\n"), "5 (initial 5)\n\n")
+        for extra in [1, 100, 4095, 4096, 5000] {
+            XCTAssertEqual(try AdminSocket.exchange(f.adminPath, longest + String(repeating: " ", count: extra) + "\n"),
+                           "Line too long (at most 16384 bytes).\n\n", "\(extra) bytes over")
+        }
+        XCTAssertTrue(f.isRunning)
+    }
+
+    /// A server added to an upstream with `health_check` is probed like the servers of the
+    /// file (a dead one goes down), and `del server` stops its probe.
+    func testAddedServerIsHealthChecked() throws {
+        let b1 = try backend("b1")
+        let live = try backend("b2")
+        let dead = try Net.freePort()
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(b1.port) name=b1;
+                health_check interval=200ms timeout=1s;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }
+            """, main: main)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/dead 127.0.0.1:\(dead)"), "New server registered.\n\n")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/live 127.0.0.1:\(live.port)"), "New server registered.\n\n")
+        guard let down = f.waitForState("dead", field: "health", new: "down", timeout: 5) else { return XCTFail(f.stderr) }
+        XCTAssertEqual(down["cause"] as? String, "health_check")
+        XCTAssertTrue(waitUntil(timeout: 5) { live.accepted >= 2 }, "no probe reached the added server")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "del server u/live"), "Server deleted.\n\n")
+        usleep(300_000)     // a probe already in flight may still land
+        let probesAtDelete = live.accepted
+        usleep(1_000_000)   // five intervals
+        XCTAssertEqual(live.accepted, probesAtDelete, "the deleted server is still probed")
+        XCTAssertEqual(f.stateChanges("live").count, 0, f.stderr)
+        XCTAssertTrue(f.isRunning)
+    }
+
+    /// A server named by its address as written: a unix: path holds slashes of its own.
+    func testServerNamedByAUnixSocketAddress() throws {
+        let b = try backend("b1")
+        let f = try ferry("""
+            upstream u {
+                server unix:@DIR@/b.sock;
+                server 127.0.0.1:\(b.port);
+            }
+            server { listen LISTEN; proxy_pass u; }
+            """, main: main)
+        let path = "unix:" + f.directory.appendingPathComponent("b.sock").path
+        let table: [(String, String)] = [
+            ("get weight u/\(path)", "1 (initial 1)\n\n"),
+            ("set weight u/\(path) 0", "\n"),
+            ("get weight u/\(path)", "0 (initial 1)\n\n"),
+            ("get weight u/#1", "0 (initial 1)\n\n"),
+            ("get weight u/unix:/nonexistent.sock", "No such server.\n\n"),
+            ("get weight zz/\(path)", "No such backend.\n\n"),
+        ]
+        for (command, expected) in table {
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, command), expected, command)
+        }
     }
 
     /// HAProxy's framing: several commands on a line, prompt mode, quit.
@@ -211,6 +280,14 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertEqual(status, 0, err); XCTAssertEqual(out, "")
         (status, out, err) = try ctl(["-s", f.adminPath], stdin: "get weight u/b2\nget weight u/b1\n")
         XCTAssertEqual(status, 0, err); XCTAssertEqual(out, "0 (initial 1)\n5 (initial 5)\n")
+        // `prompt` keeps a connection open for more lines; ctl has no more to send and must
+        // not wait for the admin socket's 10 s idle timeout.
+        let started = Date()
+        (status, out, err) = try ctl(["-s", f.adminPath, "get weight u/b1; prompt; get weight u/b2"], timeout: 5)
+        XCTAssertEqual(status, 0, err); XCTAssertTrue(out.hasPrefix("5 (initial 5)\n\n"), out)
+        (status, out, err) = try ctl(["-s", f.adminPath], stdin: "prompt\nget weight u/b1\n", timeout: 5)
+        XCTAssertEqual(status, 0, err); XCTAssertTrue(out.hasSuffix("5 (initial 5)\n"), out)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
         (status, out, err) = try ctl(["-s", f.adminPath + ".missing", "show", "info"])
         XCTAssertEqual(status, 2); XCTAssertTrue(err.contains("cannot connect to the admin socket"), err)
         (status, out, err) = try ctl(["-s", f.adminPath, "top", "-n", "2", "-d", "0.2"])

@@ -90,7 +90,11 @@ enum AdminCommands {
             guard at(2) == "server" else { return .error("'set maxconn' only supports 'server'.") }
             return withServer(at(3), runtime) { u, i in
                 guard let text = at(4) else { return .error("Require <maxconn>.") }
-                guard let n = Int(text), n >= 0 else { return .error("maxconn string empty or preceded by garbage") }
+                let n: Int
+                switch parseMaxConn(text) {
+                case .failure(let e): return e
+                case .success(let v): n = v
+                }
                 change(u, i, runtime, "maxconn", "\(n)") { $0.maxConns = n }
                 return .empty
             }
@@ -153,12 +157,22 @@ enum AdminCommands {
     /// Resolves `backend/server` as HAProxy does: `#ID` or name for both parts; ferry also
     /// accepts the server's address as written in the configuration.
     static func server(_ text: String?, _ runtime: Runtime) -> Result<(Upstream, Int), AdminAnswer> {
-        guard let text, let slash = text.lastIndex(of: "/") else { return .failure(.error("Require 'backend/server'.")) }
-        let name = String(text[..<slash])
-        let server = String(text[text.index(after: slash)...])
-        guard let u = backend(name, runtime) else { return .failure(.error("No such backend.")) }
+        // HAProxy's test: something after the first '/' (an empty backend name is just unknown).
+        guard let text, let slash = text.firstIndex(of: "/"), text.index(after: slash) != text.endIndex else {
+            return .failure(.error("Require 'backend/server'."))
+        }
+        guard let (u, server) = splitBackend(text, runtime) else { return .failure(.error("No such backend.")) }
         guard let i = u.server(named: server) else { return .failure(.error("No such server.")) }
         return .success((u, i))
+    }
+
+    /// Splits `backend/server` at the first `/` that ends a backend's name (HAProxy splits at
+    /// the first): a server named by its address may hold slashes itself (`u/unix:/run/b.sock`).
+    static func splitBackend(_ text: String, _ runtime: Runtime) -> (Upstream, String)? {
+        for slash in text.indices where text[slash] == "/" {
+            if let u = backend(String(text[..<slash]), runtime) { return (u, String(text[text.index(after: slash)...])) }
+        }
+        return nil
     }
 
     static func withServer(_ text: String?, _ runtime: Runtime, _ body: (Upstream, Int) -> AdminAnswer) -> AdminAnswer {
@@ -179,28 +193,42 @@ enum AdminCommands {
         }
     }
 
-    /// HAProxy's weight syntax and errors: `N` absolute (0-256) or `N%` of the initial weight.
+    /// HAProxy's weight syntax and errors (server_parse_weight_change_request): `N` absolute
+    /// (0-256) or `N%` of the initial weight, read like strtol (optional sign, then digits) and
+    /// checked in HAProxy's order. A relative weight is capped, not refused, as in HAProxy: at
+    /// 256, or at the initial weight where the configuration set more, so `100%` always
+    /// restores a server (AgentReply.resolve caps the same way).
     static func parseWeight(_ text: String?, initial: Int) -> Result<Int, AdminAnswer> {
         guard let text, !text.isEmpty else { return .failure(.error("Require <weight> or <weight%>.")) }
-        let relative = text.hasSuffix("%")
-        let digits = relative ? String(text.dropLast()) : text
-        var body = Substring(digits)
-        let negative = body.hasPrefix("-")
-        if negative { body = body.dropFirst() }
-        guard let first = body.first, first.isASCII, first.isNumber else {
-            return .failure(.error("Empty weight string empty or preceded by garbage"))
-        }
-        guard body.allSatisfy({ $0.isASCII && $0.isNumber }), let magnitude = Int(body.prefix(9)) else {
-            return .failure(.error("Trailing garbage in weight string"))
-        }
+        var rest = Substring(text)
+        var negative = false
+        if let c = rest.first, c == "+" || c == "-" { negative = c == "-"; rest = rest.dropFirst() }
+        let digits = rest.prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty else { return .failure(.error("Empty weight string empty or preceded by garbage")) }
+        // Saturating, like strtol: past 25,600 the value no longer matters to either branch.
+        let magnitude = digits.utf8.reduce(0) { min($0 * 10 + Int($1 - UInt8(ascii: "0")), 1_000_000_000) }
         let n = negative ? -magnitude : magnitude
-        if relative {
+        let after = rest.dropFirst(digits.count)
+        if after == "%" {
             guard n >= 0 else { return .failure(.error("Relative weight must be positive.")) }
-            let w = initial * n / 100
-            guard w <= 256 else { return .failure(.error("Relative weight too large.")) }
-            return .success(w)
+            return .success(min(initial * min(n, 25_600) / 100, max(256, initial)))
         }
         guard n >= 0 && n <= 256 else { return .failure(.error("Absolute weight can only be between 0 and 256 inclusive.")) }
+        guard after.isEmpty else { return .failure(.error("Trailing garbage in weight string")) }
+        return .success(n)
+    }
+
+    /// HAProxy's maxconn syntax and errors (server_parse_maxconn_change_request), except that
+    /// a negative value is refused (HAProxy stores it); past Int.max the value saturates.
+    static func parseMaxConn(_ text: String) -> Result<Int, AdminAnswer> {
+        var rest = Substring(text)
+        var negative = false
+        if let c = rest.first, c == "+" || c == "-" { negative = c == "-"; rest = rest.dropFirst() }
+        let digits = rest.prefix { $0.isASCII && $0.isNumber }
+        guard !digits.isEmpty else { return .failure(.error("maxconn string empty or preceded by garbage")) }
+        guard rest.count == digits.count else { return .failure(.error("Trailing garbage in maxconn string")) }
+        let n = digits.utf8.reduce(0) { $0 > (Int.max - 9) / 10 ? Int.max : $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        if negative && n != 0 { return .failure(.error("maxconn must not be negative; 0 means unlimited.")) }
         return .success(n)
     }
 

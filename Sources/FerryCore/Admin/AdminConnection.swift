@@ -77,18 +77,25 @@ final class AdminConnection: EventHandler, TimerTarget {
 
     private func processLines() {
         while !closing && pendingOutput <= AdminConnection.maxPendingOutput, let nl = input.firstIndex(of: UInt8(ascii: "\n")) {
+            // Reads come in 4 KiB chunks, so a line can be complete before the check below sees
+            // it pass the limit: check the line itself too.
+            if nl - input.startIndex > AdminConnection.maxLine { refuseLongLine(); break }
             var line = Array(input[input.startIndex..<nl])
             input.removeSubrange(input.startIndex...nl)
             if line.last == UInt8(ascii: "\r") { line.removeLast() }
             runLine(line)
         }
         if !closing && input.count > AdminConnection.maxLine && input.firstIndex(of: UInt8(ascii: "\n")) == nil {
-            input.removeAll()
-            reply("Line too long (at most \(AdminConnection.maxLine) bytes).\n\n")
-            closing = true
+            refuseLongLine()
         }
         if closing { input.removeAll() }
         if pendingOutput > 0 || closing { flush() }
+    }
+
+    private func refuseLongLine() {
+        input.removeAll()
+        reply("Line too long (at most \(AdminConnection.maxLine) bytes).\n\n")
+        closing = true
     }
 
     private func runLine(_ bytes: [UInt8]) {
@@ -116,7 +123,7 @@ final class AdminConnection: EventHandler, TimerTarget {
                 case "none": severityOutput = .none
                 case "number": severityOutput = .number
                 case "string": severityOutput = .string
-                default: reply(prefix(.error) + "one of 'none', 'number', 'string' is required\n\n"); continue
+                default: reply(prefix(.error) + "one of 'none', 'number', 'string' is a required argument\n\n"); continue
                 }
                 reply("\n")
                 continue

@@ -35,6 +35,15 @@ enum AdminServerChanges {
                 k += 1
             default:
                 guard word.allSatisfy({ $0.isASCII && !$0.isWhitespace && !"{};\"'#$\\".contains($0) }) else { return .error("unknown keyword '\(word)'.") }
+                // The name comes from <bk>/<srv>: a name= would silently register the server
+                // under another name (even one already taken). Agents are started with the
+                // configuration, so an added server's agent_port= would never be asked.
+                if word.hasPrefix("name=") {
+                    return .error("'name=' is not allowed here: the server's name is the <srv> of <bk>/<srv>.")
+                }
+                if word.hasPrefix("agent_port=") {
+                    return .error("'agent_port=' is not supported by add server: agents start with the configuration; add the server to the file and reload.")
+                }
                 params.append(word)
                 k += 1
             }
@@ -56,6 +65,7 @@ enum AdminServerChanges {
         var state = Upstream.peer(parsed)
         state.admin = .maint
         let i = u.addServer(parsed, state: state, now: runtime.loop.now)
+        runtime.health?.serverAdded(u, index: i, endpoint: parsed.address.endpoint)
         runtime.log.log(.notice, "admin_add_server") { $0.add("upstream", u.name); $0.add("server", name); $0.add("address", parsed.address.written); $0.add("id", i + 1) }
         return .info("New server registered.")
     }
@@ -68,6 +78,7 @@ enum AdminServerChanges {
             guard p.admin == .maint else { return .error("Only servers in maintenance mode can be deleted.") }
             guard p.active == 0 else { return .error("Server still has connections attached to it, cannot remove it.") }
             u.removeServer(i)
+            runtime.health?.serverRemoved(u, index: i)
             runtime.log.log(.notice, "admin_del_server") { $0.add("upstream", u.name); $0.add("server", u.serverNames[i]) }
             return .info("Server deleted.")
         }

@@ -53,11 +53,17 @@ public struct ConsistentHash: Balancer {
         precondition(peers.count <= Int(UInt32.max), "server index must fit the ring entry")
         let totalWeight = peers.reduce(0) { $0 + max(0, $1.weight) }
         guard totalWeight > 0 else { return [] }
-        let perWeight = max(1, min(pointsPerWeight, maxPoints / totalWeight))
+        let perWeight = min(pointsPerWeight, maxPoints / totalWeight)
+        // More weight units than maxPoints: a unit cannot have a point of its own, so each
+        // server gets its share of the ring instead (at least one point, so it stays reachable);
+        // the ring then holds at most maxPoints + one per server.
+        func points(_ weight: Int) -> Int {
+            perWeight > 0 ? weight * perWeight : max(1, weight * maxPoints / totalWeight)
+        }
         var ring: [UInt64] = []
-        ring.reserveCapacity(totalWeight * perWeight)
+        ring.reserveCapacity(perWeight > 0 ? totalWeight * perWeight : maxPoints + peers.count)
         for (i, p) in peers.enumerated() where p.weight > 0 {
-            for n in 0..<(p.weight * perWeight) {
+            for n in 0..<points(p.weight) {
                 let point = HashMix.combine(p.identity, UInt64(n)) >> 32
                 ring.append(point << 32 | UInt64(i))
             }

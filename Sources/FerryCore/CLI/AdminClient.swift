@@ -41,6 +41,9 @@ public struct AdminClient {
             case .success(.wouldBlock): continue
             }
         }
+        // Nothing more is coming: the server answers and closes even if the line turned on
+        // `prompt` mode, which would otherwise hold the connection open until its idle timeout.
+        socket.shutdown(.write)
         var answer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         reading: while true {

@@ -4,7 +4,7 @@
 
 enum AddressSyntax {
     enum Problem: Error, Equatable {
-        case noPort, invalidPort, noHost, hostNotFound, noUnixPath
+        case noPort, invalidPort, noHost, hostNotFound, noUnixPath, unixPathTooLong
 
         /// nginx's words for it; each directive adds where the address stood.
         var phrase: String {
@@ -14,14 +14,22 @@ enum AddressSyntax {
             case .noHost: return "no host"
             case .hostNotFound: return "host not found"
             case .noUnixPath: return "no path in the unix domain socket"
+            case .unixPathTooLong: return "too long path in the unix domain socket"
             }
         }
     }
 
+    /// Bytes in sockaddr_un.sun_path, the terminating NUL included (Linux).
+    static let maximumUnixPath = 108
+
     static func parse(_ text: String, isListen: Bool, environment: ConfigEnvironment) -> Result<ServerAddress, Problem> {
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
-            return path.isEmpty ? .failure(.noUnixPath) : .success(ServerAddress(written: text, endpoint: .unix(path: path)))
+            if path.isEmpty { return .failure(.noUnixPath) }
+            // sun_path holds 108 bytes with its NUL; a longer path would otherwise become an
+            // empty address that every connect and bind fails on.
+            if path.utf8.count >= maximumUnixPath { return .failure(.unixPathTooLong) }
+            return .success(ServerAddress(written: text, endpoint: .unix(path: path)))
         }
         if isListen, !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
             guard let port = port(text) else { return .failure(.invalidPort) }

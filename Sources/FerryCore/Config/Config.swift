@@ -19,7 +19,14 @@ public struct Duration: Equatable, Hashable, Comparable, Sendable, CustomStringC
     public static func seconds(_ s: Int64) -> Duration { Duration(milliseconds: s * 1000) }
     public static func < (a: Duration, b: Duration) -> Bool { a.milliseconds < b.milliseconds }
     public static let zero = Duration(milliseconds: 0)
-    public var nanoseconds: UInt64 { UInt64(max(0, milliseconds)) &* 1_000_000 }
+    /// Saturates at 2^62 ns (146 years) instead of wrapping: nginx accepts up to 2^63 ms, and
+    /// a wrapped `proxy_timeout 18446744074s` would be 0.29 s. 2^62 also leaves room for
+    /// `now &+ timeout` on a monotonic clock without wrapping into the past.
+    public var nanoseconds: UInt64 {
+        let limit: UInt64 = 1 << 62
+        let (ns, overflow) = UInt64(max(0, milliseconds)).multipliedReportingOverflow(by: 1_000_000)
+        return overflow ? limit : min(ns, limit)
+    }
     /// Canonical nginx spelling: the largest unit that divides exactly.
     public var description: String {
         let ms = milliseconds
@@ -57,6 +64,10 @@ public struct UpstreamServerConfig: Equatable, Sendable {
     public var address: ServerAddress
     public var name: String               // name= or the address as written
     public var weight: Int = 1
+    /// nginx sets no upper bound; ferry needs one so that sums and products of weights
+    /// (round robin's running scores, least_conn's sessions x weight) cannot overflow, and
+    /// HAProxy's 256 is too few for the weights nginx configurations use.
+    public static let maximumWeight = 1_000_000
     public var maxFails: Int = 1
     public var failTimeout: Duration = .seconds(10)
     public var maxConns: Int = 0          // 0 = unlimited

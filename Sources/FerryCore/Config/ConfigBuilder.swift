@@ -46,7 +46,7 @@ final class ConfigBuilder {
     private var listeners: [ListenerDraft] = []
     private var currentListener: ListenerDraft?
     private var currentUpstream: UpstreamDraft?
-    private var listenAddresses = Set<ServerAddress.Endpoint>()
+    private var listenAddresses: [ServerAddress.Endpoint: (written: String, location: SourceLocation, reusePort: Bool)] = [:]
     private var formatReferences: [(name: String, location: SourceLocation)] = []
     private var zoneReferences: [(name: String, location: SourceLocation)] = []
 
@@ -130,12 +130,13 @@ final class ConfigBuilder {
         return (String(argument.text[..<eq]), String(argument.text[argument.text.index(after: eq)...]))
     }
 
-    private func invalidValue(_ directive: Directive, _ argument: Argument) -> ConfigError {
-        ConfigError("\"\(directive.name)\" directive invalid value \"\(argument.text)\"", at: argument.location)
+    private func invalidValue(_ directive: Directive, _ argument: Argument, hint: String? = nil) -> ConfigError {
+        ConfigError("\"\(directive.name)\" directive invalid value \"\(argument.text)\"", at: argument.location, hint: hint)
     }
 
     private func time(_ directive: Directive) throws -> Duration {
-        guard let value = Units.time(directive.arguments[0].text) else { throw invalidValue(directive, directive.arguments[0]) }
+        let text = directive.arguments[0].text
+        guard let value = Units.time(text) else { throw invalidValue(directive, directive.arguments[0], hint: Units.timeHint(text)) }
         return value
     }
 
@@ -208,7 +209,12 @@ final class ConfigBuilder {
         if config.adminSocket != nil {
             throw ConfigError("\"admin_socket\" directive is duplicate", at: d.location)
         }
-        var socket = AdminSocketConfig(path: d.arguments[0].text)
+        let path = d.arguments[0]
+        guard path.text.utf8.count < AddressSyntax.maximumUnixPath else {
+            throw ConfigError("too long path in the unix domain socket in \"admin_socket\" \"\(path.text)\"", at: path.location,
+                              hint: "a Unix socket path has at most \(AddressSyntax.maximumUnixPath - 1) bytes; choose a shorter one")
+        }
+        var socket = AdminSocketConfig(path: path.text)
         for arg in d.arguments.dropFirst() {
             guard let (key, value) = parameter(arg), key == "mode" else { throw invalidParameter(arg, known: ["mode="]) }
             guard let mode = UInt32(value, radix: 8), mode <= 0o777 else { throw invalidParameter(arg, known: []) }
@@ -327,7 +333,7 @@ final class ConfigBuilder {
                 guard let size = Units.size(value), size > 0 else { throw invalidParameter(arg, known: []) }
                 log.buffer = size
             case "flush":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
                 log.flush = t
             default:
                 throw invalidParameter(arg, known: ["buffer=", "flush="])
@@ -493,15 +499,23 @@ final class ConfigBuilder {
             }
             switch key {
             case "weight":
-                guard let n = count(Argument(text: value, kind: .word, location: arg.location), minimum: 1) else {
-                    throw invalidParameter(arg, known: [], hint: value == "0" ? "weight must be 1 or more; use \"down\" to take a server out" : nil)
+                guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+                    throw invalidParameter(arg, known: [])
+                }
+                guard let n = Units.number(value), n <= UpstreamServerConfig.maximumWeight else {
+                    throw invalidParameter(arg, known: [], hint: "weight must be at most \(UpstreamServerConfig.maximumWeight)")
+                }
+                guard n >= 1 else {
+                    throw invalidParameter(arg, known: [], hint: "weight must be 1 or more; use \"down\" to take a server out")
                 }
                 server.weight = n
             case "max_fails":
                 guard let n = Units.number(value) else { throw invalidParameter(arg, known: []) }
                 server.maxFails = n
             case "fail_timeout":
-                guard let t = Units.time(value) else { throw invalidParameter(arg, known: []) }
+                guard let t = Units.time(value, secondsOnly: true) else {
+                    throw invalidParameter(arg, known: [], hint: Units.timeHint(value, secondsOnly: true))
+                }
                 server.failTimeout = t
             case "max_conns":
                 guard let n = Units.number(value) else { throw invalidParameter(arg, known: []) }
@@ -516,7 +530,25 @@ final class ConfigBuilder {
                 throw invalidParameter(arg, known: ConfigBuilder.serverParameters)
             }
         }
+        try checkNameIsUnique(server, d)
         currentUpstream!.upstream.servers.append(server)
+    }
+
+    /// The admin socket, reload and the logs tell servers apart by `name=` (else the address as
+    /// written): two servers of one upstream answering to the same name would make `set server
+    /// u/NAME` and a reload pick one of them silently. Two servers without `name=` on the same
+    /// address stay allowed, as in nginx (it is how some configurations double a weight).
+    private func checkNameIsUnique(_ server: UpstreamServerConfig, _ d: Directive) throws {
+        let explicit = server.name != server.address.written
+        for other in currentUpstream!.upstream.servers {
+            let otherExplicit = other.name != other.address.written
+            let clash = explicit ? (other.name == server.name || other.address.written == server.name)
+                                 : (otherExplicit && other.name == server.name)
+            guard clash else { continue }
+            let at = d.arguments.first { $0.text == "name=" + server.name } ?? d.arguments[0]
+            throw ConfigError("duplicate server name \"\(server.name)\"", at: at.location,
+                              hint: "\(other.location) already answers to it; give each server of an upstream its own \"name=\"")
+        }
     }
 
     private func upstreamAddressError(_ problem: AddressSyntax.Problem, _ address: Argument) -> ConfigError {
@@ -566,10 +598,10 @@ final class ConfigBuilder {
             guard let (key, value) = parameter(arg) else { throw invalidParameter(arg, known: known) }
             switch key {
             case "interval":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
                 check.interval = t
             case "timeout":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
                 check.timeout = t
             case "fails":
                 guard let n = Units.number(value), n >= 1 else { throw invalidParameter(arg, known: []) }
@@ -600,10 +632,10 @@ final class ConfigBuilder {
                 guard let p = AddressSyntax.port(value) else { throw invalidParameter(arg, known: []) }
                 port = p
             case "interval":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
                 interval = t
             case "timeout":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: []) }
+                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
                 timeout = t
             case "send":
                 // `send="x"` is one word to nginx's lexer with the quotes kept; drop them as meant.
@@ -633,6 +665,37 @@ final class ConfigBuilder {
     }
 
     // MARK: server (listener)
+
+    /// nginx accepts `listen 12000;` beside `listen 127.0.0.1:12000;` because it binds only the
+    /// wildcard and picks the server block by the local address of each connection. ferry binds
+    /// every listen address itself, and the kernel refuses the second bind unless both sockets
+    /// have SO_REUSEPORT (then the specific one takes its own clients, as nginx would route
+    /// them): say so here, where `-t` and a reload see it, rather than at start.
+    private func checkNoWildcardOverlap(_ listen: ListenConfig, _ address: Argument) throws {
+        guard let seen = wildcardOverlap(listen.address.endpoint, reusePort: listen.reusePort) else { return }
+        throw ConfigError("\"\(address.text)\" overlaps \"\(seen.written)\" of \(seen.location)", at: address.location,
+                          hint: "ferry binds each listen address itself; keep only the wildcard address or only the specific ones, or add \"reuseport\" to both")
+    }
+
+    /// A listen address seen so far that `endpoint` cannot be bound beside: the same port and
+    /// family, one of the two the wildcard, not both with SO_REUSEPORT.
+    private func wildcardOverlap(_ endpoint: ServerAddress.Endpoint, reusePort: Bool) -> (written: String, location: SourceLocation)? {
+        func split(_ e: ServerAddress.Endpoint) -> (v6: Bool, host: String, port: UInt16)? {
+            switch e {
+            case .ipv4(let host, let port): return (false, host, port)
+            case .ipv6(let host, let port): return (true, host, port)
+            case .unix: return nil
+            }
+        }
+        guard let new = split(endpoint) else { return nil }
+        func isWildcard(_ host: String) -> Bool { host == "0.0.0.0" || host == "::" }
+        for (other, seen) in listenAddresses {
+            guard let old = split(other), old.v6 == new.v6, old.port == new.port,
+                  isWildcard(old.host) != isWildcard(new.host), !(seen.reusePort && reusePort) else { continue }
+            return (seen.written, seen.location)
+        }
+        return nil
+    }
 
     func listener(_ d: Directive) throws {
         currentListener = ListenerDraft(location: d.location)
@@ -678,9 +741,11 @@ final class ConfigBuilder {
                 throw invalidParameter(arg, known: known)
             }
         }
-        guard listenAddresses.insert(listen.address.endpoint).inserted else {
+        guard listenAddresses[listen.address.endpoint] == nil else {
             throw ConfigError("duplicate \"\(address.text)\" address and port pair", at: address.location)
         }
+        try checkNoWildcardOverlap(listen, address)
+        listenAddresses[listen.address.endpoint] = (address.text, address.location, listen.reusePort)
         currentListener!.listens.append(listen)
     }
 
@@ -712,6 +777,12 @@ final class ConfigBuilder {
         for reference in zoneReferences where !config.limitConnZones.contains(where: { $0.name == reference.name }) {
             throw ConfigError("unknown limit_conn_zone \"\(reference.name)\"", at: reference.location,
                               hint: NameSuggestion.nearest(to: reference.name, in: config.limitConnZones.map(\.name)).map { "did you mean \"\($0)\"?" })
+        }
+        if let metrics = config.metricsListen,
+           let clash = listenAddresses[metrics.address.endpoint].map({ ($0.written, $0.location) })
+                ?? wildcardOverlap(metrics.address.endpoint, reusePort: false) {
+            throw ConfigError("\"metrics_listen\" address \"\(metrics.address.written)\" is also bound by \"listen \(clash.0)\" (\(clash.1))",
+                              at: metrics.location, hint: "give metrics_listen a port of its own")
         }
         config.accessLogs = stream.accessLogs ?? []
         config.listeners = try listeners.map(merge)

@@ -3,7 +3,9 @@
 
 enum Units {
     /// `1h30m`, `500ms`, `10` (seconds). Units must appear largest first and at most once,
-    /// as in nginx. `secondsOnly` rejects `ms`, for values nginx reads in whole seconds.
+    /// as in nginx. As ngx_parse_time, which reads a value either in milliseconds or in whole
+    /// seconds: `secondsOnly` rejects `ms` (fail_timeout, so_keepalive), and the default, a
+    /// millisecond value (every timeout), rejects `y` and `M`.
     static func time(_ text: String, secondsOnly: Bool = false) -> Duration? {
         let second: Int64 = 1000
         // (unit, milliseconds, rank): a later part must have a higher rank.
@@ -25,6 +27,7 @@ enum Units {
             if i < bytes.count {
                 guard let unit = units.first(where: { matches(bytes, at: i, $0.0) }) else { return nil }
                 if unit.0 == "ms" && secondsOnly { return nil }
+                if (unit.0 == "y" || unit.0 == "M") && !secondsOnly { return nil }
                 scale = unit.1; rank = unit.2
                 i += unit.0.utf8.count
             }
@@ -36,6 +39,14 @@ enum Units {
             total = sum
         }
         return Duration(milliseconds: total)
+    }
+
+    /// What to write instead when `text` is not a time in this mode but is one in the other,
+    /// for the error (nil when the value is wrong for another reason, like `0` where 0 is not allowed).
+    static func timeHint(_ text: String, secondsOnly: Bool = false) -> String? {
+        guard time(text, secondsOnly: secondsOnly) == nil, time(text, secondsOnly: !secondsOnly) != nil else { return nil }
+        return secondsOnly ? "this value is in whole seconds, \"ms\" is not allowed"
+                           : "\"y\" and \"M\" are only for values in whole seconds; write days, as \"365d\" or \"30d\""
     }
 
     /// `512`, `32k`, `10M`, `1g`: bytes.

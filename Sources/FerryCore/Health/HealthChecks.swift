@@ -95,6 +95,27 @@ final class HealthChecks {
         spread(agents, interval: { $0.interval }, upstream: { $0.target.upstream }, shift: 1) { $0.start(at: $1) }
     }
 
+    /// Probes a server added over the admin socket (`add server`) like the servers of the
+    /// file when its upstream has `health_check`; without this it would never be probed and
+    /// stay up whatever happened to it. Precondition: on the loop's thread, after start().
+    func serverAdded(_ upstream: Upstream, index: Int, endpoint: ServerAddress.Endpoint) {
+        guard let check = upstream.config.healthCheck else { return }
+        let probe = TCPProbe(checks: self, target: ProbeTarget(upstream: upstream, index: index),
+                             address: HealthChecks.address(endpoint, port: check.port), config: check)
+        probes.append(probe)
+        probe.start(at: loop.now)
+    }
+
+    /// Stops the probe of a server deleted over the admin socket (`del server`).
+    /// Precondition: on the loop's thread.
+    func serverRemoved(_ upstream: Upstream, index: Int) {
+        probes.removeAll { p in
+            guard p.target.upstream === upstream && p.target.index == index else { return false }
+            p.stop()
+            return true
+        }
+    }
+
     /// Closes probes in flight. Called when the loop has stopped.
     func stop() {
         for p in probes { p.stop() }
