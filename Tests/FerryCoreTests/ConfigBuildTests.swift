@@ -71,17 +71,19 @@ final class ConfigBuildTests: XCTestCase {
              ], .address(v4("127.0.0.1:9", "127.0.0.1", 9)))]
          }),
         ("stream-level proxy settings are inherited, server settings win",
-         "stream { proxy_connect_timeout 5s; proxy_timeout 1h30m; proxy_next_upstream off; proxy_next_upstream_tries 3; proxy_next_upstream_timeout 10; proxy_protocol on;\n server { listen 1; proxy_pass 127.0.0.1:9; }\n server { listen 2; proxy_pass 127.0.0.1:9; proxy_timeout 500ms; proxy_protocol off; } }",
+         "stream { proxy_connect_timeout 5s; proxy_timeout 1h30m; proxy_next_upstream off; proxy_next_upstream_tries 3; proxy_next_upstream_timeout 10; proxy_protocol on; proxy_half_close off;\n server { listen 1; proxy_pass 127.0.0.1:9; }\n server { listen 2; proxy_pass 127.0.0.1:9; proxy_timeout 500ms; proxy_protocol off; proxy_half_close on; } }",
          config {
              let target = ProxyTarget.address(v4("127.0.0.1:9", "127.0.0.1", 9))
              let inherited: (inout ListenerConfig) -> Void = {
                  $0.connectTimeout = .seconds(5); $0.idleTimeout = .seconds(5400); $0.nextUpstream = false
                  $0.nextUpstreamTries = 3; $0.nextUpstreamTimeout = .seconds(10); $0.sendProxyProtocol = true
+                 $0.halfClose = false
              }
              $0.listeners = [
                  listener([listen(v4("1", "0.0.0.0", 1))], target, inherited),
                  listener([listen(v4("2", "0.0.0.0", 2))], target) {
                      inherited(&$0); $0.idleTimeout = Duration(milliseconds: 500); $0.sendProxyProtocol = false
+                     $0.halfClose = true
                  },
              ]
          }),

@@ -135,6 +135,7 @@ final class ConfigFilesTests: XCTestCase {
                     proxy_pass b;
                     proxy_connect_timeout 1m;
                     proxy_timeout 10m;
+                    proxy_half_close on;
                     proxy_next_upstream on;
                     proxy_next_upstream_tries 0;
                     proxy_next_upstream_timeout 0s;

@@ -187,6 +187,30 @@ final class RelayTests: IntegrationCase {
         XCTAssertTrue(reply.1, "client did not get EOF after the backend closed")
     }
 
+    /// 3a'. `proxy_half_close off` (nginx's default): the client's FIN ends the session once its
+    /// bytes are through. The backend gets the data and EOF, and its later answer goes nowhere.
+    func testHalfCloseOffEndsTheSessionAtTheFirstFin() throws {
+        let seen = Box<(String, Bool)?>(nil)
+        let b = try scripted { fd in
+            RelayTests.send(fd, "ready")
+            seen.value = RelayTests.readUntilEOF(fd, timeout: 3)
+            RelayTests.send(fd, "too-late")
+        }
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 10s; proxy_half_close off; }")
+        let c = try TestClient.connect(f.listenPort, timeout: 5)
+        defer { c.close() }
+        XCTAssertEqual(try c.receive(exactly: 5), Array("ready".utf8))
+        try c.send("last words")
+        usleep(200_000)
+        c.shutdownWrite()
+        let after = RelayTests.readUntilEOF(c.fd, timeout: 3)
+        XCTAssertEqual(after.0, "", "the session went on after the client's FIN")
+        XCTAssertTrue(after.1, "the client did not get EOF")
+        XCTAssertTrue(waitUntil(timeout: 3) { seen.value != nil })
+        XCTAssertEqual(seen.value?.0, "last words")
+        XCTAssertEqual(seen.value?.1, true, "the backend did not see the session end")
+    }
+
     /// 3b. Backend half-closes first: the client gets EOF and can still send; the backend gets it.
     func testServerHalfCloseRelayed() throws {
         let seen = Box<(String, Bool)?>(nil)

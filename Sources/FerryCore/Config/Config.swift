@@ -164,6 +164,9 @@ public struct ListenerConfig: Equatable, Sendable {
     public var connectTimeout: Duration = .seconds(60)
     public var idleTimeout: Duration = .seconds(600)          // proxy_timeout
     public var nextUpstream: Bool = true
+    /// `proxy_half_close`: on relays a FIN and keeps the other direction flowing. nginx's
+    /// default is off; ferry's is on, since a server that speaks first may also answer last.
+    public var halfClose: Bool = true
     public var nextUpstreamTries: Int = 0                     // 0 = unlimited
     public var nextUpstreamTimeout: Duration = .zero          // 0 = unlimited
     public var sendProxyProtocol: Bool = false                // proxy_protocol on

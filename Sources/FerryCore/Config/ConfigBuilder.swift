@@ -9,6 +9,7 @@ final class ConfigBuilder {
         var connectTimeout: Duration?
         var idleTimeout: Duration?
         var nextUpstream: Bool?
+        var halfClose: Bool?
         var nextUpstreamTries: Int?
         var nextUpstreamTimeout: Duration?
         var sendProxyProtocol: Bool?
@@ -359,6 +360,11 @@ final class ConfigBuilder {
     func proxyNextUpstream(_ d: Directive) throws {
         let on = try flag(d)
         withSettings { $0.nextUpstream = on }
+    }
+
+    func proxyHalfClose(_ d: Directive) throws {
+        let on = try flag(d)
+        withSettings { $0.halfClose = on }
     }
 
     func proxyNextUpstreamTries(_ d: Directive) throws {
@@ -808,6 +814,7 @@ final class ConfigBuilder {
         if let v = own.connectTimeout ?? stream.connectTimeout { listener.connectTimeout = v }
         if let v = own.idleTimeout ?? stream.idleTimeout { listener.idleTimeout = v }
         if let v = own.nextUpstream ?? stream.nextUpstream { listener.nextUpstream = v }
+        if let v = own.halfClose ?? stream.halfClose { listener.halfClose = v }
         if let v = own.nextUpstreamTries ?? stream.nextUpstreamTries { listener.nextUpstreamTries = v }
         if let v = own.nextUpstreamTimeout ?? stream.nextUpstreamTimeout { listener.nextUpstreamTimeout = v }
         if let v = own.sendProxyProtocol ?? stream.sendProxyProtocol { listener.sendProxyProtocol = v }

@@ -76,6 +76,7 @@ public enum ConfigRenderer {
         }
         out += line(2, "proxy_connect_timeout", "\(listener.connectTimeout)")
         out += line(2, "proxy_timeout", "\(listener.idleTimeout)")
+        out += line(2, "proxy_half_close", listener.halfClose ? "on" : "off")
         out += line(2, "proxy_next_upstream", listener.nextUpstream ? "on" : "off")
         out += line(2, "proxy_next_upstream_tries", "\(listener.nextUpstreamTries)")
         out += line(2, "proxy_next_upstream_timeout", "\(listener.nextUpstreamTimeout)")

@@ -80,6 +80,7 @@ enum DirectiveTable {
         DirectiveSpec("proxy_connect_timeout", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyConnectTimeout),
         DirectiveSpec("proxy_timeout", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyTimeout),
         DirectiveSpec("proxy_next_upstream", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyNextUpstream),
+        DirectiveSpec("proxy_half_close", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyHalfClose),
         DirectiveSpec("proxy_next_upstream_tries", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyNextUpstreamTries),
         DirectiveSpec("proxy_next_upstream_timeout", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyNextUpstreamTimeout),
         DirectiveSpec("proxy_protocol", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyProtocol),

@@ -267,7 +267,7 @@ public final class Session: EventHandler, TimerTarget {
             }
         case .finished:
             if closer == .none { closer = sourceIsClient ? .client : .server }
-            if up.finished && down.finished {
+            if (up.finished && down.finished) || !route.halfClose {
                 end(closer == .client ? .clientClosed : .serverClosed)
             } else {
                 (sourceIsClient ? server : client).shutdown(.write)

@@ -90,6 +90,8 @@ public final class Route {
     public let connectTimeout: UInt64
     public let idleTimeout: UInt64
     public let nextUpstream: Bool
+    /// `proxy_half_close off`: the first FIN (once its bytes are through) ends the session.
+    public let halfClose: Bool
     public let nextUpstreamTries: Int
     public let nextUpstreamTimeout: UInt64
     public let access: AccessControl
@@ -113,6 +115,7 @@ public final class Route {
         connectTimeout = c.connectTimeout.nanoseconds
         idleTimeout = c.idleTimeout.nanoseconds
         nextUpstream = c.nextUpstream
+        halfClose = c.halfClose
         nextUpstreamTries = c.nextUpstreamTries
         nextUpstreamTimeout = c.nextUpstreamTimeout.nanoseconds
         access = AccessControl(c.access)
