@@ -7,8 +7,9 @@
 /// The log speaks of episodes, not of the gate's movements: under sustained overload the gate
 /// opens for one waiting client each time a session ends and closes again at once, and one
 /// line per movement would be one line per accept. So `capacity_reached` (or
-/// `descriptors_exhausted`, `memory_exhausted`) starts an episode, and `accepting_resumed` ends it once the gate
-/// has stayed open for `settleNanoseconds`: the backlog has stopped refilling the room.
+/// `descriptors_exhausted`, `memory_exhausted`) starts an episode, each other cause within it
+/// is named once, and `accepting_resumed` ends it once the gate has stayed open for
+/// `settleNanoseconds`: the backlog has stopped refilling the room.
 extension Runtime {
     /// Why the listeners are not accepting. Each cause is one kind of episode in the log.
     enum AcceptGate: Equatable {
@@ -52,9 +53,10 @@ extension Runtime {
             descriptorCeiling = min(descriptorCeiling ?? capacity, sessionCount + readingHeaders)
             closeGate(.outOfDescriptors)
             // Descriptors may be held by something other than sessions: also retry on a timer.
+            // A pending retry is not pushed back: failures every < 1 s would starve it.
             let t = retryTimer ?? OneShotTimer { [unowned self] _ in retryAfterExhaustion() }
             retryTimer = t
-            loop.timers.schedule(t, at: loop.now &+ 1_000_000_000)
+            if !t.timer.isScheduled { loop.timers.schedule(t, at: loop.now &+ 1_000_000_000) }
         case .noBufferSpace, .outOfMemory:
             // The client stays in the backlog and the listener stays readable: accepting again
             // at once would spin. Pause briefly and try again (HAProxy does the same).
@@ -63,7 +65,7 @@ extension Runtime {
                 if gate == .outOfMemory { openGate() }
             }
             memoryRetryTimer = t
-            loop.timers.schedule(t, at: loop.now &+ Runtime.memoryRetryNanoseconds)
+            if !t.timer.isScheduled { loop.timers.schedule(t, at: loop.now &+ Runtime.memoryRetryNanoseconds) }
         default:
             // ECONNABORTED and friends concern one client that already left.
             log.log(.info, "accept_failed") { $0.add("error", error.description) }
@@ -78,7 +80,10 @@ extension Runtime {
         guard let ceiling = descriptorCeiling else { return }
         if let probe = try? Pipe.make() {
             probe.close()
-            let free = descriptorLimit - ResourceLimits.openDescriptorCount()
+            // The limit in force now, not the one read at start: it may have been lowered. When
+            // the open count cannot be read, one more session at a time.
+            let open = ResourceLimits.openDescriptorCount()
+            let free = open < 0 ? 2 : (ResourceLimits.currentOpenFileLimit() ?? descriptorLimit) - open
             let fits = sessionCount + readingHeaders + max(1, free / 2)
             descriptorCeiling = fits >= capacity ? nil : max(ceiling, fits)
             reopenGateIfRoom()
@@ -90,10 +95,16 @@ extension Runtime {
         guard gate == .open else { return }
         gate = why
         for l in listeners { l.setAccepting(false) }
-        // A new episode, or the same one for a new reason (capacity, then descriptors): a line.
-        // The gate closing again behind the next waiting client is the same episode: none.
-        guard saturation?.cause != why else { return }
-        saturation = (why, loop.now)
+        // A line when an episode starts, and once for each other cause within it (capacity,
+        // then descriptors). The gate closing again behind the next waiting client, or for a
+        // cause already named (alternating ones too), is the same episode: no line.
+        if var episode = saturation {
+            guard !episode.named.contains(why) else { return }
+            episode.named.append(why)
+            saturation = episode
+        } else {
+            saturation = SaturationEpisode(cause: why, since: loop.now, named: [why])
+        }
         log.log(.warn, why.event) {
             $0.add("sessions", sessionCount)
             $0.add("capacity", capacity)
@@ -122,4 +133,11 @@ extension Runtime {
             $0.add("saturated_ms", Int((now &- episode.since) / 1_000_000))
         }
     }
+}
+
+/// What closed the gate first and when, and which causes the log has named in this episode.
+struct SaturationEpisode {
+    let cause: Runtime.AcceptGate
+    let since: UInt64
+    var named: [Runtime.AcceptGate]
 }

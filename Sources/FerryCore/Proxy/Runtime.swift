@@ -64,9 +64,9 @@ public final class Runtime {
     var descriptorCeiling: Int? = nil
     var retryTimer: OneShotTimer? = nil
     var memoryRetryTimer: OneShotTimer? = nil
-    /// The saturation episode under way (Runtime+AcceptGate): what closed the gate first and
-    /// when. It outlives the gate's brief reopenings while clients keep waiting.
-    var saturation: (cause: AcceptGate, since: UInt64)? = nil
+    /// The saturation episode under way (Runtime+AcceptGate). It outlives the gate's brief
+    /// reopenings while clients keep waiting.
+    var saturation: SaturationEpisode? = nil
     var settleTimer: OneShotTimer? = nil
     private var stopTimer: OneShotTimer? = nil
     var stopping = false

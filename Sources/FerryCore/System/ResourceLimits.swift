@@ -17,6 +17,13 @@ public enum ResourceLimits {
         return (Int(clamping: lim.rlim_cur), Int(clamping: hard))
     }
 
+    /// The soft open-file limit in force now: it may have been lowered (prlimit) since start.
+    public static func currentOpenFileLimit() -> Int? {
+        var lim = rlimit()
+        guard (try? syscall("getrlimit") { getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) }) != nil else { return nil }
+        return Int(clamping: lim.rlim_cur)
+    }
+
     /// Descriptors currently open in this process (from /proc/self/fd), for capacity checks and tests.
     public static func openDescriptorCount() -> Int {
         guard let dir = opendir("/proc/self/fd") else { return -1 }
