@@ -115,6 +115,25 @@ final class BalancingEligibilityTests: XCTestCase {
         XCTAssertEqual(withBackup.select(client: .none, now: 2 * second, tried: TriedSet()), 1, "the backup takes over")
     }
 
+    /// A server deleted over the admin socket leaves a tombstone that does not count: the one
+    /// left is single again. One added (even in maintenance) makes two, as in nginx's count.
+    func testSingleAfterAddingAndDeletingServers() {
+        var s = Scheduler(method: .roundRobin, peers: [server(maxFails: 1, failTimeout: 10 * second)], seed: 0)
+        var added = server(maxFails: 1, failTimeout: 10 * second)
+        added.admin = .maint
+        let b = s.add(added)
+        s.connectFailed(0, now: 1 * second)
+        XCTAssertEqual(s.verdict(0, now: 2 * second), .failed(until: 11 * second + 1), "two servers: failures count")
+        s.remove(b)
+        s.remove(b)
+        let fails = s.peers[0].fails
+        for t in 13..<16 { s.connectFailed(0, now: UInt64(t) * second) }
+        XCTAssertEqual(s.peers[0].fails, fails, "single again once the other is deleted")
+        XCTAssertEqual(s.verdict(0, now: 15 * second + 1), .eligible)
+        XCTAssertEqual(s.select(client: .none, now: 15 * second + 1, tried: TriedSet()), 0)
+        XCTAssertEqual(s.verdict(b, now: 16 * second), .configDown)
+    }
+
     func testMaxFailsZeroCountsNothing() {
         var s = Scheduler(method: .roundRobin, peers: [server(maxFails: 0)], seed: 0)
         for t in 0..<10 { s.connectFailed(0, now: UInt64(t) * second) }

@@ -148,11 +148,45 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertEqual(down["cause"] as? String, "health_check")
         XCTAssertTrue(waitUntil(timeout: 5) { live.accepted >= 2 }, "no probe reached the added server")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "del server u/live"), "Server deleted.\n\n")
-        usleep(300_000)     // a probe already in flight may still land
-        let probesAtDelete = live.accepted
+        // A probe already in flight may still land: wait until none has for over two intervals.
+        var probesAtDelete = -1
+        XCTAssertTrue(waitUntil(timeout: 5) {
+            let before = live.accepted
+            usleep(500_000)
+            probesAtDelete = live.accepted
+            return probesAtDelete == before
+        }, "the deleted server is still probed every interval")
         usleep(1_000_000)   // five intervals
         XCTAssertEqual(live.accepted, probesAtDelete, "the deleted server is still probed")
         XCTAssertEqual(f.stateChanges("live").count, 0, f.stderr)
+        XCTAssertTrue(f.isRunning)
+    }
+
+    /// A server added to an upstream with `agent_check` gets its agent like the servers of
+    /// the file, and `del server` stops it (it went on connecting every interval). The added
+    /// server is on 127.0.0.2, so only its agent check reaches the agent listening there.
+    func testAddedServerGetsItsAgentAndDeleteStopsIt() throws {
+        let b1 = try backend("b1")
+        let a = try agent("up", host: "127.0.0.2")
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(b1.port) name=b1;
+                agent_check port=\(a.port) interval=200ms timeout=1s;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }
+            """, main: main)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/x 127.0.0.2:9"), "New server registered.\n\n")
+        XCTAssertTrue(a.waitServed(2, timeout: 5), "the added server's agent was never asked")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "del server u/x"), "Server deleted.\n\n")
+        var askedAtDelete = -1
+        XCTAssertTrue(waitUntil(timeout: 5) {
+            let before = a.servedTotal
+            usleep(500_000)
+            askedAtDelete = a.servedTotal
+            return askedAtDelete == before
+        }, "the deleted server's agent is still asked every interval")
+        usleep(1_000_000)   // five intervals
+        XCTAssertEqual(a.servedTotal, askedAtDelete, "the deleted server's agent is still asked")
         XCTAssertTrue(f.isRunning)
     }
 

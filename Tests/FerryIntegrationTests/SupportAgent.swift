@@ -12,9 +12,9 @@ final class FakeAgent: @unchecked Sendable {
     private var backend: ScriptedBackend! = nil
     var port: UInt16 { backend.port }
 
-    init(_ first: String = "up") throws {
+    init(_ first: String = "up", host: String = "127.0.0.1") throws {
         script.value = (Array((first + "\n").utf8), 0)
-        backend = try ScriptedBackend { [script, served] fd in
+        backend = try ScriptedBackend(host: host) { [script, served] fd in
             let (bytes, generation) = script.value
             _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
             served.update { $0.append(Served(generation: generation)) }
@@ -46,8 +46,8 @@ final class FakeAgent: @unchecked Sendable {
 }
 
 extension IntegrationCase {
-    func agent(_ first: String = "up") throws -> FakeAgent {
-        let a = try FakeAgent(first)
+    func agent(_ first: String = "up", host: String = "127.0.0.1") throws -> FakeAgent {
+        let a = try FakeAgent(first, host: host)
         addTeardownBlock { a.stop() }
         return a
     }

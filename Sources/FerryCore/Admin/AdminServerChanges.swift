@@ -65,7 +65,7 @@ enum AdminServerChanges {
         var state = Upstream.peer(parsed)
         state.admin = .maint
         let i = u.addServer(parsed, state: state, now: runtime.loop.now)
-        runtime.health?.serverAdded(u, index: i, endpoint: parsed.address.endpoint)
+        runtime.health?.serverAdded(u, index: i, server: parsed)
         runtime.log.log(.notice, "admin_add_server") { $0.add("upstream", u.name); $0.add("server", name); $0.add("address", parsed.address.written); $0.add("id", i + 1) }
         return .info("New server registered.")
     }

@@ -19,6 +19,8 @@ public struct Scheduler {
 
     private var primary: PeerGroup
     private var backup: PeerGroup
+    /// Tombstones left by `remove`.
+    private var removedPeers: Set<Int> = []
     /// peers[i] is member `position[i]` of the group its `backup` flag names.
     private var position: [Int]
     private let seed: UInt64
@@ -62,8 +64,9 @@ public struct Scheduler {
     /// An upstream of one server and no backup counts nothing (nginx's `single` peers): taking
     /// its only server out would turn every client away for fail_timeout after one failed
     /// connect, even once the server is back (a restart, a full backlog).
+    /// Servers deleted over the admin socket stay in `peers` as tombstones; they do not count.
     public mutating func connectFailed(_ peer: Int, now: UInt64) {
-        guard peers.count > 1 else { return }
+        guard peers.count - removedCount > 1 else { return }
         Eligibility.recordFailure(&peers[peer], now: now)
     }
 
@@ -105,6 +108,15 @@ public struct Scheduler {
         (primary, backup, position) = Scheduler.groups(method: method, peers: peers, seed: seed)
         return peers.count - 1
     }
+
+    /// Takes a deleted server (admin `del server`) out for good. Its slot stays, so indices
+    /// held by sessions and the admin socket's `#ID`s keep their meaning.
+    public mutating func remove(_ peer: Int) {
+        guard removedPeers.insert(peer).inserted else { return }
+        update(peer) { $0.configDown = true }
+    }
+
+    private var removedCount: Int { removedPeers.count }
 
     // MARK: - private
 

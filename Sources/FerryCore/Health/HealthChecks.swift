@@ -95,23 +95,39 @@ final class HealthChecks {
         spread(agents, interval: { $0.interval }, upstream: { $0.target.upstream }, shift: 1) { $0.start(at: $1) }
     }
 
-    /// Probes a server added over the admin socket (`add server`) like the servers of the
-    /// file when its upstream has `health_check`; without this it would never be probed and
-    /// stay up whatever happened to it. Precondition: on the loop's thread, after start().
-    func serverAdded(_ upstream: Upstream, index: Int, endpoint: ServerAddress.Endpoint) {
-        guard let check = upstream.config.healthCheck else { return }
-        let probe = TCPProbe(checks: self, target: ProbeTarget(upstream: upstream, index: index),
-                             address: HealthChecks.address(endpoint, port: check.port), config: check)
-        probes.append(probe)
-        probe.start(at: loop.now)
+    /// Checks a server added over the admin socket (`add server`) as its upstream checks the
+    /// servers of the file: a TCP probe under `health_check`, an agent under `agent_check`.
+    /// Without this it would never be checked and stay up whatever happened to it.
+    /// Precondition: on the loop's thread, after start().
+    func serverAdded(_ upstream: Upstream, index: Int, server: UpstreamServerConfig) {
+        let target = ProbeTarget(upstream: upstream, index: index)
+        if let check = upstream.config.healthCheck {
+            let probe = TCPProbe(checks: self, target: target,
+                                 address: HealthChecks.address(server.address.endpoint, port: check.port), config: check)
+            probes.append(probe)
+            probe.start(at: loop.now)
+        }
+        if let check = HealthChecks.agentConfig(upstream.config, server) {
+            if case .unix = server.address.endpoint { return }  // no host to ask, as at start
+            let agent = AgentProbe(checks: self, target: target,
+                                   address: HealthChecks.address(server.address.endpoint, port: check.port), config: check)
+            agents.append(agent)
+            agent.start(at: loop.now)
+        }
     }
 
-    /// Stops the probe of a server deleted over the admin socket (`del server`).
+    /// Stops the probe and the agent of a server deleted over the admin socket (`del server`),
+    /// which would otherwise go on connecting to it every interval for as long as ferry runs.
     /// Precondition: on the loop's thread.
     func serverRemoved(_ upstream: Upstream, index: Int) {
         probes.removeAll { p in
             guard p.target.upstream === upstream && p.target.index == index else { return false }
             p.stop()
+            return true
+        }
+        agents.removeAll { a in
+            guard a.target.upstream === upstream && a.target.index == index else { return false }
+            a.stop()
             return true
         }
     }

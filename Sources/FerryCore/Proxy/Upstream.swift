@@ -80,7 +80,7 @@ public final class Upstream {
     /// Tombstones a server (admin `del server`). The caller checked it is in maintenance and idle.
     func removeServer(_ i: Int) {
         removed[i] = true
-        scheduler.update(i) { $0.configDown = true }
+        scheduler.remove(i)
     }
 }
 
