@@ -19,8 +19,8 @@ enum AddressSyntax {
         }
     }
 
-    /// Bytes in sockaddr_un.sun_path, the terminating NUL included (Linux).
-    static let maximumUnixPath = 108
+    /// Bytes in sockaddr_un.sun_path, the terminating NUL included (108 on Linux).
+    static let maximumUnixPath = SocketAddress.unixPathCapacity
 
     static func parse(_ text: String, isListen: Bool, environment: ConfigEnvironment) -> Result<ServerAddress, Problem> {
         if text.hasPrefix("unix:") {

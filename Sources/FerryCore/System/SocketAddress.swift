@@ -25,11 +25,14 @@ public struct SocketAddress: Equatable, CustomStringConvertible {
         length = socklen_t(MemoryLayout<sockaddr_in6>.size)
     }
 
+    /// Bytes in sockaddr_un.sun_path, the terminating NUL included: a path must be shorter.
+    public static let unixPathCapacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
+
     public init?(unixPath path: String) {
         var sun = sockaddr_un()
         sun.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: sun.sun_path) else { return nil }
+        guard bytes.count < SocketAddress.unixPathCapacity else { return nil }
         withUnsafeMutableBytes(of: &sun.sun_path) { p in
             p.copyBytes(from: bytes)
             p[bytes.count] = 0
