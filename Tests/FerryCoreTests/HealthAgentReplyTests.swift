@@ -187,6 +187,10 @@ final class HealthAgentReplyTests: XCTestCase {
             (Array("down\rup\n".utf8), .line(Array("down".utf8))),
             (Array("\nup\n".utf8), .line([])),
             (Array("up 50%".utf8), .incomplete),
+            // HAProxy reads the reply as a C string: a NUL hides the line end, the reply is ignored.
+            (Array("down\0 maint\n".utf8), .nulByte),
+            (Array("\0\n".utf8), .nulByte),
+            (Array("up\n\0".utf8), .line(Array("up".utf8))),
         ]
         for (bytes, expected) in table {
             var b = AgentLineBuffer()

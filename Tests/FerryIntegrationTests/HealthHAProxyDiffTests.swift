@@ -27,6 +27,7 @@ final class HealthHAProxyDiffTests: IntegrationCase {
         ("ready", true), ("maxconn:30", true), ("FAIL", true), ("UP", true), ("25%", true),
         ("down", false), ("up", true), ("drain\t50%", true), ("MAINT", true), ("Ready,up,100%", true), ("maxconn:0", true),
         ("75% 10%", true), ("fail # disk full, up 100%", true), ("up 100%", true),
+        ("down\u{0} maint", true), ("drain", true), ("\u{0}up", true),
     ]
 
     func testSameStatusAndWeightAsHAProxy() throws {

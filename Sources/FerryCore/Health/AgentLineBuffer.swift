@@ -8,6 +8,9 @@ public struct AgentLineBuffer: Equatable, Sendable {
         case line([UInt8])
         /// No line end within `limit` bytes: not an agent worth believing.
         case tooLong
+        /// A NUL byte before the line end. HAProxy scans the reply as a C string, so a NUL
+        /// hides the line end and the reply is ignored as incomplete; so is it here.
+        case nulByte
     }
 
     /// HAProxy reads agents into one buffer; a real reply is a few dozen bytes.
@@ -26,6 +29,11 @@ public struct AgentLineBuffer: Equatable, Sendable {
         for b in chunk {
             if b == UInt8(ascii: "\r") || b == UInt8(ascii: "\n") {
                 state = .line(bytes)
+                bytes = []
+                return state
+            }
+            if b == 0 {
+                state = .nulByte
                 bytes = []
                 return state
             }

@@ -8,6 +8,8 @@ enum AgentOutcome: Equatable {
     case incomplete
     /// No line end within AgentLineBuffer's limit.
     case tooLong
+    /// A NUL byte before the line end (HAProxy ignores such a reply as incomplete).
+    case nulByte
 
     /// Short name for logs; equal names are one episode.
     var reason: String {
@@ -17,6 +19,7 @@ enum AgentOutcome: Equatable {
         case .timedOut: return "timed out"
         case .incomplete: return "closed before a line end"
         case .tooLong: return "no line end in \(AgentLineBuffer.defaultLimit) bytes"
+        case .nulByte: return "a NUL byte before the line end"
         }
     }
 }
@@ -134,6 +137,7 @@ final class AgentProbe: EventHandler, TimerTarget {
                     case .incomplete: continue
                     case .line(let bytes): return finish(.reply(bytes))
                     case .tooLong: return finish(.tooLong)
+                    case .nulByte: return finish(.nulByte)
                     }
                 }
             }
