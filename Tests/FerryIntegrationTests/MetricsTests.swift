@@ -101,6 +101,39 @@ final class MetricsTests: IntegrationCase {
         XCTAssertTrue(f.isRunning)
     }
 
+    /// A client that sends more than the request head (a pipelined request, a body) still gets
+    /// the whole response: closing with its bytes unread would reset the connection and throw
+    /// away the part of the response the kernel had not sent yet.
+    func testResponseSurvivesInputAfterTheRequestHead() throws {
+        let b1 = try backend("b1", .banner)
+        let mport = try Net.freePort()
+        _ = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b1.port); }", main: "metrics_listen 127.0.0.1:\(mport);")
+        XCTAssertTrue(waitUntil(timeout: 5) { FerryInstance.isListening(mport) })
+        for round in 0..<3 {
+            // A small receive window keeps most of the response in ferry's send queue.
+            let fd = try Net.tcpSocket()
+            Net.setInt(fd, SOL_SOCKET, SO_RCVBUF, 1024)
+            var a = Net.address("127.0.0.1", mport)
+            let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            XCTAssertEqual(r, 0)
+            let c = TestClient(fd: fd, timeout: 5)
+            try c.send("GET /metrics HTTP/1.1\r\nHost: ferry\r\n\r\n")
+            // The answer has started: ferry has read the head. Now the next request arrives.
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            XCTAssertEqual(poll(&p, 1, 5000), 1)
+            try c.send("GET /metrics HTTP/1.1\r\nHost: ferry\r\n\r\n")
+            var raw: [UInt8] = []
+            XCTAssertNoThrow(raw = try c.receiveToEOF(), "round \(round): connection reset before the response ended")
+            let text = String(decoding: raw, as: UTF8.self)
+            guard let split = text.range(of: "\r\n\r\n") else { return XCTFail("round \(round): no head in \(raw.count) bytes") }
+            let length = text[..<split.lowerBound].split(separator: "\r\n").first { $0.hasPrefix("Content-Length: ") }
+                .flatMap { Int($0.dropFirst("Content-Length: ".count)) }
+            XCTAssertEqual(text[split.upperBound...].utf8.count, length, "round \(round)")
+            c.close()
+        }
+        XCTAssertEqual(try HTTPExchange.send("GET /metrics HTTP/1.1\r\n\r\n", port: mport).status, 200)
+    }
+
     /// The checker used above must be able to fail.
     func testExpositionCheckerRejectsBrokenText() {
         let bad = [

@@ -3,8 +3,9 @@ import Glibc
 /// `metrics_listen`: a listening socket on the event loop that answers `GET /metrics`.
 ///
 /// A scrape is small and rare, so the responder is minimal: one request per connection, the
-/// response built in memory and written without blocking, every connection closed after its
-/// response or after `timeout`. At most `maxConnections` are served at once; more are closed
+/// response built in memory and written without blocking, every connection closed once the
+/// client has closed after its response (input after the head is read and dropped) or after
+/// `timeout`, whichever comes first. At most `maxConnections` are served at once; more are closed
 /// at accept. Nothing here can hold up a session: it only runs when its own sockets are ready.
 public final class MetricsServer: EventHandler {
     static let maxConnections = 16
@@ -75,15 +76,26 @@ public final class MetricsServer: EventHandler {
     }
 }
 
-/// One scrape: read the request head, write the response, close. Loop thread only.
+/// One scrape: read the request head, write the response, wait for the client's close. Loop thread only.
 final class MetricsConnection: EventHandler, TimerTarget {
+    /// Input a lingering connection reads and throws away before it gives up and closes.
+    static let maxDiscardBytes = 1 << 20
+
     unowned(unsafe) let server: MetricsServer
     let socket: Socket
     var timer = TimerSlot()
-    private var request: [UInt8] = []
-    private var response: [UInt8]? = nil
-    private var sent = 0
-    private var done = false
+
+    private enum Phase {
+        case reading([UInt8])
+        case writing([UInt8], sent: Int)
+        /// Response queued and FIN sent; reading until the client closes. Closing a socket that
+        /// has unread input makes the kernel answer with a reset and drop the unsent part of the
+        /// response, so a client that sent more than the head (a body, a pipelined request)
+        /// would get a truncated answer (nginx's lingering_close, for the same reason).
+        case lingering(discarded: Int)
+        case closed
+    }
+    private var phase = Phase.reading([])
 
     init(server: MetricsServer, socket: Socket) {
         self.server = server
@@ -91,24 +103,29 @@ final class MetricsConnection: EventHandler, TimerTarget {
     }
 
     func handleEvent(_ events: EpollEvents, side: UInt8) {
-        if response == nil { read(events) }
-        if response != nil { write() }
+        if case .reading = phase { read() }
+        if case .writing = phase { write() }
+        if case .lingering = phase { discard() }
     }
 
-    private func read(_ events: EpollEvents) {
+    private func read() {
+        guard case .reading(var request) = phase else { return }
         var buf = [UInt8](repeating: 0, count: 2048)
-        while response == nil {
+        while true {
             let r = buf.withUnsafeMutableBytes { try? socket.receive(into: $0.baseAddress!, count: $0.count) }
             switch r {
             case .done(let n)? where n > 0:
                 request += buf[0..<n]
                 let parsed = HTTPRequestHead.parse(request)
                 if parsed != .incomplete {
-                    response = server.respond(to: parsed)
+                    phase = .writing(server.respond(to: parsed), sent: 0)
+                    return
                 } else if request.count > MetricsServer.maxRequestBytes {
-                    response = server.respond(to: .bad)
+                    phase = .writing(server.respond(to: .bad), sent: 0)
+                    return
                 }
             case .wouldBlock?:
+                phase = .reading(request)
                 return
             default:
                 // EOF or error before a whole request: nothing to answer.
@@ -118,25 +135,47 @@ final class MetricsConnection: EventHandler, TimerTarget {
     }
 
     private func write() {
-        guard let bytes = response, !done else { return }
+        guard case .writing(let bytes, var sent) = phase else { return }
         while sent < bytes.count {
             let r = bytes.withUnsafeBytes { try? socket.send(from: $0.baseAddress! + sent, count: bytes.count - sent) }
             switch r {
             case .done(let n)?: sent += n
-            case .wouldBlock?: return      // EPOLLOUT (edge-triggered) brings us back
+            case .wouldBlock?:
+                phase = .writing(bytes, sent: sent)
+                return      // EPOLLOUT (edge-triggered) brings us back
             case nil: return finish()
             }
         }
         socket.shutdown(.write)
-        finish()
+        phase = .lingering(discarded: 0)
+    }
+
+    /// Reads and drops input until the client closes; the connection's timeout still bounds it.
+    private func discard() {
+        guard case .lingering(var discarded) = phase else { return }
+        var buf = [UInt8](repeating: 0, count: 2048)
+        while true {
+            let r = buf.withUnsafeMutableBytes { try? socket.receive(into: $0.baseAddress!, count: $0.count) }
+            switch r {
+            case .done(let n)? where n > 0:
+                discarded += n
+                // A client that keeps sending after its answer is not waiting for it.
+                if discarded > MetricsConnection.maxDiscardBytes { return finish() }
+            case .wouldBlock?:
+                phase = .lingering(discarded: discarded)
+                return
+            default:
+                return finish()
+            }
+        }
     }
 
     func timerFired(now: UInt64) { finish() }
 
     /// Closes the connection and forgets it. Safe to call twice.
     func finish() {
-        guard !done else { return }
-        done = true
+        if case .closed = phase { return }
+        phase = .closed
         server.runtime.loop.timers.cancel(self)
         server.runtime.loop.deregister(socket.fd)
         socket.close()
