@@ -29,6 +29,7 @@ public final class MetricsServer: EventHandler {
     }
 
     func close() {
+        if acceptRetry.timer.isScheduled { runtime.loop.timers.cancel(acceptRetry) }
         for c in Array(connections.values) { c.finish() }
         runtime.loop.deregister(socket.fd)
         socket.close()
@@ -37,7 +38,13 @@ public final class MetricsServer: EventHandler {
 
     public func handleEvent(_ events: EpollEvents, side: UInt8) {
         for _ in 0..<8 {
-            guard case .done(let client)? = try? socket.accept(peer: &peerAddress) else { return }
+            let result: IOResult<Socket>
+            do {
+                result = try socket.accept(peer: &peerAddress)
+            } catch {
+                return acceptFailed(error)
+            }
+            guard case .done(let client) = result else { return }
             guard connections.count < MetricsServer.maxConnections else {
                 client.close()
                 continue
@@ -52,6 +59,21 @@ public final class MetricsServer: EventHandler {
             connections[ObjectIdentifier(c)] = c
             runtime.loop.timers.schedule(c, at: runtime.loop.now &+ MetricsServer.timeout)
         }
+    }
+
+    /// How long accepting pauses after accept failed for want of descriptors or memory.
+    static let acceptRetryNanoseconds: UInt64 = 250_000_000
+    private lazy var acceptRetry = OneShotTimer { [unowned self] _ in
+        try? runtime.loop.modify(socket.fd, interest: [.readable])
+    }
+
+    /// The scraper stays in the backlog and the listener stays readable, so accepting again at
+    /// once would spin the loop (at 100% CPU for as long as descriptors are short, which is when
+    /// someone looks at the metrics). Stop listening for a moment instead; the backlog waits.
+    private func acceptFailed(_ error: Errno) {
+        guard !acceptRetry.timer.isScheduled else { return }
+        try? runtime.loop.modify(socket.fd, interest: [])
+        runtime.loop.timers.schedule(acceptRetry, at: runtime.loop.now &+ MetricsServer.acceptRetryNanoseconds)
     }
 
     func closed(_ c: MetricsConnection) {
