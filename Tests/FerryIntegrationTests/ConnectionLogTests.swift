@@ -192,4 +192,18 @@ final class ConnectionLogTests: IntegrationCase {
         XCTAssertEqual(lines.first?["level"] as? String, "warn")
         XCTAssertFalse(lines.contains { $0["event"] as? String == "start" }, "notice is below warn")
     }
+
+    /// An access_log FIFO nobody reads: open(2) would wait for a reader forever, and ferry would
+    /// hang at start without a word. It fails at once and says which file.
+    func testFIFOWithoutReaderFailsTheStartWithAMessage() throws {
+        let dir = try temporaryDirectory(self)
+        let fifo = dir + "/access.fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let conf = dir + "/ferry.conf"
+        try "stream { access_log \(fifo); server { listen 127.0.0.1:\(try Net.freePort()); proxy_pass 127.0.0.1:1; } }\n"
+            .write(toFile: conf, atomically: true, encoding: .utf8)
+        let r = try FerryProcess.runToCompletion(["-c", conf], timeout: 10)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("startup_failed") && r.stderr.contains(fifo) && r.stderr.contains("No such device or address"), r.stderr)
+    }
 }
