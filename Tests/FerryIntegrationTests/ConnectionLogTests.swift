@@ -206,4 +206,23 @@ final class ConnectionLogTests: IntegrationCase {
         XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertTrue(r.stderr.contains("startup_failed") && r.stderr.contains(fifo) && r.stderr.contains("No such device or address"), r.stderr)
     }
+
+    /// The FIFO's reader stops reading: the writer thread blocks in write(2), which costs lines
+    /// (counted) but must not keep ferry from exiting on SIGTERM.
+    func testStalledFIFOReaderDoesNotBlockExit() throws {
+        let dir = try temporaryDirectory(self)
+        let fifo = dir + "/access.fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        // The test holds the read end and never reads.
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+        XCTAssertGreaterThanOrEqual(reader, 0)
+        defer { close(reader) }
+        let b = try backend("b1")
+        let f = try ferry("access_log \(fifo) buffer=4k flush=10ms;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }")
+        // ~200 bytes a line: 1,000 sessions are three times the pipe's 64 KiB.
+        for _ in 0..<1000 { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("log_lines_dropped") > 0 }, f.stderr)
+        f.signal(SIGTERM)
+        XCTAssertEqual(f.waitExit(timeout: 15), 0, "ferry did not exit with its log writer stuck\n" + f.stderr)
+    }
 }
