@@ -92,9 +92,29 @@ public final class MetricsServer: EventHandler {
             guard head.path == "/metrics" else {
                 return HTTPResponse.make(status: 404, reason: "Not Found", body: "metrics are at /metrics\n", headOnly: head.method == "HEAD")
             }
-            return HTTPResponse.make(status: 200, reason: "OK", contentType: "text/plain; version=0.0.4; charset=utf-8",
-                                     body: MetricsExposition.render(runtime), headOnly: head.method == "HEAD")
+            let response = exposition()
+            return head.method == "HEAD" ? Array(response.bytes[..<response.headLength]) : response.bytes
         }
+    }
+
+    /// Scrapes within this long of a render get that render.
+    static let renderReuseNanoseconds: UInt64 = 1_000_000_000
+    private var lastRender: (at: UInt64, bytes: [UInt8], headLength: Int)? = nil
+
+    /// Rendering is O(servers + sessions) on the loop that relays: with thousands of servers a
+    /// render takes a noticeable time, and 16 scrapers arriving together (an HA pair of
+    /// Prometheus, a dashboard, a slowloris holding slots that then all ask) would stop the
+    /// relay 16 times as long and hold 16 copies. At most one render a second, whose bytes
+    /// every connection shares (copy on write, and none writes).
+    private func exposition() -> (bytes: [UInt8], headLength: Int) {
+        let now = runtime.loop.now
+        if let last = lastRender, now &- last.at < MetricsServer.renderReuseNanoseconds { return (last.bytes, last.headLength) }
+        let body = MetricsExposition.render(runtime)
+        let contentType = "text/plain; version=0.0.4; charset=utf-8"
+        let bytes = HTTPResponse.make(status: 200, reason: "OK", contentType: contentType, body: body)
+        let headLength = HTTPResponse.make(status: 200, reason: "OK", contentType: contentType, body: body, headOnly: true).count
+        lastRender = (now, bytes, headLength)
+        return (bytes, headLength)
     }
 }
 
