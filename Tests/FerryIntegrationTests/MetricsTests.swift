@@ -227,6 +227,25 @@ final class MetricsTests: IntegrationCase {
         XCTAssertLessThan(sixteen, max(0.75, one * 3), "one scrape held the relay \(one) s, sixteen together \(sixteen) s")
     }
 
+    /// Past the 16 clients served at once, a scraper is told why (503) instead of finding the
+    /// connection closed without a word; once slots free, scrapes are served again.
+    func testClientsBeyondTheCapAreAnswered503() throws {
+        let b1 = try backend("b1", .banner)
+        let mport = try Net.freePort()
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b1.port); }", main: "metrics_listen 127.0.0.1:\(mport);")
+        XCTAssertTrue(waitUntil(timeout: 5) { FerryInstance.isListening(mport) })
+        let before = f.openFDCount()
+        var idle: [TestClient] = []
+        for _ in 0..<16 { idle.append(try TestClient.connect(mport, timeout: 12)) }
+        XCTAssertTrue(waitUntil(timeout: 5) { f.openFDCount() >= before + 16 }, "ferry did not take the 16 clients")
+        let refused = try HTTPExchange.send("GET /metrics HTTP/1.1\r\n\r\n", port: mport)
+        XCTAssertEqual(refused.status, 503, refused.head)
+        XCTAssertTrue(refused.head.contains("Retry-After: 1"), refused.head)
+        XCTAssertTrue(refused.body.contains("too many metrics clients"), refused.body)
+        idle.forEach { $0.close() }
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? HTTPExchange.send("GET /metrics HTTP/1.1\r\n\r\n", port: mport).status) == 200 })
+    }
+
     /// The checker used above must be able to fail.
     func testExpositionCheckerRejectsBrokenText() {
         let bad = [

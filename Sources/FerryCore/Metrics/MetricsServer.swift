@@ -5,12 +5,15 @@ import Glibc
 /// A scrape is small and rare, so the responder is minimal: one request per connection, the
 /// response built in memory and written without blocking, every connection closed once the
 /// client has closed after its response (input after the head is read and dropped) or after
-/// `timeout`, whichever comes first. At most `maxConnections` are served at once; more are closed
-/// at accept. Nothing here can hold up a session: it only runs when its own sockets are ready.
+/// `timeout`, whichever comes first. At most `maxConnections` are served at once; more are
+/// answered 503 at accept and closed. Nothing here can hold up a session: it only runs when its own sockets are ready.
 public final class MetricsServer: EventHandler {
     static let maxConnections = 16
     static let timeout: UInt64 = 10_000_000_000
     static let maxRequestBytes = 8192
+    static let busy = HTTPResponse.make(status: 503, reason: "Service Unavailable",
+                                        body: "too many metrics clients at once (\(maxConnections)); try again\n",
+                                        extraHeaders: "Retry-After: 1\r\n")
 
     unowned(unsafe) let runtime: Runtime
     public let config: MetricsListenConfig
@@ -46,6 +49,9 @@ public final class MetricsServer: EventHandler {
             }
             guard case .done(let client) = result else { return }
             guard connections.count < MetricsServer.maxConnections else {
+                // Said rather than a bare close, so the scraper's error names the cause; one
+                // small send into an empty socket buffer, which never waits.
+                _ = MetricsServer.busy.withUnsafeBytes { try? client.send(from: $0.baseAddress!, count: $0.count) }
                 client.close()
                 continue
             }
