@@ -49,10 +49,7 @@ public final class MetricsServer: EventHandler {
             }
             guard case .done(let client) = result else { return }
             guard connections.count < MetricsServer.maxConnections else {
-                // Said rather than a bare close, so the scraper's error names the cause; one
-                // small send into an empty socket buffer, which never waits.
-                _ = MetricsServer.busy.withUnsafeBytes { try? client.send(from: $0.baseAddress!, count: $0.count) }
-                client.close()
+                refuseBusy(client)
                 continue
             }
             let c = MetricsConnection(server: self, socket: client)
@@ -80,6 +77,21 @@ public final class MetricsServer: EventHandler {
         guard !acceptRetry.timer.isScheduled else { return }
         try? runtime.loop.modify(socket.fd, interest: [])
         runtime.loop.timers.schedule(acceptRetry, at: runtime.loop.now &+ MetricsServer.acceptRetryNanoseconds)
+    }
+
+    /// Said rather than a bare close, so the scraper's error names the cause. The request that
+    /// usually came with the connection is read first (without waiting): closing with it unread
+    /// would reset the connection, and the reset would take the answer with it. One small send
+    /// into an empty socket buffer, which never waits.
+    private func refuseBusy(_ client: Socket) {
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<4 {
+            let r = scratch.withUnsafeMutableBytes { try? client.receive(into: $0.baseAddress!, count: $0.count) }
+            guard case .done(let n)? = r, n > 0 else { break }
+        }
+        _ = MetricsServer.busy.withUnsafeBytes { try? client.send(from: $0.baseAddress!, count: $0.count) }
+        client.shutdown(.write)
+        client.close()
     }
 
     func closed(_ c: MetricsConnection) {
