@@ -192,4 +192,37 @@ final class ConnectionLogTests: IntegrationCase {
         XCTAssertEqual(lines.first?["level"] as? String, "warn")
         XCTAssertFalse(lines.contains { $0["event"] as? String == "start" }, "notice is below warn")
     }
+
+    /// An access_log FIFO nobody reads: open(2) would wait for a reader forever, and ferry would
+    /// hang at start without a word. It fails at once and says which file.
+    func testFIFOWithoutReaderFailsTheStartWithAMessage() throws {
+        let dir = try temporaryDirectory(self)
+        let fifo = dir + "/access.fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let conf = dir + "/ferry.conf"
+        try "stream { access_log \(fifo); server { listen 127.0.0.1:\(try Net.freePort()); proxy_pass 127.0.0.1:1; } }\n"
+            .write(toFile: conf, atomically: true, encoding: .utf8)
+        let r = try FerryProcess.runToCompletion(["-c", conf], timeout: 10)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("startup_failed") && r.stderr.contains(fifo) && r.stderr.contains("No such device or address"), r.stderr)
+    }
+
+    /// The FIFO's reader stops reading: the writer thread blocks in write(2), which costs lines
+    /// (counted) but must not keep ferry from exiting on SIGTERM.
+    func testStalledFIFOReaderDoesNotBlockExit() throws {
+        let dir = try temporaryDirectory(self)
+        let fifo = dir + "/access.fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        // The test holds the read end and never reads.
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+        XCTAssertGreaterThanOrEqual(reader, 0)
+        defer { close(reader) }
+        let b = try backend("b1")
+        let f = try ferry("access_log \(fifo) buffer=4k flush=10ms;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }")
+        // ~200 bytes a line: 1,000 sessions are three times the pipe's 64 KiB.
+        for _ in 0..<1000 { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("log_lines_dropped") > 0 }, f.stderr)
+        f.signal(SIGTERM)
+        XCTAssertEqual(f.waitExit(timeout: 15), 0, "ferry did not exit with its log writer stuck\n" + f.stderr)
+    }
 }

@@ -49,6 +49,8 @@ enum ControlCommand {
             (isError ? FileHandleWriter.stderr : FileHandleWriter.stdout).write(text)
             return isError ? 1 : 0
         } catch {
+            // What did arrive is still shown, ahead of the reason it is incomplete.
+            if case .truncated(_, let partial) = error { FileHandleWriter.stdout.write(partial.hasSuffix("\n") ? partial : partial + "\n") }
             return fail(error.description)
         }
     }

@@ -82,6 +82,14 @@ public enum FerryCommand {
         closeDescriptor(fd)
         let text = String(decoding: buf[0..<max(0, n)], as: UTF8.self).filter { !$0.isWhitespace && $0 != "\0" }
         guard let pid = Int32(text), pid > 0 else { return fail("invalid PID number \"\(text)\" in \"\(pidPath)\"") }
+        // A ferry killed without cleaning up leaves its pid file behind, and the number may now
+        // belong to another program: `-s stop` (SIGQUIT) would kill it. Signal only a ferry.
+        guard let target = ProcessName.of(pid) else {
+            return fail("no process \(pid) (from \"\(pidPath)\"); ferry is not running and the pid file is stale")
+        }
+        if let own = ProcessName.own, target != own {
+            return fail("process \(pid) (from \"\(pidPath)\") is \"\(target)\", not \(own); the pid file is stale, nothing was signalled")
+        }
         do {
             _ = try syscall("kill") { kill(pid, sig) }
         } catch {

@@ -2,8 +2,9 @@ import Glibc
 
 /// ferry's own events (start, capacity, failures), one JSON object per line, to stderr by default
 /// or to the `error_log` file. Called on the loop thread; a line is written with one write(2) so
-/// lines never interleave. Events are rare (not one per session), so they are written directly;
-/// the per-session connection log is the one that goes through a buffer and a writer thread.
+/// lines never interleave. Events are rarer than sessions, so they are written directly (the
+/// per-session connection log goes through a buffer and a writer thread), but only when the
+/// write cannot wait: a stalled reader costs dropped, counted lines, never a stopped loop.
 public final class EventLog {
     public var minimumLevel: LogLevel
     public var fd: Int32
@@ -37,10 +38,33 @@ public final class EventLog {
         }
     }
 
+    /// Lines not written because the reader of `fd` (a pipe, a FIFO, a terminal) was not taking
+    /// them, and how many of those a `log_lines_dropped` line has reported.
+    public private(set) var dropped: UInt64 = 0
+    private var reportedDropped: UInt64 = 0
+
     public func log(_ level: LogLevel, _ event: String, _ fields: (inout JSONLine) -> Void = { _ in }) {
         guard level >= minimumLevel else { return }
+        // The loop writes these lines itself: waiting on a stalled reader would stop every
+        // session. Such lines are counted and reported once the reader takes lines again.
+        guard FileDescriptor(fd).isWritableNow else {
+            dropped &+= 1
+            return
+        }
+        let now = Timestamp.iso8601(milliseconds: WallClock.nowMilliseconds())
+        if dropped != reportedDropped {
+            var report = JSONLine()
+            report.add("time", now)
+            report.add("level", LogLevel.warn.rawValue)
+            report.add("event", "log_lines_dropped")
+            report.add("path", path ?? "stderr")
+            report.add("dropped", dropped &- reportedDropped)
+            report.add("dropped_total", dropped)
+            reportedDropped = dropped
+            FileHandleWriter(fd: fd).write(report.string + "\n")
+        }
         var line = JSONLine()
-        line.add("time", Timestamp.iso8601(milliseconds: WallClock.nowMilliseconds()))
+        line.add("time", now)
         line.add("level", level.rawValue)
         line.add("event", event)
         fields(&line)

@@ -39,6 +39,7 @@ public final class LogFile: TimerTarget {
     private var droppedOnWrite: UInt64 = 0
     private var linesWritten: UInt64 = 0
     private var lastError: Errno? = nil
+    private var writerExited = false
     private var fd: FileDescriptor
     private var thread: WorkerThread? = nil
 
@@ -137,7 +138,12 @@ public final class LogFile: TimerTarget {
             stopRequested = true
             mutex.broadcast()
         }
-        thread?.join()
+        // A writer blocked in write(2) on a FIFO or pipe nobody reads would never return, and
+        // joining it would keep ferry from exiting (SIGTERM, `ferry -s quit`) until SIGKILL.
+        // Give it `timeout` to finish its batch; then leave it, with its lines, to the exit.
+        let stopDeadline = MonotonicClock.now() &+ timeout
+        while !mutex.withLock({ writerExited }) && MonotonicClock.now() < stopDeadline { usleep(1000) }
+        if mutex.withLock({ writerExited }) { thread?.join() } else { thread?.detach() }
         thread = nil
     }
 
@@ -187,6 +193,7 @@ public final class LogFile: TimerTarget {
             if let error { lastError = error }
             if stopping { break }
         }
+        writerExited = true
         mutex.unlock()
         fd.close()
     }

@@ -1,5 +1,6 @@
 // What `/metrics` says: per server, per listener, and for the process. Read from the runtime's
-// counters on the loop thread at scrape time; nothing is kept or sampled in between.
+// counters on the loop thread at scrape time (scrapes less than a second apart share one
+// render, see MetricsServer); nothing is sampled in between.
 
 extension Verdict {
     /// The state names of `ferry_server_state` (a Prometheus state set: one sample per state).

@@ -3,13 +3,17 @@ import Glibc
 /// `metrics_listen`: a listening socket on the event loop that answers `GET /metrics`.
 ///
 /// A scrape is small and rare, so the responder is minimal: one request per connection, the
-/// response built in memory and written without blocking, every connection closed after its
-/// response or after `timeout`. At most `maxConnections` are served at once; more are closed
-/// at accept. Nothing here can hold up a session: it only runs when its own sockets are ready.
+/// response built in memory and written without blocking, every connection closed once the
+/// client has closed after its response (input after the head is read and dropped) or after
+/// `timeout`, whichever comes first. At most `maxConnections` are served at once; more are
+/// answered 503 at accept and closed. Nothing here can hold up a session: it only runs when its own sockets are ready.
 public final class MetricsServer: EventHandler {
     static let maxConnections = 16
     static let timeout: UInt64 = 10_000_000_000
     static let maxRequestBytes = 8192
+    static let busy = HTTPResponse.make(status: 503, reason: "Service Unavailable",
+                                        body: "too many metrics clients at once (\(maxConnections)); try again\n",
+                                        extraHeaders: "Retry-After: 1\r\n")
 
     unowned(unsafe) let runtime: Runtime
     public let config: MetricsListenConfig
@@ -28,6 +32,7 @@ public final class MetricsServer: EventHandler {
     }
 
     func close() {
+        if acceptRetry.timer.isScheduled { runtime.loop.timers.cancel(acceptRetry) }
         for c in Array(connections.values) { c.finish() }
         runtime.loop.deregister(socket.fd)
         socket.close()
@@ -36,9 +41,15 @@ public final class MetricsServer: EventHandler {
 
     public func handleEvent(_ events: EpollEvents, side: UInt8) {
         for _ in 0..<8 {
-            guard case .done(let client)? = try? socket.accept(peer: &peerAddress) else { return }
+            let result: IOResult<Socket>
+            do {
+                result = try socket.accept(peer: &peerAddress)
+            } catch {
+                return acceptFailed(error)
+            }
+            guard case .done(let client) = result else { return }
             guard connections.count < MetricsServer.maxConnections else {
-                client.close()
+                refuseBusy(client)
                 continue
             }
             let c = MetricsConnection(server: self, socket: client)
@@ -51,6 +62,36 @@ public final class MetricsServer: EventHandler {
             connections[ObjectIdentifier(c)] = c
             runtime.loop.timers.schedule(c, at: runtime.loop.now &+ MetricsServer.timeout)
         }
+    }
+
+    /// How long accepting pauses after accept failed for want of descriptors or memory.
+    static let acceptRetryNanoseconds: UInt64 = 250_000_000
+    private lazy var acceptRetry = OneShotTimer { [unowned self] _ in
+        try? runtime.loop.modify(socket.fd, interest: [.readable])
+    }
+
+    /// The scraper stays in the backlog and the listener stays readable, so accepting again at
+    /// once would spin the loop (at 100% CPU for as long as descriptors are short, which is when
+    /// someone looks at the metrics). Stop listening for a moment instead; the backlog waits.
+    private func acceptFailed(_ error: Errno) {
+        guard !acceptRetry.timer.isScheduled else { return }
+        try? runtime.loop.modify(socket.fd, interest: [])
+        runtime.loop.timers.schedule(acceptRetry, at: runtime.loop.now &+ MetricsServer.acceptRetryNanoseconds)
+    }
+
+    /// Said rather than a bare close, so the scraper's error names the cause. The request that
+    /// usually came with the connection is read first (without waiting): closing with it unread
+    /// would reset the connection, and the reset would take the answer with it. One small send
+    /// into an empty socket buffer, which never waits.
+    private func refuseBusy(_ client: Socket) {
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<4 {
+            let r = scratch.withUnsafeMutableBytes { try? client.receive(into: $0.baseAddress!, count: $0.count) }
+            guard case .done(let n)? = r, n > 0 else { break }
+        }
+        _ = MetricsServer.busy.withUnsafeBytes { try? client.send(from: $0.baseAddress!, count: $0.count) }
+        client.shutdown(.write)
+        client.close()
     }
 
     func closed(_ c: MetricsConnection) {
@@ -69,21 +110,52 @@ public final class MetricsServer: EventHandler {
             guard head.path == "/metrics" else {
                 return HTTPResponse.make(status: 404, reason: "Not Found", body: "metrics are at /metrics\n", headOnly: head.method == "HEAD")
             }
-            return HTTPResponse.make(status: 200, reason: "OK", contentType: "text/plain; version=0.0.4; charset=utf-8",
-                                     body: MetricsExposition.render(runtime), headOnly: head.method == "HEAD")
+            let response = exposition()
+            return head.method == "HEAD" ? Array(response.bytes[..<response.headLength]) : response.bytes
         }
+    }
+
+    /// Scrapes within this long of a render get that render.
+    static let renderReuseNanoseconds: UInt64 = 1_000_000_000
+    private var lastRender: (at: UInt64, bytes: [UInt8], headLength: Int)? = nil
+
+    /// Rendering is O(servers + sessions) on the loop that relays: with thousands of servers a
+    /// render takes a noticeable time, and 16 scrapers arriving together (an HA pair of
+    /// Prometheus, a dashboard, a slowloris holding slots that then all ask) would stop the
+    /// relay 16 times as long and hold 16 copies. At most one render a second, whose bytes
+    /// every connection shares (copy on write, and none writes).
+    private func exposition() -> (bytes: [UInt8], headLength: Int) {
+        let now = runtime.loop.now
+        if let last = lastRender, now &- last.at < MetricsServer.renderReuseNanoseconds { return (last.bytes, last.headLength) }
+        let body = MetricsExposition.render(runtime)
+        let contentType = "text/plain; version=0.0.4; charset=utf-8"
+        let bytes = HTTPResponse.make(status: 200, reason: "OK", contentType: contentType, body: body)
+        let headLength = HTTPResponse.make(status: 200, reason: "OK", contentType: contentType, body: body, headOnly: true).count
+        lastRender = (now, bytes, headLength)
+        return (bytes, headLength)
     }
 }
 
-/// One scrape: read the request head, write the response, close. Loop thread only.
+/// One scrape: read the request head, write the response, wait for the client's close. Loop thread only.
 final class MetricsConnection: EventHandler, TimerTarget {
+    /// Input a lingering connection reads and throws away before it gives up and closes.
+    static let maxDiscardBytes = 1 << 20
+
     unowned(unsafe) let server: MetricsServer
     let socket: Socket
     var timer = TimerSlot()
-    private var request: [UInt8] = []
-    private var response: [UInt8]? = nil
-    private var sent = 0
-    private var done = false
+
+    private enum Phase {
+        case reading([UInt8])
+        case writing([UInt8], sent: Int)
+        /// Response queued and FIN sent; reading until the client closes. Closing a socket that
+        /// has unread input makes the kernel answer with a reset and drop the unsent part of the
+        /// response, so a client that sent more than the head (a body, a pipelined request)
+        /// would get a truncated answer (nginx's lingering_close, for the same reason).
+        case lingering(discarded: Int)
+        case closed
+    }
+    private var phase = Phase.reading([])
 
     init(server: MetricsServer, socket: Socket) {
         self.server = server
@@ -91,24 +163,29 @@ final class MetricsConnection: EventHandler, TimerTarget {
     }
 
     func handleEvent(_ events: EpollEvents, side: UInt8) {
-        if response == nil { read(events) }
-        if response != nil { write() }
+        if case .reading = phase { read() }
+        if case .writing = phase { write() }
+        if case .lingering = phase { discard() }
     }
 
-    private func read(_ events: EpollEvents) {
+    private func read() {
+        guard case .reading(var request) = phase else { return }
         var buf = [UInt8](repeating: 0, count: 2048)
-        while response == nil {
+        while true {
             let r = buf.withUnsafeMutableBytes { try? socket.receive(into: $0.baseAddress!, count: $0.count) }
             switch r {
             case .done(let n)? where n > 0:
                 request += buf[0..<n]
                 let parsed = HTTPRequestHead.parse(request)
                 if parsed != .incomplete {
-                    response = server.respond(to: parsed)
+                    phase = .writing(server.respond(to: parsed), sent: 0)
+                    return
                 } else if request.count > MetricsServer.maxRequestBytes {
-                    response = server.respond(to: .bad)
+                    phase = .writing(server.respond(to: .bad), sent: 0)
+                    return
                 }
             case .wouldBlock?:
+                phase = .reading(request)
                 return
             default:
                 // EOF or error before a whole request: nothing to answer.
@@ -118,25 +195,47 @@ final class MetricsConnection: EventHandler, TimerTarget {
     }
 
     private func write() {
-        guard let bytes = response, !done else { return }
+        guard case .writing(let bytes, var sent) = phase else { return }
         while sent < bytes.count {
             let r = bytes.withUnsafeBytes { try? socket.send(from: $0.baseAddress! + sent, count: bytes.count - sent) }
             switch r {
             case .done(let n)?: sent += n
-            case .wouldBlock?: return      // EPOLLOUT (edge-triggered) brings us back
+            case .wouldBlock?:
+                phase = .writing(bytes, sent: sent)
+                return      // EPOLLOUT (edge-triggered) brings us back
             case nil: return finish()
             }
         }
         socket.shutdown(.write)
-        finish()
+        phase = .lingering(discarded: 0)
+    }
+
+    /// Reads and drops input until the client closes; the connection's timeout still bounds it.
+    private func discard() {
+        guard case .lingering(var discarded) = phase else { return }
+        var buf = [UInt8](repeating: 0, count: 2048)
+        while true {
+            let r = buf.withUnsafeMutableBytes { try? socket.receive(into: $0.baseAddress!, count: $0.count) }
+            switch r {
+            case .done(let n)? where n > 0:
+                discarded += n
+                // A client that keeps sending after its answer is not waiting for it.
+                if discarded > MetricsConnection.maxDiscardBytes { return finish() }
+            case .wouldBlock?:
+                phase = .lingering(discarded: discarded)
+                return
+            default:
+                return finish()
+            }
+        }
     }
 
     func timerFired(now: UInt64) { finish() }
 
     /// Closes the connection and forgets it. Safe to call twice.
     func finish() {
-        guard !done else { return }
-        done = true
+        if case .closed = phase { return }
+        phase = .closed
         server.runtime.loop.timers.cancel(self)
         server.runtime.loop.deregister(socket.fd)
         socket.close()

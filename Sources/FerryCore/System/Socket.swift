@@ -95,6 +95,15 @@ public struct Socket: Equatable {
         _ = try? syscall("shutdown") { Glibc.shutdown(fd.rawValue, h) }
     }
 
+    /// For a blocking socket (`ferry ctl`): a send or receive that waits longer than `seconds`
+    /// returns `.wouldBlock` instead of waiting on.
+    public func setBlockingTimeout(seconds: Int) throws(Errno) {
+        var tv = timeval(tv_sec: seconds, tv_usec: 0)
+        for name in [SO_RCVTIMEO, SO_SNDTIMEO] {
+            _ = try syscall("setsockopt") { setsockopt(fd.rawValue, SOL_SOCKET, name, &tv, socklen_t(MemoryLayout<timeval>.size)) }
+        }
+    }
+
     public func setOption(level: Int32, name: Int32, value: Int32) throws(Errno) {
         var v = value
         _ = try syscall("setsockopt") { setsockopt(fd.rawValue, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) }

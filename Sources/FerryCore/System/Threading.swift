@@ -64,6 +64,14 @@ public final class WorkerThread {
         started = true
     }
 
+    /// Lets the thread run on unjoined, for one that may never return (stuck in a write) when
+    /// the process is about to exit. Call once, instead of `join`.
+    public func detach() {
+        guard started else { return }
+        started = false
+        pthread_detach(handle)
+    }
+
     /// Waits for the body to return. Call once.
     public func join() {
         guard started else { return }

@@ -1,0 +1,68 @@
+import XCTest
+import Glibc
+
+/// The event log (stderr or `error_log`) is written by the event loop itself.
+final class EventLogTests: IntegrationCase {
+    /// `ferry 2>&1 | consumer` with a consumer that stops reading (or journald falling behind):
+    /// once the pipe is full, a blocking write of the next event would stop the loop and every
+    /// session on it. Lines are dropped and counted instead, and reported when the reader is back.
+    func testStalledStderrReaderDoesNotStopTheRelay() throws {
+        let b = try backend("b1", .banner)
+        let ports = try distinctFreePorts(3)
+        let (deadPort, refusedPort, healthyPort) = (ports[0], ports[1], ports[2])
+        let dir = try temporaryDirectory(self, "ferry-stderr")
+        let config = """
+            stream {
+                server { listen 127.0.0.1:\(refusedPort); proxy_pass 127.0.0.1:\(deadPort); }
+                server { listen 127.0.0.1:\(healthyPort); proxy_pass 127.0.0.1:\(b.port); }
+            }
+            """
+        try config.write(toFile: dir + "/ferry.conf", atomically: true, encoding: .utf8)
+        let stderr = Pipe()   // read only at the end: the reader has stalled
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: FerryProcess.binary)
+        p.arguments = ["-c", dir + "/ferry.conf"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = stderr
+        try p.run()
+        // SIGKILL: with the defect the loop is stuck in write(2) and would never see SIGTERM.
+        addTeardownBlock { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        XCTAssertTrue(waitUntil(timeout: 5) { FerryInstance.isListening(refusedPort) && FerryInstance.isListening(healthyPort) })
+        let healthy = try TestClient.connect(healthyPort)
+        XCTAssertEqual(try healthy.banner(), "b1")
+
+        // One connect_failed line (~250 bytes) per client: 1,000 fill a 64 KiB pipe four times over.
+        var ended = 0
+        for _ in 0..<1000 {
+            let c = try TestClient.connect(refusedPort, timeout: 3)
+            let end = c.waitForEnd()
+            c.close()
+            guard end == .eof || end == .reset else { break }
+            ended += 1
+        }
+        XCTAssertEqual(ended, 1000, "clients of the dead server stopped being answered: the loop is blocked")
+        try healthy.send("x")
+        XCTAssertEqual(try? healthy.receive(exactly: 1), Array("x".utf8), "the healthy session stopped")
+
+        // The reader comes back: the next event brings a count of what was lost.
+        let reader = stderr.fileHandleForReading.fileDescriptor
+        Net.setNonBlocking(reader, true)
+        var text = ""
+        func drain() {
+            var buf = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(reader, &buf, buf.count)
+                guard n > 0 else { return }
+                text += String(decoding: buf[0..<n], as: UTF8.self)
+            }
+        }
+        drain()
+        XCTAssertGreaterThan(text.components(separatedBy: "\"event\":\"connect_failed\"").count - 1, 100)
+        let c = try TestClient.connect(refusedPort, timeout: 3)
+        _ = c.waitForEnd()
+        XCTAssertTrue(waitUntil(timeout: 5) { drain(); return text.contains("\"event\":\"log_lines_dropped\"") }, String(text.suffix(600)))
+        let report = text.split(separator: "\n").first { $0.contains("\"event\":\"log_lines_dropped\"") }.map(String.init) ?? ""
+        XCTAssertTrue(report.contains("\"path\":\"stderr\""), report)
+        XCTAssertTrue(p.isRunning)
+    }
+}
