@@ -190,6 +190,33 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertTrue(f.isRunning)
     }
 
+    /// accept on the admin socket fails for want of descriptors while a client waits: the
+    /// listener stays readable, and accepting again at once spun the loop at full CPU for as
+    /// long as the shortage lasted. The client waits and is answered once descriptors free up.
+    func testAcceptDuringDescriptorShortageDoesNotSpin() throws {
+        let b1 = try backend("b1")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b1.port); }", main: main + " worker_rlimit_nofile 300;")
+        let held = try TestClient.connect(f.listenPort)
+        defer { held.close() }
+        XCTAssertEqual(try held.banner(), "b1")
+        setOpenFileLimit(of: f.pid, soft: lowestFreeDescriptor(of: f.pid), hard: 300)
+        let waiting = TestClient(fd: try AdminSocket.connect(f.adminPath), timeout: 5)
+        defer { waiting.close() }
+        try waiting.send("show info\n")
+        usleep(200_000)   // let the failed accept happen
+        let before = cpuTicks(f.pid)
+        usleep(1_000_000)
+        let spent = cpuTicks(f.pid) - before
+        let hz = Int(sysconf(Int32(_SC_CLK_TCK)))
+        XCTAssertLessThan(spent, hz / 4, "ferry spent \(spent) of \(hz) ticks in one second while an admin client waited")
+        try held.send("x")
+        XCTAssertEqual(try held.receive(exactly: 1), Array("x".utf8), "an established session was disturbed")
+        setOpenFileLimit(of: f.pid, soft: 300, hard: 300)
+        let answer = String(decoding: try waiting.receiveToEOF(), as: UTF8.self)
+        XCTAssertTrue(answer.contains("Name: ferry") || answer.contains("Pid:"), answer)
+        XCTAssertTrue(f.isRunning)
+    }
+
     /// A server named by its address as written: a unix: path holds slashes of its own.
     func testServerNamedByAUnixSocketAddress() throws {
         let b = try backend("b1")

@@ -134,14 +134,6 @@ final class MetricsTests: IntegrationCase {
         XCTAssertEqual(try HTTPExchange.send("GET /metrics HTTP/1.1\r\n\r\n", port: mport).status, 200)
     }
 
-    /// ferry's CPU time so far (user + system), in clock ticks, from /proc.
-    func cpuTicks(_ pid: Int32) -> Int {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return -1 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
-    }
-
     /// accept fails for want of descriptors while a scraper waits in the backlog: the listener
     /// stays readable, and accepting again at once would spin the loop at full CPU for as long
     /// as the shortage lasts. The scrape waits and is answered once descriptors come free.
@@ -154,18 +146,7 @@ final class MetricsTests: IntegrationCase {
         let held = try TestClient.connect(f.listenPort)
         XCTAssertEqual(try held.banner(), "b1")
         // The lowest free descriptor becomes the limit: the next accept4 fails with EMFILE.
-        let open = Set(((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(f.pid)/fd")) ?? []).compactMap { Int($0) })
-        let lowestFree = (0...).first { !open.contains($0) }!
-        func prlimit(_ soft: Int) throws {
-            // prlimit(1) from util-linux: Glibc's prlimit(2) wrapper is not visible to Swift.
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
-            p.arguments = ["--pid", "\(f.pid)", "--nofile=\(soft):300"]
-            try p.run()
-            p.waitUntilExit()
-            XCTAssertEqual(p.terminationStatus, 0, "prlimit failed")
-        }
-        try prlimit(lowestFree)
+        setOpenFileLimit(of: f.pid, soft: lowestFreeDescriptor(of: f.pid), hard: 300)
         let scraper = try TestClient.connect(mport, timeout: 5)
         try scraper.send("GET /metrics HTTP/1.1\r\n\r\n")
         usleep(200_000)   // let the failed accept happen
@@ -177,7 +158,7 @@ final class MetricsTests: IntegrationCase {
         // The established session is untouched; once descriptors come free the scrape is answered.
         try held.send("x")
         XCTAssertEqual(try held.receive(exactly: 1), Array("x".utf8))
-        try prlimit(300)
+        setOpenFileLimit(of: f.pid, soft: 300, hard: 300)
         let raw = String(decoding: try scraper.receiveToEOF(), as: UTF8.self)
         XCTAssertTrue(raw.hasPrefix("HTTP/1.1 200 OK\r\n"), raw)
         XCTAssertTrue(f.isRunning)

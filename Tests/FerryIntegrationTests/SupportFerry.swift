@@ -169,3 +169,30 @@ class IntegrationCase: XCTestCase {
         names.reduce(into: [:]) { $0[$1, default: 0] += 1 }
     }
 }
+
+extension IntegrationCase {
+    /// A process's CPU time so far (user + system), in clock ticks, from /proc.
+    func cpuTicks(_ pid: Int32) -> Int {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return -1 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+    }
+
+    /// Sets a running process's open-file limits with prlimit(1) from util-linux (Glibc's
+    /// prlimit(2) wrapper is not visible to Swift).
+    func setOpenFileLimit(of pid: Int32, soft: Int, hard: Int) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+        p.arguments = ["--pid", "\(pid)", "--nofile=\(soft):\(hard)"]
+        XCTAssertNoThrow(try p.run(), "prlimit could not run")
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, "prlimit failed")
+    }
+
+    /// The lowest descriptor number free in a process: as its soft limit, the next one fails.
+    func lowestFreeDescriptor(of pid: Int32) -> Int {
+        let open = Set(((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []).compactMap { Int($0) })
+        return (0...).first { !open.contains($0) }!
+    }
+}

@@ -78,12 +78,17 @@ public final class AdminServer: EventHandler {
         throw StartupError("admin_socket \(path) is in use by another process (is another ferry running?); stop it or choose another path")
     }
 
+    /// Said to a client beyond `maxConnections` before closing; `ferry ctl` reads it as an error.
+    public static let busyAnswer = "Too many admin connections; try again."
+
     public func handleEvent(_ events: EpollEvents, side: UInt8) {
         var peer = SocketAddress()
         for _ in 0..<16 {
-            guard case .done(let client)? = try? socket.accept(peer: &peer) else { return }
+            let accepted: IOResult<Socket>
+            do { accepted = try socket.accept(peer: &peer) } catch { return acceptFailed() }
+            guard case .done(let client) = accepted else { return }
             guard connections < AdminServer.maxConnections else {
-                let busy = "Too many admin connections; try again.\n\n"
+                let busy = AdminServer.busyAnswer + "\n\n"
                 _ = busy.withCString { try? client.send(from: $0, count: strlen($0)) }
                 client.close()
                 continue
@@ -99,9 +104,25 @@ public final class AdminServer: EventHandler {
         }
     }
 
+    /// How long accepting pauses after accept failed (descriptors or memory short).
+    static let acceptRetryNanoseconds: UInt64 = 250_000_000
+    private lazy var acceptRetry = OneShotTimer { [unowned self] _ in
+        try? runtime.loop.modify(socket.fd, interest: [.readable])
+    }
+
+    /// The client stays in the backlog and the listener stays readable: accepting again at
+    /// once would spin the loop for as long as descriptors are short. Pause instead.
+    private func acceptFailed() {
+        guard !acceptRetry.timer.isScheduled else { return }
+        try? runtime.loop.modify(socket.fd, interest: [])
+        runtime.loop.timers.schedule(acceptRetry, at: runtime.loop.now &+ AdminServer.acceptRetryNanoseconds)
+    }
+
     func connectionClosed(_ c: AdminConnection) { live[ObjectIdentifier(c)] = nil }
 
     func close() {
+        // Its fd number may belong to someone else once closed: no late re-arm.
+        if acceptRetry.timer.isScheduled { runtime.loop.timers.cancel(acceptRetry) }
         for c in Array(live.values) { c.close() }
         runtime.loop.deregister(socket.fd)
         socket.close()

@@ -85,6 +85,8 @@ public struct AdminClient {
             else { lines.append(l) }
         }
         text = lines.joined(separator: "\n")
+        // Refused before it could read our severity request: no prefix, still an error.
+        if text == AdminServer.busyAnswer { isError = true }
         return (text, isError)
     }
 }
