@@ -179,6 +179,27 @@ extension IntegrationCase {
         return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
     }
 
+    /// Share of one CPU (0...1, by the tick) the process uses over the next second.
+    func cpuShareOverOneSecond(_ pid: Int32) -> Double {
+        let before = cpuTicks(pid)
+        usleep(1_000_000)
+        return Double(cpuTicks(pid) - before) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Waits until `count` has stopped moving for over `quiet` seconds (within `timeout`) and
+    /// returns its steady value, or nil if it kept moving: for "nothing happens any more"
+    /// where an event already under way may still land.
+    func steadyValue(timeout: Double = 5, quiet: Double = 0.5, _ count: () -> Int) -> Int? {
+        var value = -1
+        let steady = waitUntil(timeout: timeout) {
+            let before = count()
+            usleep(UInt32(quiet * 1_000_000))
+            value = count()
+            return value == before
+        }
+        return steady ? value : nil
+    }
+
     /// Sets a running process's open-file limits with prlimit(1) from util-linux (Glibc's
     /// prlimit(2) wrapper is not visible to Swift).
     func setOpenFileLimit(of pid: Int32, soft: Int, hard: Int) {
