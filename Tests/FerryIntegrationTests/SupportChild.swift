@@ -19,7 +19,7 @@ final class ChildProcess {
     init(directory: String, executable: String, arguments: [String]) throws {
         self.directory = directory
         stderrPath = directory + "/stderr.log"
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice

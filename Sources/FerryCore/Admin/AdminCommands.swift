@@ -200,15 +200,7 @@ enum AdminCommands {
     /// restores a server (AgentReply.resolve caps the same way).
     static func parseWeight(_ text: String?, initial: Int) -> Result<Int, AdminAnswer> {
         guard let text, !text.isEmpty else { return .failure(.error("Require <weight> or <weight%>.")) }
-        var rest = Substring(text)
-        var negative = false
-        if let c = rest.first, c == "+" || c == "-" { negative = c == "-"; rest = rest.dropFirst() }
-        let digits = rest.prefix { $0.isASCII && $0.isNumber }
-        guard !digits.isEmpty else { return .failure(.error("Empty weight string empty or preceded by garbage")) }
-        // Saturating, like strtol: past 25,600 the value no longer matters to either branch.
-        let magnitude = digits.utf8.reduce(0) { min($0 * 10 + Int($1 - UInt8(ascii: "0")), 1_000_000_000) }
-        let n = negative ? -magnitude : magnitude
-        let after = rest.dropFirst(digits.count)
+        guard let (n, after) = leadingInteger(text) else { return .failure(.error("Empty weight string empty or preceded by garbage")) }
         if after == "%" {
             guard n >= 0 else { return .failure(.error("Relative weight must be positive.")) }
             return .success(min(initial * min(n, 25_600) / 100, max(256, initial)))
@@ -221,15 +213,22 @@ enum AdminCommands {
     /// HAProxy's maxconn syntax and errors (server_parse_maxconn_change_request), except that
     /// a negative value is refused (HAProxy stores it); past Int.max the value saturates.
     static func parseMaxConn(_ text: String) -> Result<Int, AdminAnswer> {
+        guard let (n, after) = leadingInteger(text) else { return .failure(.error("maxconn string empty or preceded by garbage")) }
+        guard after.isEmpty else { return .failure(.error("Trailing garbage in maxconn string")) }
+        if n < 0 { return .failure(.error("maxconn must not be negative; 0 means unlimited.")) }
+        return .success(n)
+    }
+
+    /// The integer `text` starts with, read like strtol (an optional sign, then digits; the
+    /// magnitude saturates), and what follows it; nil when no digit comes first.
+    static func leadingInteger(_ text: String) -> (value: Int, after: Substring)? {
         var rest = Substring(text)
         var negative = false
         if let c = rest.first, c == "+" || c == "-" { negative = c == "-"; rest = rest.dropFirst() }
         let digits = rest.prefix { $0.isASCII && $0.isNumber }
-        guard !digits.isEmpty else { return .failure(.error("maxconn string empty or preceded by garbage")) }
-        guard rest.count == digits.count else { return .failure(.error("Trailing garbage in maxconn string")) }
-        let n = digits.utf8.reduce(0) { $0 > (Int.max - 9) / 10 ? Int.max : $0 * 10 + Int($1 - UInt8(ascii: "0")) }
-        if negative && n != 0 { return .failure(.error("maxconn must not be negative; 0 means unlimited.")) }
-        return .success(n)
+        guard !digits.isEmpty else { return nil }
+        let magnitude = digits.utf8.reduce(0) { $0 > (Int.max - 9) / 10 ? Int.max : $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+        return (negative ? -magnitude : magnitude, rest.dropFirst(digits.count))
     }
 
     static func setWeight(_ text: String?, _ u: Upstream, _ i: Int, _ runtime: Runtime) -> AdminAnswer {

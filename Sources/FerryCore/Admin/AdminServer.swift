@@ -85,7 +85,7 @@ public final class AdminServer: EventHandler {
         var peer = SocketAddress()
         for _ in 0..<16 {
             let accepted: IOResult<Socket>
-            do { accepted = try socket.accept(peer: &peer) } catch { return acceptFailed() }
+            do { accepted = try socket.accept(peer: &peer) } catch { return acceptPause.begin() }
             guard case .done(let client) = accepted else { return }
             guard connections < AdminServer.maxConnections else {
                 let busy = AdminServer.busyAnswer + "\n\n"
@@ -104,25 +104,12 @@ public final class AdminServer: EventHandler {
         }
     }
 
-    /// How long accepting pauses after accept failed (descriptors or memory short).
-    static let acceptRetryNanoseconds: UInt64 = 250_000_000
-    private lazy var acceptRetry = OneShotTimer { [unowned self] _ in
-        try? runtime.loop.modify(socket.fd, interest: [.readable])
-    }
-
-    /// The client stays in the backlog and the listener stays readable: accepting again at
-    /// once would spin the loop for as long as descriptors are short. Pause instead.
-    private func acceptFailed() {
-        guard !acceptRetry.timer.isScheduled else { return }
-        try? runtime.loop.modify(socket.fd, interest: [])
-        runtime.loop.timers.schedule(acceptRetry, at: runtime.loop.now &+ AdminServer.acceptRetryNanoseconds)
-    }
+    private lazy var acceptPause = AcceptPause(loop: runtime.loop, fd: socket.fd)
 
     func connectionClosed(_ c: AdminConnection) { live[ObjectIdentifier(c)] = nil }
 
     func close() {
-        // Its fd number may belong to someone else once closed: no late re-arm.
-        if acceptRetry.timer.isScheduled { runtime.loop.timers.cancel(acceptRetry) }
+        acceptPause.cancel()
         for c in Array(live.values) { c.close() }
         runtime.loop.deregister(socket.fd)
         socket.close()

@@ -135,6 +135,12 @@ final class ConfigBuilder {
         ConfigError("\"\(directive.name)\" directive invalid value \"\(argument.text)\"", at: argument.location, hint: hint)
     }
 
+    /// A `key=TIME` parameter's value that must be more than zero.
+    private func positiveTime(_ value: String, _ arg: Argument) throws -> Duration {
+        guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
+        return t
+    }
+
     private func time(_ directive: Directive) throws -> Duration {
         let text = directive.arguments[0].text
         guard let value = Units.time(text) else { throw invalidValue(directive, directive.arguments[0], hint: Units.timeHint(text)) }
@@ -334,8 +340,7 @@ final class ConfigBuilder {
                 guard let size = Units.size(value), size > 0 else { throw invalidParameter(arg, known: []) }
                 log.buffer = size
             case "flush":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
-                log.flush = t
+                log.flush = try positiveTime(value, arg)
             default:
                 throw invalidParameter(arg, known: ["buffer=", "flush="])
             }
@@ -604,11 +609,9 @@ final class ConfigBuilder {
             guard let (key, value) = parameter(arg) else { throw invalidParameter(arg, known: known) }
             switch key {
             case "interval":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
-                check.interval = t
+                check.interval = try positiveTime(value, arg)
             case "timeout":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
-                check.timeout = t
+                check.timeout = try positiveTime(value, arg)
             case "fails":
                 guard let n = Units.number(value), n >= 1 else { throw invalidParameter(arg, known: []) }
                 check.fails = n
@@ -638,11 +641,9 @@ final class ConfigBuilder {
                 guard let p = AddressSyntax.port(value) else { throw invalidParameter(arg, known: []) }
                 port = p
             case "interval":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
-                interval = t
+                interval = try positiveTime(value, arg)
             case "timeout":
-                guard let t = Units.time(value), t > .zero else { throw invalidParameter(arg, known: [], hint: Units.timeHint(value)) }
-                timeout = t
+                timeout = try positiveTime(value, arg)
             case "send":
                 // `send="x"` is one word to nginx's lexer with the quotes kept; drop them as meant.
                 var text = value

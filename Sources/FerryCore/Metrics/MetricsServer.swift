@@ -32,7 +32,7 @@ public final class MetricsServer: EventHandler {
     }
 
     func close() {
-        if acceptRetry.timer.isScheduled { runtime.loop.timers.cancel(acceptRetry) }
+        acceptPause.cancel()
         for c in Array(connections.values) { c.finish() }
         runtime.loop.deregister(socket.fd)
         socket.close()
@@ -45,7 +45,7 @@ public final class MetricsServer: EventHandler {
             do {
                 result = try socket.accept(peer: &peerAddress)
             } catch {
-                return acceptFailed(error)
+                return acceptPause.begin()
             }
             guard case .done(let client) = result else { return }
             guard connections.count < MetricsServer.maxConnections else {
@@ -64,20 +64,8 @@ public final class MetricsServer: EventHandler {
         }
     }
 
-    /// How long accepting pauses after accept failed for want of descriptors or memory.
-    static let acceptRetryNanoseconds: UInt64 = 250_000_000
-    private lazy var acceptRetry = OneShotTimer { [unowned self] _ in
-        try? runtime.loop.modify(socket.fd, interest: [.readable])
-    }
-
-    /// The scraper stays in the backlog and the listener stays readable, so accepting again at
-    /// once would spin the loop (at 100% CPU for as long as descriptors are short, which is when
-    /// someone looks at the metrics). Stop listening for a moment instead; the backlog waits.
-    private func acceptFailed(_ error: Errno) {
-        guard !acceptRetry.timer.isScheduled else { return }
-        try? runtime.loop.modify(socket.fd, interest: [])
-        runtime.loop.timers.schedule(acceptRetry, at: runtime.loop.now &+ MetricsServer.acceptRetryNanoseconds)
-    }
+    /// Descriptors run short exactly when someone looks at the metrics: no spinning then.
+    private lazy var acceptPause = AcceptPause(loop: runtime.loop, fd: socket.fd)
 
     /// Said rather than a bare close, so the scraper's error names the cause. The request that
     /// usually came with the connection is read first (without waiting): closing with it unread
@@ -130,7 +118,7 @@ public final class MetricsServer: EventHandler {
         let body = MetricsExposition.render(runtime)
         let contentType = "text/plain; version=0.0.4; charset=utf-8"
         let bytes = HTTPResponse.make(status: 200, reason: "OK", contentType: contentType, body: body)
-        let headLength = HTTPResponse.make(status: 200, reason: "OK", contentType: contentType, body: body, headOnly: true).count
+        let headLength = bytes.count - body.utf8.count
         lastRender = (now, bytes, headLength)
         return (bytes, headLength)
     }

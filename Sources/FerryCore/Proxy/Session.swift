@@ -223,24 +223,28 @@ public final class Session: EventHandler, TimerTarget {
                 if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { pumpDown() }
                 if phase == .relaying && up.isHolding && !events.isDisjoint(with: [.writable, .error, .hangup]) { pumpUp() }
             }
-            // A reset on a socket whose inbound direction already ended reaches no pump (nothing
-            // reads it any more): without this the session would wait for proxy_timeout.
-            let inboundOver = side == Session.clientSide ? up.finished : down.finished
-            if phase == .relaying && inboundOver && !events.isDisjoint(with: [.error, .hangup]) {
-                end(side == Session.clientSide ? .clientReset : .serverReset, relayReset: true)
-            }
-            // Nor does one on a socket whose inbound direction holds bytes the other side has
-            // not taken: that direction reads nothing until they drain, which a stalled peer
-            // may never let happen. The error is pending on the socket; the session ends now.
-            let inboundHeld = side == Session.clientSide ? up.isHolding : down.isHolding
-            if phase == .relaying && inboundHeld && events.contains(.error) {
-                let failed = side == Session.clientSide ? client : server
-                let e = failed.pendingError() ?? .connectionReset
-                let isClient = side == Session.clientSide
-                end(e == .connectionReset ? (isClient ? .clientReset : .serverReset) : (isClient ? .clientError : .serverError), relayReset: true)
-            }
+            // The usual event is plain readiness: one test, and the rest is for resets only.
+            if phase == .relaying && !events.isDisjoint(with: [.error, .hangup]) { endIfResetUnread(events, side: side) }
         case .closed:
             return
+        }
+    }
+
+    /// A reset that no pump will read. On a socket whose inbound direction already ended,
+    /// nothing reads it any more: without this the session would wait for proxy_timeout. On
+    /// one whose inbound direction holds bytes the other side has not taken, that direction
+    /// reads nothing until they drain, which a stalled peer may never let happen; the error is
+    /// pending on the socket and the session ends now.
+    private func endIfResetUnread(_ events: EpollEvents, side: UInt8) {
+        let isClient = side == Session.clientSide
+        let inbound = isClient ? up : down
+        if inbound.finished {
+            end(isClient ? .clientReset : .serverReset, relayReset: true)
+        } else if inbound.isHolding && events.contains(.error) {
+            let e = (isClient ? client : server).pendingError() ?? .connectionReset
+            let reason: SessionEnd = e == .connectionReset ? (isClient ? .clientReset : .serverReset)
+                                                           : (isClient ? .clientError : .serverError)
+            end(reason, relayReset: true)
         }
     }
 
