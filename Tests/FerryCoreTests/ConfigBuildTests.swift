@@ -209,6 +209,17 @@ final class ConfigBuildTests: XCTestCase {
         XCTAssertEqual(loaded.config.upstreams[0].method, .leastConn)
     }
 
+    func testAnAccessLogBufferBelowTheMinimumIsRaisedWithAWarning() throws {
+        let loaded = try load("access_log /tmp/a.log buffer=100;\nserver { listen 1; proxy_pass 127.0.0.1:9; }")
+        XCTAssertEqual(loaded.config.listeners[0].accessLogs.map(\.buffer), [LogFile.minimumBufferSize])
+        XCTAssertEqual(loaded.diagnostics, [
+            Diagnostic(level: .warn, message: "access_log buffer=100 is below 512 bytes; ferry uses 512",
+                       location: SourceLocation(file: "t.conf", line: 1, column: 23)),
+        ])
+        let fine = try load("access_log /tmp/a.log buffer=512;\nserver { listen 1; proxy_pass 127.0.0.1:9; }")
+        XCTAssertEqual(fine.diagnostics, [])
+    }
+
     func testLocationsPointAtTheDirectives() throws {
         let loaded = try load("\n  upstream b {\n\tserver 127.0.0.1:1;\n  }\nserver {\n    listen 80;\n    proxy_pass b;\n}")
         let t = { (line: Int, column: Int) in SourceLocation(file: "t.conf", line: line, column: column) }

@@ -338,7 +338,12 @@ final class ConfigBuilder {
             switch key {
             case "buffer":
                 guard let size = Units.size(value), size > 0 else { throw invalidParameter(arg, known: []) }
-                log.buffer = size
+                // Below this a typical line fills the buffer alone, so every session would wake the
+                // writer thread and a second line while it writes would be dropped.
+                if size < LogFile.minimumBufferSize {
+                    warn("access_log buffer=\(value) is below \(LogFile.minimumBufferSize) bytes; ferry uses \(LogFile.minimumBufferSize)", at: arg.location)
+                }
+                log.buffer = max(size, LogFile.minimumBufferSize)
             case "flush":
                 log.flush = try positiveTime(value, arg)
             default:

@@ -14,6 +14,8 @@ import Glibc
 public final class LogFile: TimerTarget {
     public static let defaultBufferSize = 64 * 1024
     public static let defaultFlushInterval: UInt64 = 100_000_000
+    /// The smallest buffer honoured; the configuration raises smaller ones with a warning.
+    public static let minimumBufferSize = 512
 
     public let path: String
     public let bufferSize: Int
@@ -46,7 +48,7 @@ public final class LogFile: TimerTarget {
     /// Opens the file at once, so a path that cannot be written stops the start (nginx does the same).
     public init(path: String, bufferSize: Int? = nil, flushInterval: UInt64?, loop: EventLoop?) throws(Errno) {
         self.path = path
-        self.bufferSize = max(bufferSize ?? LogFile.defaultBufferSize, 512)
+        self.bufferSize = max(bufferSize ?? LogFile.defaultBufferSize, LogFile.minimumBufferSize)
         self.flushInterval = bufferSize == nil ? (flushInterval ?? LogFile.defaultFlushInterval) : flushInterval
         self.loop = loop
         fd = try FileDescriptor.openForAppend(path)
