@@ -58,8 +58,8 @@ public enum FerryCommand {
         switch mode {
         case .help: FileHandleWriter.stdout.write(usage); return 0
         case .version: FileHandleWriter.stdout.write("ferry version \(version)\n"); return 0
-        case .test: return ConfigCheck.test(path: path, dump: false)
-        case .dump: return ConfigCheck.test(path: path, dump: true)
+        case .test: return ConfigCheck.test(path: path, dump: false, openFiles: LogPathCheck.firstFailure)
+        case .dump: return ConfigCheck.test(path: path, dump: true, openFiles: LogPathCheck.firstFailure)
         case .run: return runProxy(configPath: path)
         case .signal(let name): return sendSignal(name, configPath: path)
         }

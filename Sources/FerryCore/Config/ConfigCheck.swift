@@ -6,16 +6,24 @@ import Glibc
 // know the other. Messages go to stderr; only the `-T` dump goes to stdout.
 
 public enum ConfigCheck {
-    public static func test(path: String, dump: Bool) -> Int32 {
-        test(path: path, dump: dump, environment: .system,
+    /// `openFiles` opens what the configuration names (log files) and answers the first
+    /// failure; Config/ itself touches no files beyond reading the configuration.
+    public static func test(path: String, dump: Bool, openFiles: (Config) -> String? = { _ in nil }) -> Int32 {
+        test(path: path, dump: dump, environment: .system, openFiles: openFiles,
              stdout: { ConfigCheck.write(1, $0) }, stderr: { ConfigCheck.write(2, $0) })
     }
 
     public static func test(path: String, dump: Bool, environment: ConfigEnvironment,
+                            openFiles: (Config) -> String? = { _ in nil },
                             stdout: (String) -> Void, stderr: (String) -> Void) -> Int32 {
         do {
             let loaded = try ConfigLoader.load(path: path, environment: environment)
             for diagnostic in loaded.diagnostics { stderr("ferry: [\(diagnostic.level.rawValue)] \(diagnostic)\n") }
+            if let failure = openFiles(loaded.config) {
+                stderr("ferry: [emerg] \(failure)\n")
+                stderr("ferry: configuration file \(path) test failed\n")
+                return 1
+            }
             stderr("ferry: the configuration file \(path) syntax is ok\n")
             stderr("ferry: configuration file \(path) test is successful\n")
             if dump { stdout(ConfigRenderer.render(loaded.config)) }
