@@ -152,6 +152,11 @@ final class HealthChecks {
             }
             return
         }
+        // The operator may have forced the verdict since the last probe (`set server ...
+        // health up|down`): judge on from there, or a forced verdict would stick for good
+        // (a healthy server forced down never agreed with, a dead one forced up never doubted).
+        let forcedUp = probe.target.upstream.scheduler.peers[probe.target.index].probeUp
+        if forcedUp != (probe.health.status == .up) { probe.health.force(up: forcedUp) }
         let old = probe.health.status
         guard probe.health.record(passed: passed) else { return }
         let new = probe.health.status
