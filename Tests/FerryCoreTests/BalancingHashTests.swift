@@ -122,4 +122,32 @@ final class BalancingHashTests: XCTestCase {
         var b = Scheduler(method: .hash(consistent: false), peers: servers(weights: [1, 1, 1]), seed: 99)
         XCTAssertEqual(assignments(&a, clients: 500), assignments(&b, clients: 500))
     }
+
+    /// nginx's ip_hash keys an IPv4 client by its first three octets, so every client of one
+    /// /24 (a NAT pool, a carrier rotating the last octet) lands on one server; IPv6 clients
+    /// are keyed by the whole address.
+    func testIPHashKeysIPv4ByTheFirstThreeOctets() {
+        var s = Scheduler(method: .ipHash, peers: servers(weights: [1, 1, 1, 1, 1]), seed: 0)
+        var seen = Set<Int>()
+        for net in 0..<40 {
+            let picks = Set((1...254).map { s.select(client: ClientKey(ipv4: 10, 7, UInt8(net), UInt8($0)), now: 0, tried: TriedSet())! })
+            XCTAssertEqual(picks.count, 1, "10.7.\(net).0/24 went to \(picks.sorted())")
+            seen.formUnion(picks)
+        }
+        XCTAssertEqual(seen.count, 5, "40 networks should reach every server")
+        let v6 = Set((0..<200).map { s.select(client: ClientKey(high: 0x2001_0db8_0000_0000, low: UInt64($0)), now: 0, tried: TriedSet())! })
+        XCTAssertEqual(v6.count, 5, "IPv6 clients are keyed by the whole address")
+        // Beyond the key it is the source hash: an unavailable server moves only its own networks.
+        let before = (0..<200).map { s.select(client: ClientKey(ipv4: 10, 8, UInt8($0), 1), now: 0, tried: TriedSet())! }
+        s.update(2) { $0.admin = .maint }
+        let after = (0..<200).map { s.select(client: ClientKey(ipv4: 10, 8, UInt8($0), 1), now: 0, tried: TriedSet())! }
+        for (b, a) in zip(before, after) where b != 2 { XCTAssertEqual(a, b) }
+    }
+
+    /// `hash $remote_addr` keys by the whole address: clients of one /24 spread.
+    func testHashRemoteAddrKeysByTheWholeAddress() {
+        var s = Scheduler(method: .hash(consistent: false), peers: servers(weights: [1, 1, 1, 1, 1]), seed: 0)
+        let picks = Set((1...254).map { s.select(client: ClientKey(ipv4: 10, 7, 0, UInt8($0)), now: 0, tried: TriedSet())! })
+        XCTAssertEqual(picks.count, 5)
+    }
 }

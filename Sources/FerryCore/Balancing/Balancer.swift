@@ -29,6 +29,13 @@ public struct ClientKey: Equatable, Hashable, Sendable {
         high = 0
         low = 0x0000_FFFF_0000_0000 | UInt64(a) << 24 | UInt64(b) << 16 | UInt64(c) << 8 | UInt64(d)
     }
+    /// The key with an IPv4 address's last octet cleared (nginx's ip_hash hashes three);
+    /// IPv6 and other keys unchanged.
+    public var ipv4Network24: ClientKey {
+        guard high == 0, low >> 32 == 0x0000_FFFF else { return self }
+        return ClientKey(high: 0, low: low & ~0xFF)
+    }
+
     /// Unix-socket clients and unknown families all hash alike.
     public static let none = ClientKey(high: 0, low: 0)
 }

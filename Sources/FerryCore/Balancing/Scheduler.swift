@@ -191,6 +191,7 @@ struct PeerGroup {
         case .roundRobin: return RoundRobin(peers: views, seed: seed)
         case .leastConn: return LeastConn(peers: views, seed: seed)
         case .hash(consistent: false): return SourceHash(peers: views, seed: seed)
+        case .ipHash: return SourceHash(peers: views, seed: seed, key: .ipv4Network24)
         case .hash(consistent: true): return ConsistentHash(peers: views, seed: seed)
         case .random(two: let two, leastConn: _): return RandomTwo(peers: views, seed: seed, two: two)
         }
