@@ -150,4 +150,26 @@ final class BalancingHashTests: XCTestCase {
         let picks = Set((1...254).map { s.select(client: ClientKey(ipv4: 10, 7, 0, UInt8($0)), now: 0, tried: TriedSet())! })
         XCTAssertEqual(picks.count, 5)
     }
+
+    /// Weight 0 is the admin socket's drain and agents move weights every few seconds; on the
+    /// non-consistent hash that must not reshuffle the clients of every other server. The map
+    /// keeps the configured weights (nginx has no runtime weights; HAProxy's map-based hash
+    /// takes only 0% and 100% at runtime), so weight 0 moves only the drained server's
+    /// clients, like `state drain`, and another weight moves nobody.
+    func testRuntimeWeightChangesMoveOnlyTheDrainedServersClients() {
+        for method in [BalancingMethodConfig.hash(consistent: false), .ipHash] {
+            var s = Scheduler(method: method, peers: servers(weights: [1, 1, 1, 1, 1]), seed: 0)
+            let before = assignments(&s)
+            s.setWeight(2, 0)
+            let drained = assignments(&s)
+            for (b, a) in zip(before, drained) {
+                XCTAssertNotEqual(a, 2)
+                if b != 2 { XCTAssertEqual(a, b, "\(method): weight 0 on server 2 moved a client of server \(b!)") }
+            }
+            s.setWeight(2, 1)
+            XCTAssertEqual(assignments(&s), before, "\(method): weight restored, clients back")
+            s.setWeight(1, 3)
+            XCTAssertEqual(assignments(&s), before, "\(method): another weight moves nobody")
+        }
+    }
 }

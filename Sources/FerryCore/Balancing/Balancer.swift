@@ -13,9 +13,13 @@ public struct PeerView: Equatable, Sendable {
     /// Stable identity for consistent hashing; methods that do not hash ignore it.
     /// Defaults to 0; the Scheduler fills in `PeerState.identity` or the position.
     public var identity: UInt64 = 0
-    public init(weight: Int, active: Int) { self.weight = weight; self.active = active }
-    public init(weight: Int, active: Int, identity: UInt64) {
+    /// The weight the configuration gave, for the non-consistent hash's map, which must not
+    /// move with runtime weights (see SourceHash). Defaults to `weight`.
+    public var configWeight: Int
+    public init(weight: Int, active: Int) { self.weight = weight; self.active = active; configWeight = weight }
+    public init(weight: Int, active: Int, identity: UInt64, configWeight: Int? = nil) {
         self.weight = weight; self.active = active; self.identity = identity
+        self.configWeight = configWeight ?? weight
     }
 }
 

@@ -144,7 +144,7 @@ public struct Scheduler {
     }
 
     static func view(_ p: PeerState, index: Int) -> PeerView {
-        PeerView(weight: p.weight, active: p.active, identity: p.identity ?? UInt64(index))
+        PeerView(weight: p.weight, active: p.active, identity: p.identity ?? UInt64(index), configWeight: p.configWeight)
     }
 
     private static func groups(method: BalancingMethodConfig, peers: [PeerState], seed: UInt64)

@@ -1,8 +1,13 @@
 // `hash $remote_addr` without `consistent`, and `ip_hash`: the client's hash picks a point
 // on the servers' weights laid end to end (nginx ngx_stream_upstream_get_hash_peer). The map
 // covers every configured server, eligible or not, so a server going down moves only its own
-// clients; a change of weights or of the server list remaps most clients, which is what
-// `consistent` is for.
+// clients; a change of the server list remaps most clients, which is what `consistent` is for.
+//
+// The map is laid out with the configured weights and never moves with runtime ones: weight 0
+// (the admin socket's drain) then moves only that server's clients, as `state drain` does,
+// and an agent adjusting weights every few seconds does not reshuffle every client each time.
+// nginx has no runtime weights, and HAProxy's map-based hash refuses any but 0% and 100%.
+// Runtime weights still count as 0 or not (Eligibility) and in the round-robin fallback.
 //
 // When the chosen server cannot take the session, nginx rehashes the key (up to 20 times)
 // and then falls back to round robin; ferry does the same, so a client of a failed server
@@ -32,7 +37,7 @@ public struct SourceHash: Balancer {
 
     public init(peers: [PeerView], seed: UInt64, key: Key) {
         self.key = key
-        line = WeightedPoints(peers)
+        line = WeightedPoints(peers, weight: \.configWeight)
         fallback = RoundRobin(peers: peers, seed: seed)
     }
 
@@ -50,7 +55,7 @@ public struct SourceHash: Balancer {
     }
 
     public mutating func peersChanged(_ peers: [PeerView]) {
-        line = WeightedPoints(peers)
+        // Only runtime weights or identities change here; the map keeps the configured ones.
         fallback.peersChanged(peers)
     }
 }
