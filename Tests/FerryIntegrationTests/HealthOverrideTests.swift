@@ -33,4 +33,37 @@ final class HealthOverrideTests: IntegrationCase {
         XCTAssertNotNil(again, "b fails every probe but stays up after 'health up':\n\(f.stderr)")
         XCTAssertEqual(again?["checks"] as? Int, 2)
     }
+
+    /// `on_marked_down shutdown_sessions` applies however the server is marked down: HAProxy
+    /// shuts the sessions down when `set server ... health down` or `agent down` does it too.
+    func testForcedDownShutsSessionsWhenTheUpstreamAsks() throws {
+        let a = try backend("a"), b = try backend("b")
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(a.port) name=a agent_port=1;
+                server 127.0.0.1:\(b.port) name=b;
+                health_check interval=5s timeout=1s;
+                on_marked_down shutdown_sessions;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        for how in ["health", "agent"] {
+            var onA: TestClient? = nil
+            var others: [TestClient] = []
+            for _ in 0..<6 where onA == nil {
+                let c = try TestClient.connect(f.listenPort)
+                if try c.banner() == "a" { onA = c } else { others.append(c) }
+            }
+            guard let held = onA else { return XCTFail("no session reached a") }
+            defer { held.close(); others.forEach { $0.close() } }
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/a \(how) down"), "\n")
+            let ending = held.waitForEnd()
+            XCTAssertTrue(ending == .eof || ending == .reset, "\(how) down: the session on a should be closed, got \(ending)")
+            for c in others {
+                XCTAssertNoThrow(try c.send("ping"))
+                XCTAssertEqual(try? c.receive(exactly: 4), Array("ping".utf8), "sessions on b stay")
+            }
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/a \(how) up"), "\n")
+        }
+    }
 }

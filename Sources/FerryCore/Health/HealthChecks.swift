@@ -231,14 +231,7 @@ final class HealthChecks {
                 $0.add("status", HealthChecks.name(verdict))
             }
         }
-        if wasHealthy && !peer.healthy && upstream.config.shutdownSessionsOnDown {
-            let sessions = runtime.sessions(on: upstream, peer: target.index)
-            for s in sessions { s.end(.serverDown) }
-            runtime.log.log(.notice, "sessions_shut_down") {
-                $0.add("upstream", upstream.name); $0.add("server", target.serverName)
-                $0.add("sessions", sessions.count)
-            }
-        }
+        if wasHealthy && !peer.healthy { runtime.markedDown(upstream, peer: target.index) }
     }
 
     /// The word the log uses for a server's verdict.
