@@ -122,4 +122,54 @@ final class BalancingHashTests: XCTestCase {
         var b = Scheduler(method: .hash(consistent: false), peers: servers(weights: [1, 1, 1]), seed: 99)
         XCTAssertEqual(assignments(&a, clients: 500), assignments(&b, clients: 500))
     }
+
+    /// nginx's ip_hash keys an IPv4 client by its first three octets, so every client of one
+    /// /24 (a NAT pool, a carrier rotating the last octet) lands on one server; IPv6 clients
+    /// are keyed by the whole address.
+    func testIPHashKeysIPv4ByTheFirstThreeOctets() {
+        var s = Scheduler(method: .ipHash, peers: servers(weights: [1, 1, 1, 1, 1]), seed: 0)
+        var seen = Set<Int>()
+        for net in 0..<40 {
+            let picks = Set((1...254).map { s.select(client: ClientKey(ipv4: 10, 7, UInt8(net), UInt8($0)), now: 0, tried: TriedSet())! })
+            XCTAssertEqual(picks.count, 1, "10.7.\(net).0/24 went to \(picks.sorted())")
+            seen.formUnion(picks)
+        }
+        XCTAssertEqual(seen.count, 5, "40 networks should reach every server")
+        let v6 = Set((0..<200).map { s.select(client: ClientKey(high: 0x2001_0db8_0000_0000, low: UInt64($0)), now: 0, tried: TriedSet())! })
+        XCTAssertEqual(v6.count, 5, "IPv6 clients are keyed by the whole address")
+        // Beyond the key it is the source hash: an unavailable server moves only its own networks.
+        let before = (0..<200).map { s.select(client: ClientKey(ipv4: 10, 8, UInt8($0), 1), now: 0, tried: TriedSet())! }
+        s.update(2) { $0.admin = .maint }
+        let after = (0..<200).map { s.select(client: ClientKey(ipv4: 10, 8, UInt8($0), 1), now: 0, tried: TriedSet())! }
+        for (b, a) in zip(before, after) where b != 2 { XCTAssertEqual(a, b) }
+    }
+
+    /// `hash $remote_addr` keys by the whole address: clients of one /24 spread.
+    func testHashRemoteAddrKeysByTheWholeAddress() {
+        var s = Scheduler(method: .hash(consistent: false), peers: servers(weights: [1, 1, 1, 1, 1]), seed: 0)
+        let picks = Set((1...254).map { s.select(client: ClientKey(ipv4: 10, 7, 0, UInt8($0)), now: 0, tried: TriedSet())! })
+        XCTAssertEqual(picks.count, 5)
+    }
+
+    /// Weight 0 is the admin socket's drain and agents move weights every few seconds; on the
+    /// non-consistent hash that must not reshuffle the clients of every other server. The map
+    /// keeps the configured weights (nginx has no runtime weights; HAProxy's map-based hash
+    /// takes only 0% and 100% at runtime), so weight 0 moves only the drained server's
+    /// clients, like `state drain`, and another weight moves nobody.
+    func testRuntimeWeightChangesMoveOnlyTheDrainedServersClients() {
+        for method in [BalancingMethodConfig.hash(consistent: false), .ipHash] {
+            var s = Scheduler(method: method, peers: servers(weights: [1, 1, 1, 1, 1]), seed: 0)
+            let before = assignments(&s)
+            s.setWeight(2, 0)
+            let drained = assignments(&s)
+            for (b, a) in zip(before, drained) {
+                XCTAssertNotEqual(a, 2)
+                if b != 2 { XCTAssertEqual(a, b, "\(method): weight 0 on server 2 moved a client of server \(b!)") }
+            }
+            s.setWeight(2, 1)
+            XCTAssertEqual(assignments(&s), before, "\(method): weight restored, clients back")
+            s.setWeight(1, 3)
+            XCTAssertEqual(assignments(&s), before, "\(method): another weight moves nobody")
+        }
+    }
 }

@@ -37,9 +37,9 @@ final class ConfigBuildTests: XCTestCase {
              ])]
              $0.listeners = minimal.listeners
          }),
-        ("ip_hash is source hash",
+        ("ip_hash is nginx's ip_hash: source hash on an IPv4 client's first three octets",
          "upstream b { ip_hash; server 127.0.0.1:1; }\nserver { listen 80; proxy_pass b; }",
-         config { $0.upstreams = [upstream("b", .hash(consistent: false), [b1])]; $0.listeners = minimal.listeners }),
+         config { $0.upstreams = [upstream("b", .ipHash, [b1])]; $0.listeners = minimal.listeners }),
         ("random two least_conn",
          "upstream b { random two least_conn; server 127.0.0.1:1; }\nserver { listen 80; proxy_pass b; }",
          config { $0.upstreams = [upstream("b", .random(two: true, leastConn: true), [b1])]; $0.listeners = minimal.listeners }),
@@ -201,7 +201,7 @@ final class ConfigBuildTests: XCTestCase {
         XCTAssertEqual(loaded.diagnostics, [
             Diagnostic(level: .warn, message: #""load_module" directive is ignored by ferry"#, location: SourceLocation(file: "t.conf", line: 1, column: 1)),
             Diagnostic(level: .warn, message: #""events" directive is ignored by ferry"#, location: SourceLocation(file: "t.conf", line: 2, column: 1)),
-            Diagnostic(level: .notice, message: #""ip_hash" is not an nginx stream directive; ferry treats it as "hash $remote_addr" (source-IP hash)"#,
+            Diagnostic(level: .notice, message: #""ip_hash" is not an nginx stream directive; ferry takes it as nginx's http one: a source-IP hash on the first three octets of an IPv4 client (the whole address for IPv6)"#,
                        location: SourceLocation(file: "t.conf", line: 4, column: 3)),
             Diagnostic(level: .warn, message: "load balancing method redefined", location: SourceLocation(file: "t.conf", line: 5, column: 3)),
             Diagnostic(level: .warn, message: "low address bits of 10.0.0.1/8 are meaningless", location: SourceLocation(file: "t.conf", line: 8, column: 7)),

@@ -272,6 +272,16 @@ final class HealthStateTests: XCTestCase {
         XCTAssertTrue(s.record(passed: true))
         XCTAssertEqual(s.status, .up)
     }
+
+    /// A forced verdict (admin `health up|down`) is counted from, as HAProxy sets its counter:
+    /// forced up takes `fall` failures, forced down takes `rise` passes.
+    func testForcedVerdictCountsFromScratch() {
+        var s = HealthState(rise: 2, fall: 3)
+        s.force(up: false)
+        XCTAssertEqual(run(&s, "+-++"), "DDDU")
+        s.force(up: true)
+        XCTAssertEqual(run(&s, "--+---"), "UUUUUD")
+    }
 }
 
 private extension PeerState {

@@ -252,4 +252,39 @@ final class HealthReloadTests: IntegrationCase {
         addTeardownBlock { back.stop() }
         XCTAssertTrue(waitUntil(timeout: 5) { status("b2") == "UP" }, f.stderr)
     }
+
+    /// A reload that removes `health_check` or the agent takes their verdicts away with them:
+    /// nothing is left to judge the server again, so carrying "down" or the agent's "drain"
+    /// over would keep it out until a restart (and `set server ... health|agent` is refused
+    /// once the checks are gone).
+    func testVerdictsLeaveWithTheirChecks() throws {
+        let b1 = try backend("b1")
+        let probed = try Net.freePort()
+        let c1 = try backend("c1"), c2 = try backend("c2"), c3 = try backend("c3")
+        let agentDown = try agent("down"), agentDrain = try agent("drain")
+        let vPort = try Net.freePort()
+        func stream(checks: Bool) -> String { """
+            upstream u { server 127.0.0.1:\(b1.port) name=b1; server 127.0.0.1:\(probed) name=b2;
+                         \(checks ? "health_check interval=100ms fails=1 passes=2 timeout=1s;" : "") }
+            upstream v { server 127.0.0.1:\(c1.port) name=c1 \(checks ? "agent_port=\(agentDown.port)" : "");
+                         server 127.0.0.1:\(c2.port) name=c2 \(checks ? "agent_port=\(agentDrain.port)" : "");
+                         server 127.0.0.1:\(c3.port) name=c3; }
+            server { listen LISTEN; proxy_pass u; }
+            server { listen 127.0.0.1:\(vPort); proxy_pass v; }
+            """ }
+        let f = try ferry(stream(checks: true), main: "admin_socket @DIR@/admin.sock;")
+        XCTAssertNotNil(f.waitForState("b2", field: "health", new: "down", timeout: 5), f.stderr)
+        XCTAssertNotNil(f.waitForState("c1", field: "health", new: "down", timeout: 5), f.stderr)
+        XCTAssertNotNil(f.waitForState("c2", field: "admin", new: "drain", timeout: 5), f.stderr)
+
+        // b2 comes back and the operator drops the checks.
+        let b2 = try TestBackend(name: "b2", port: probed)
+        addTeardownBlock { b2.stop() }
+        try f.rewriteConfig(stream: stream(checks: false), main: "admin_socket @DIR@/admin.sock;")
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
+        let u = tally(try (0..<6).map { _ in try bannerThrough(f.listenPort) })
+        XCTAssertEqual(u["b2", default: 0], 3, "b2 is up and nothing checks it any more: \(u)")
+        let v = tally(try (0..<9).map { _ in try bannerThrough(vPort) })
+        XCTAssertEqual(v, ["c1": 3, "c2": 3, "c3": 3], "the agents are gone, so are their down and drain")
+    }
 }

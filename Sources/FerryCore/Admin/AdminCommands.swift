@@ -191,6 +191,7 @@ enum AdminCommands {
         runtime.log.log(.notice, "admin_change") {
             $0.add("upstream", u.name); $0.add("server", u.serverNames[i]); $0.add("set", what); $0.add("value", value)
         }
+        if before.healthy && !u.scheduler.peers[i].healthy { runtime.markedDown(u, peer: i) }
     }
 
     /// HAProxy's weight syntax and errors (server_parse_weight_change_request): `N` absolute

@@ -108,7 +108,7 @@ enum AdminReports {
         switch m {
         case .roundRobin: return "roundrobin"
         case .leastConn: return "leastconn"
-        case .hash(consistent: false): return "source"
+        case .hash(consistent: false), .ipHash: return "source"
         case .hash(consistent: true): return "source consistent"
         case .random(two: false, _): return "random"
         case .random(two: true, _): return "random(2)"

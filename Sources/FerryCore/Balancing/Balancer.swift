@@ -13,9 +13,13 @@ public struct PeerView: Equatable, Sendable {
     /// Stable identity for consistent hashing; methods that do not hash ignore it.
     /// Defaults to 0; the Scheduler fills in `PeerState.identity` or the position.
     public var identity: UInt64 = 0
-    public init(weight: Int, active: Int) { self.weight = weight; self.active = active }
-    public init(weight: Int, active: Int, identity: UInt64) {
+    /// The weight the configuration gave, for the non-consistent hash's map, which must not
+    /// move with runtime weights (see SourceHash). Defaults to `weight`.
+    public var configWeight: Int
+    public init(weight: Int, active: Int) { self.weight = weight; self.active = active; configWeight = weight }
+    public init(weight: Int, active: Int, identity: UInt64, configWeight: Int? = nil) {
         self.weight = weight; self.active = active; self.identity = identity
+        self.configWeight = configWeight ?? weight
     }
 }
 
@@ -29,6 +33,13 @@ public struct ClientKey: Equatable, Hashable, Sendable {
         high = 0
         low = 0x0000_FFFF_0000_0000 | UInt64(a) << 24 | UInt64(b) << 16 | UInt64(c) << 8 | UInt64(d)
     }
+    /// The key with an IPv4 address's last octet cleared (nginx's ip_hash hashes three);
+    /// IPv6 and other keys unchanged.
+    public var ipv4Network24: ClientKey {
+        guard high == 0, low >> 32 == 0x0000_FFFF else { return self }
+        return ClientKey(high: 0, low: low & ~0xFF)
+    }
+
     /// Unix-socket clients and unknown families all hash alike.
     public static let none = ClientKey(high: 0, low: 0)
 }

@@ -144,7 +144,7 @@ public struct Scheduler {
     }
 
     static func view(_ p: PeerState, index: Int) -> PeerView {
-        PeerView(weight: p.weight, active: p.active, identity: p.identity ?? UInt64(index))
+        PeerView(weight: p.weight, active: p.active, identity: p.identity ?? UInt64(index), configWeight: p.configWeight)
     }
 
     private static func groups(method: BalancingMethodConfig, peers: [PeerState], seed: UInt64)
@@ -191,6 +191,7 @@ struct PeerGroup {
         case .roundRobin: return RoundRobin(peers: views, seed: seed)
         case .leastConn: return LeastConn(peers: views, seed: seed)
         case .hash(consistent: false): return SourceHash(peers: views, seed: seed)
+        case .ipHash: return SourceHash(peers: views, seed: seed, key: .ipv4Network24)
         case .hash(consistent: true): return ConsistentHash(peers: views, seed: seed)
         case .random(two: let two, leastConn: _): return RandomTwo(peers: views, seed: seed, two: two)
         }

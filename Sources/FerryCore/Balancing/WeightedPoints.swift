@@ -6,12 +6,15 @@ struct WeightedPoints: Equatable, Sendable {
     /// ends[i] = weight[0] + ... + weight[i]; server i owns [ends[i-1], ends[i]).
     private(set) var ends: [Int]
 
-    init(_ peers: [PeerView]) {
+    init(_ peers: [PeerView]) { self.init(peers, weight: \.weight) }
+
+    /// Laid out by another of the peers' weights (the non-consistent hash uses the configured one).
+    init(_ peers: [PeerView], weight: KeyPath<PeerView, Int>) {
         var ends: [Int] = []
         ends.reserveCapacity(peers.count)
         var sum = 0
         for p in peers {
-            sum += max(0, p.weight)
+            sum += max(0, p[keyPath: weight])
             ends.append(sum)
         }
         self.ends = ends

@@ -56,7 +56,8 @@ public struct ServerAddress: Equatable, Hashable, Sendable, CustomStringConverti
 public enum BalancingMethodConfig: Equatable, Sendable {
     case roundRobin
     case leastConn
-    case hash(consistent: Bool)          // hash $remote_addr [consistent]; ip_hash maps to consistent: false
+    case hash(consistent: Bool)          // hash $remote_addr [consistent]
+    case ipHash                          // nginx's (http) ip_hash: an IPv4 client keyed by its /24
     case random(two: Bool, leastConn: Bool)
 }
 

@@ -595,9 +595,9 @@ final class ConfigBuilder {
 
     func ipHash(_ d: Directive) throws {
         diagnostics.append(Diagnostic(level: .notice,
-                                      message: "\"ip_hash\" is not an nginx stream directive; ferry treats it as \"hash $remote_addr\" (source-IP hash)",
+                                      message: "\"ip_hash\" is not an nginx stream directive; ferry takes it as nginx's http one: a source-IP hash on the first three octets of an IPv4 client (the whole address for IPv6)",
                                       location: d.location))
-        setMethod(.hash(consistent: false), d)
+        setMethod(.ipHash, d)
     }
 
     func random(_ d: Directive) throws {

@@ -35,6 +35,7 @@ public enum ConfigRenderer {
         case .roundRobin: break
         case .leastConn: out += line(2, "least_conn")
         case .hash(let consistent): out += line(2, ["hash", "$remote_addr"] + (consistent ? ["consistent"] : []))
+        case .ipHash: out += line(2, "ip_hash")
         case .random(let two, let leastConn):
             out += line(2, ["random"] + (two ? ["two"] : []) + (leastConn ? ["least_conn"] : []))
         }

@@ -152,6 +152,11 @@ final class HealthChecks {
             }
             return
         }
+        // The operator may have forced the verdict since the last probe (`set server ...
+        // health up|down`): judge on from there, or a forced verdict would stick for good
+        // (a healthy server forced down never agreed with, a dead one forced up never doubted).
+        let forcedUp = probe.target.upstream.scheduler.peers[probe.target.index].probeUp
+        if forcedUp != (probe.health.status == .up) { probe.health.force(up: forcedUp) }
         let old = probe.health.status
         guard probe.health.record(passed: passed) else { return }
         let new = probe.health.status
@@ -226,14 +231,7 @@ final class HealthChecks {
                 $0.add("status", HealthChecks.name(verdict))
             }
         }
-        if wasHealthy && !peer.healthy && upstream.config.shutdownSessionsOnDown {
-            let sessions = runtime.sessions(on: upstream, peer: target.index)
-            for s in sessions { s.end(.serverDown) }
-            runtime.log.log(.notice, "sessions_shut_down") {
-                $0.add("upstream", upstream.name); $0.add("server", target.serverName)
-                $0.add("sessions", sessions.count)
-            }
-        }
+        if wasHealthy && !peer.healthy { runtime.markedDown(upstream, peer: target.index) }
     }
 
     /// The word the log uses for a server's verdict.

@@ -32,6 +32,13 @@ public struct HealthState: Equatable, Sendable {
         against = 0
     }
 
+    /// Takes a verdict set from outside (`set server ... health up|down`) as HAProxy does: up
+    /// means fully up (`fall` failures to go down), down means down with no pass counted yet.
+    public mutating func force(up: Bool) {
+        status = up ? .up : .down
+        against = 0
+    }
+
     /// Records one probe result; returns true when it changed `status`.
     @discardableResult
     public mutating func record(passed: Bool) -> Bool {

@@ -15,8 +15,9 @@ import Glibc
 /// agent state, probe state, passive failures, counters); a runtime weight or maxconn is kept
 /// unless the new configuration changes that server's weight or max_conns. Health probes and
 /// agents restart on the new servers; a server the probe had marked down stays down until it
-/// passes `passes` probes again. Servers added with
-/// `add server` and absent from the file are gone after a reload, as in HAProxy.
+/// passes `passes` probes again. A verdict whose check the new file removes is dropped.
+/// Servers added with `add server` and absent from the file are gone after a reload, as in
+/// HAProxy.
 extension Runtime {
     public enum ReloadOutcome: Equatable {
         case reloaded(listenersOpened: Int, listenersClosed: Int, sessionsMoved: Int)
@@ -220,11 +221,18 @@ extension Runtime {
             let before = old.scheduler.peers[i]
             let oldConfig = i < old.config.servers.count ? old.config.servers[i] : nil
             let newConfig = new.config.servers[j]
+            // A verdict stays only with a check that can revise it: with `health_check` or the
+            // agent gone from the file, a "down" or an agent's "drain" carried over would hold
+            // the server out until a restart.
+            let probed = new.config.healthCheck != nil
+            let agentAsked = HealthChecks.agentConfig(new.config, newConfig) != nil
             new.scheduler.update(j) { p in
                 p.admin = before.admin
-                p.agentAdmin = before.agentAdmin
-                p.agentUp = before.agentUp
-                p.probeUp = before.probeUp
+                if agentAsked {
+                    p.agentAdmin = before.agentAdmin
+                    p.agentUp = before.agentUp
+                }
+                if probed { p.probeUp = before.probeUp }
                 p.fails = before.fails
                 p.lastFailureAt = before.lastFailureAt
                 p.checkedAt = before.checkedAt

@@ -333,6 +333,19 @@ public final class Runtime {
         return found
     }
 
+    /// `peer` of `upstream` has just become unhealthy, whoever said so (probe, agent, or the
+    /// admin socket's `health|agent down`, as in HAProxy): closes its sessions if the upstream
+    /// says `on_marked_down shutdown_sessions`. Precondition: on the loop's thread.
+    func markedDown(_ upstream: Upstream, peer: Int) {
+        guard upstream.config.shutdownSessionsOnDown else { return }
+        let victims = sessions(on: upstream, peer: peer)
+        for s in victims { s.end(.serverDown) }
+        log.log(.notice, "sessions_shut_down") {
+            $0.add("upstream", upstream.name); $0.add("server", upstream.serverNames[peer])
+            $0.add("sessions", victims.count)
+        }
+    }
+
     /// Starts closing the sessions now on `peer` of `upstream`, `perSecond` at a time
     /// (0 = all at once). Replaces a paced shutdown already running on that server.
     /// Returns how many sessions will be closed.

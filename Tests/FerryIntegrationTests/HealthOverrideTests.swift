@@ -1,0 +1,69 @@
+import XCTest
+import Glibc
+
+/// `set server U/S health up|down` over the admin socket forces the probe's verdict, and the
+/// probes go on judging from there, as in HAProxy (which sets the check's health counter to
+/// fully up or to zero): a healthy server forced down comes back after `passes` good probes,
+/// a dead one forced up goes down again after `fails` bad ones. Neither may stick.
+final class HealthOverrideTests: IntegrationCase {
+    func testForcedHealthIsJudgedAgainByTheNextProbes() throws {
+        let a = try backend("a")
+        let deadPort = try Net.freePort()
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(a.port) name=a;
+                server 127.0.0.1:\(deadPort) name=b;
+                health_check interval=200ms fails=2 passes=2 timeout=1s;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        XCTAssertNotNil(f.waitForState("b", field: "health", new: "down", timeout: 5), f.stderr)
+
+        // a answers every probe; forced down, the probes bring it back.
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/a health down"), "\n")
+        let back = f.waitForState("a", field: "health", new: "up", timeout: 5)
+        XCTAssertNotNil(back, "a passes every probe but stays down after 'health down':\n\(f.stderr)")
+        XCTAssertEqual(back?["cause"] as? String, "health_check")
+        XCTAssertEqual(try bannerThrough(f.listenPort), "a")
+
+        // b refuses every probe; forced up, the probes take it down again.
+        let bDown = f.stateChanges("b").count
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/b health up"), "\n")
+        let again = f.waitForState("b", field: "health", new: "down", after: bDown, timeout: 5)
+        XCTAssertNotNil(again, "b fails every probe but stays up after 'health up':\n\(f.stderr)")
+        XCTAssertEqual(again?["checks"] as? Int, 2)
+    }
+
+    /// `on_marked_down shutdown_sessions` applies however the server is marked down: HAProxy
+    /// shuts the sessions down when `set server ... health down` or `agent down` does it too.
+    func testForcedDownShutsSessionsWhenTheUpstreamAsks() throws {
+        let a = try backend("a"), b = try backend("b")
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(a.port) name=a agent_port=1;
+                server 127.0.0.1:\(b.port) name=b;
+                health_check interval=5s timeout=1s;
+                on_marked_down shutdown_sessions;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        for how in ["health", "agent"] {
+            var onA: TestClient? = nil
+            var others: [TestClient] = []
+            for _ in 0..<6 where onA == nil {
+                let c = try TestClient.connect(f.listenPort)
+                if try c.banner() == "a" { onA = c } else { others.append(c) }
+            }
+            guard let held = onA else { return XCTFail("no session reached a") }
+            defer { held.close(); others.forEach { $0.close() } }
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/a \(how) down"), "\n")
+            let ending = held.waitForEnd()
+            XCTAssertTrue(ending == .eof || ending == .reset, "\(how) down: the session on a should be closed, got \(ending)")
+            for c in others {
+                XCTAssertNoThrow(try c.send("ping"))
+                XCTAssertEqual(try? c.receive(exactly: 4), Array("ping".utf8), "sessions on b stay")
+            }
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/a \(how) up"), "\n")
+        }
+    }
+}
