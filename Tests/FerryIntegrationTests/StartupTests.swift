@@ -26,4 +26,28 @@ final class StartupTests: IntegrationCase {
         XCTAssertEqual(try c.banner(), "first", "the first ferry no longer serves its unix socket")
         XCTAssertTrue(f.isRunning)
     }
+
+    /// A start that fails after the admin socket and a `listen unix:` socket were bound
+    /// (here: metrics_listen on a port in use) removes both files: nothing half-started is
+    /// left for the next start or for `ferry ctl` to trip over.
+    func testFailedStartLeavesNoSocketFiles() throws {
+        let busy = try Net.listen()
+        defer { Glibc.close(busy) }
+        let dir = try makeTemporaryDirectory("ferry-half")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let conf = dir + "/ferry.conf"
+        try """
+            pid \(dir)/ferry.pid;
+            admin_socket \(dir)/admin.sock;
+            metrics_listen 127.0.0.1:\(Net.localPort(busy));
+            stream { server { listen unix:\(dir)/l.sock; proxy_pass 127.0.0.1:1; } }
+
+            """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let r = try FerryProcess.runToCompletion(["-c", conf], timeout: 10)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("\"startup_failed\""), r.stderr)
+        XCTAssertTrue(r.stderr.contains("(98: Address already in use)"), r.stderr)
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        XCTAssertEqual(left.sorted(), ["ferry.conf"], "left behind by a failed start")
+    }
 }
