@@ -86,6 +86,15 @@ public final class ConnectionLog {
         events.log(.notice, "logs_reopened") { $0.add("files", files.count) }
     }
 
+    /// Closes the files opened since there were `count`: a reload that failed after opening
+    /// them must not keep them (and their writer threads) open.
+    public func closeFiles(openedAfter count: Int) {
+        guard files.count > count else { return }
+        for f in files[count...] { f.close() }
+        files.removeSubrange(count...)
+        reported.removeSubrange(count...)
+    }
+
     /// At exit: writes what is buffered and stops the writers.
     public func close() {
         if let t = reportTimer { loop.timers.cancel(t) }

@@ -1,0 +1,81 @@
+import XCTest
+import Glibc
+
+/// What a reload does with the files and sockets named in the main context and the server
+/// blocks: the pid file, the admin socket, the access logs. A reload that cannot open the new
+/// one fails and keeps the old (as nginx's reload fails on an access_log it cannot open); one
+/// that can moves to it and lets the old one go.
+final class ReloadResourceTests: IntegrationCase {
+    private func contents(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+
+    /// `pid` changed in the file: the reload writes the new file and removes the old one (nginx's
+    /// ngx_init_cycle does the same), so `ferry -s` with the new file finds the process, and
+    /// ferry removes the new file at exit, not a path it never wrote.
+    func testReloadMovesThePidFile() throws {
+        let stream = "server { listen LISTEN; proxy_pass 127.0.0.1:1; }"
+        let f = try ferry(stream, main: "pid @DIR@/a.pid;")
+        let dir = f.directory.path
+        XCTAssertTrue(waitUntil(timeout: 3) { self.contents(dir + "/a.pid") == "\(f.pid)\n" })
+        try f.rewriteConfig(stream: stream, main: "pid @DIR@/b.pid;")
+        f.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") + f.events("reload_failed") == 1 }, f.stderr)
+        XCTAssertEqual(f.events("reload"), 1, f.stderr)
+        XCTAssertEqual(contents(dir + "/b.pid"), "\(f.pid)\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/a.pid"), "the old pid file is left behind")
+        let quit = try FerryProcess.runToCompletion(["-c", f.configPath, "-s", "quit"], timeout: 5)
+        XCTAssertEqual(quit.status, 0, quit.stderr)
+        XCTAssertEqual(f.waitExit(timeout: 5), 0, f.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/b.pid"), "pid file left after exit")
+    }
+
+    /// A pid path the reload cannot write fails the reload: the old file stays and still works.
+    func testUnwritablePidFileFailsTheReload() throws {
+        let stream = "server { listen LISTEN; proxy_pass 127.0.0.1:1; }"
+        let f = try ferry(stream, main: "pid @DIR@/a.pid;")
+        let dir = f.directory.path
+        XCTAssertTrue(waitUntil(timeout: 3) { self.contents(dir + "/a.pid") == "\(f.pid)\n" })
+        try f.rewriteConfig(stream: stream, main: "pid @DIR@/missing/b.pid;")
+        f.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") + f.events("reload_failed") == 1 }, f.stderr)
+        XCTAssertEqual(f.events("reload_failed"), 1, f.stderr)
+        XCTAssertTrue(f.stderr.contains("pid file \\\"\(dir)/missing/b.pid\\\" could not be written"), f.stderr)
+        XCTAssertEqual(contents(dir + "/a.pid"), "\(f.pid)\n")
+    }
+
+    /// An admin socket moved to a path that cannot be bound fails the reload and the old socket
+    /// keeps answering. Before, the old one was closed first and ferry was left without any.
+    func testAdminSocketThatCannotOpenFailsTheReloadAndKeepsTheOld() throws {
+        let b = try backend("b1")
+        let stream = "server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }"
+        let f = try ferry(stream, main: "admin_socket @DIR@/admin.sock;")
+        try f.rewriteConfig(stream: stream, main: "admin_socket @DIR@/missing/admin.sock;")
+        f.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") + f.events("reload_failed") == 1 }, f.stderr)
+        XCTAssertEqual(f.events("reload_failed"), 1, f.stderr)
+        XCTAssertTrue(f.stderr.contains("admin_socket \(f.directory.path)/missing/admin.sock"), f.stderr)
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "show info").contains("Name: ferry"), "the old admin socket is gone")
+        // A path that can be bound: the socket moves, the old path is removed.
+        try f.rewriteConfig(stream: stream, main: "admin_socket @DIR@/admin2.sock;")
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
+        let moved = f.directory.path + "/admin2.sock"
+        XCTAssertTrue(try AdminSocket.command(moved, "show info").contains("Name: ferry"))
+        XCTAssertTrue(waitUntil(timeout: 3) { !FileManager.default.fileExists(atPath: f.adminPath) }, "old admin socket file left")
+    }
+
+    /// An access_log the reload cannot open fails the reload, like nginx's, and sessions go on
+    /// being logged to the old file. Before, the reload went through and those listeners logged
+    /// nothing at all.
+    func testAccessLogThatCannotOpenFailsTheReload() throws {
+        let b = try backend("b1")
+        let f = try ferry("access_log @DIR@/access.log;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }")
+        let logPath = f.directory.path + "/access.log"
+        try f.rewriteConfig(stream: "access_log @DIR@/missing/access.log;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }")
+        f.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") + f.events("reload_failed") == 1 }, f.stderr)
+        XCTAssertEqual(f.events("reload_failed"), 1, f.stderr)
+        XCTAssertTrue(f.stderr.contains("missing/access.log"), f.stderr)
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b1")
+        XCTAssertTrue(waitUntil(timeout: 5) { (self.contents(logPath) ?? "").split(separator: "\n").count == 1 },
+                      "the session was not logged after the failed reload: \(contents(logPath) ?? "(no file)")")
+    }
+}
