@@ -50,4 +50,17 @@ final class StartupTests: IntegrationCase {
         let left = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
         XCTAssertEqual(left.sorted(), ["ferry.conf"], "left behind by a failed start")
     }
+
+    /// worker_rlimit_nofile above the hard limit (which only root can raise) cannot be had;
+    /// ferry runs with the hard limit and says so, as nginx logs setrlimit's failure, instead
+    /// of quietly starting with fewer descriptors than the file asks for.
+    func testRlimitAboveTheHardLimitIsReported() throws {
+        var lim = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
+        guard lim.rlim_max < 1_000_000_000 else { throw XCTSkip("hard RLIMIT_NOFILE is unlimited here") }
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:1; }", main: "worker_rlimit_nofile 1000000000;")
+        XCTAssertEqual(f.events("rlimit_nofile_capped"), 1, f.stderr)
+        XCTAssertEqual(f.field("wanted", ofEvent: "rlimit_nofile_capped"), 1_000_000_000)
+        XCTAssertEqual(f.field("nofile", ofEvent: "start"), f.field("hard_limit", ofEvent: "rlimit_nofile_capped"))
+    }
 }

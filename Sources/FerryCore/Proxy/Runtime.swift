@@ -96,6 +96,15 @@ public final class Runtime {
         shutdownTimeout = config.shutdownTimeout.nanoseconds
         let limits = ResourceLimits.raiseOpenFileLimit(to: config.workerRlimitNofile)
         descriptorLimit = limits.soft
+        if let wanted = config.workerRlimitNofile, wanted > limits.hard {
+            // Only root can raise the hard limit (nginx logs setrlimit's EPERM and goes on
+            // likewise): said, so the capacity in the start line is not taken for the one asked.
+            log.log(.warn, "rlimit_nofile_capped") {
+                $0.add("wanted", wanted)
+                $0.add("hard_limit", limits.hard)
+                $0.add("effect", "worker_rlimit_nofile is above the hard limit; running with \(limits.soft) (raise the hard limit: ulimit -Hn, LimitNOFILE= in systemd)")
+            }
+        }
         // Pipes are two descriptors each and count against the same limit.
         let maxPipes = max(4, min(256, descriptorLimit / 32))
         let usable = descriptorLimit - Runtime.reservedDescriptors - 2 * maxPipes - Runtime.controlDescriptors(config)
