@@ -78,4 +78,32 @@ final class ReloadResourceTests: IntegrationCase {
         XCTAssertTrue(waitUntil(timeout: 5) { (self.contents(logPath) ?? "").split(separator: "\n").count == 1 },
                       "the session was not logged after the failed reload: \(contents(logPath) ?? "(no file)")")
     }
+
+    /// Each reload that moves the access_log to another path lets the old file go: its
+    /// descriptor and its writer thread are closed (nginx closes the old cycle's files). Before,
+    /// every path ever configured stayed open, one descriptor and one thread per reload.
+    func testReloadsThatMoveTheAccessLogLeakNothing() throws {
+        let b = try backend("b1")
+        func stream(_ i: Int) -> String { "access_log @DIR@/access\(i).log;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }" }
+        let admin = "admin_socket @DIR@/admin.sock;"
+        let f = try ferry(stream(0), main: admin)
+        let dir = f.directory.path
+        // A session open across the reloads: its line goes to the file in force when it ends.
+        let held = try TestClient.connect(f.listenPort, timeout: 5)
+        XCTAssertEqual(try held.banner(), "b1")
+        let before = f.openFDCount()
+        let threadsBefore = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(f.pid)/task").count) ?? -1
+        let reloads = 20
+        for i in 1...reloads {
+            try f.rewriteConfig(stream: stream(i), main: admin)
+            XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"), f.stderr)
+        }
+        XCTAssertLessThanOrEqual(f.openFDCount(), before, "descriptors grew over \(reloads) reloads")
+        let threadsAfter = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(f.pid)/task").count) ?? -1
+        XCTAssertLessThanOrEqual(threadsAfter, threadsBefore, "writer threads grew over \(reloads) reloads")
+        held.close()
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b1")
+        let last = dir + "/access\(reloads).log"
+        XCTAssertTrue(waitUntil(timeout: 5) { (self.contents(last) ?? "").split(separator: "\n").count == 2 }, contents(last) ?? "(no file)")
+    }
 }

@@ -164,6 +164,7 @@ extension Runtime {
         log.minimumLevel = new.errorLog?.level ?? .notice
         let oldConfig = config
         config = new
+        retireLogFiles(closedListeners: closing)
         if new.metricsListen != oldConfig.metricsListen {
             log.log(.warn, "reload_needs_restart") { $0.add("directive", "metrics_listen"); $0.add("effect", "the metrics endpoint stays where it was") }
         }
@@ -193,6 +194,23 @@ extension Runtime {
             moved = true
         }
         return moved
+    }
+
+    /// Closes the access_log files nothing writes to any more. Still used: the listen sockets'
+    /// files, those of live sessions (they log where they started), and those of the sockets
+    /// this reload closed (a client still sending its PROXY header there is logged when it is
+    /// refused); the last are closed by a later reload.
+    private func retireLogFiles(closedListeners: [Listener]) {
+        var used = Set<ObjectIdentifier>()
+        func use(_ l: Listener) { for t in l.logging.targets { used.insert(ObjectIdentifier(t.file)) } }
+        for l in listeners { use(l) }
+        for l in closedListeners { use(l) }
+        var s = sessions
+        while let current = s {
+            if let l = current.listener { use(l) }
+            s = current.next
+        }
+        connectionLog.closeFiles(notIn: used)
     }
 
     /// Puts the new admin socket in place: `opened` is the one the reload opened at a new
