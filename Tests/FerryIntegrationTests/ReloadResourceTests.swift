@@ -106,4 +106,27 @@ final class ReloadResourceTests: IntegrationCase {
         let last = dir + "/access\(reloads).log"
         XCTAssertTrue(waitUntil(timeout: 5) { (self.contents(last) ?? "").split(separator: "\n").count == 2 }, contents(last) ?? "(no file)")
     }
+
+    /// A kept listen socket keeps what lives in the socket (backlog, reuseport, and what
+    /// accepted clients inherit: so_keepalive, tcp_user_timeout), and the warning names exactly
+    /// those; `proxy_protocol` is read at each accept, takes effect at once and draws no warning.
+    /// Before, a changed tcp_user_timeout was applied to server sockets only without a word,
+    /// and a proxy_protocol change was announced as needing a restart though it did not.
+    func testKeptListenSocketOptionsAreReportedExactly() throws {
+        let b = try backend("b1")
+        let admin = "admin_socket @DIR@/admin.sock;"
+        let f = try ferry("server { listen LISTEN backlog=100; proxy_pass 127.0.0.1:\(b.port); }", main: admin)
+        try f.rewriteConfig(stream: "server { listen LISTEN backlog=200; tcp_user_timeout 30s; proxy_pass 127.0.0.1:\(b.port); }", main: admin)
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"), f.stderr)
+        XCTAssertEqual(f.events("reload_needs_restart"), 1, f.stderr)
+        XCTAssertTrue(f.stderr.contains("\"options\":\"backlog,tcp_user_timeout\""), f.stderr)
+        try f.rewriteConfig(stream: "server { listen LISTEN backlog=200 proxy_protocol; tcp_user_timeout 30s; proxy_pass 127.0.0.1:\(b.port); }", main: admin)
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"), f.stderr)
+        XCTAssertEqual(f.events("reload_needs_restart"), 1, "proxy_protocol is announced as needing a restart: \(f.stderr)")
+        let c = try TestClient.connect(f.listenPort, timeout: 5)
+        defer { c.close() }
+        try c.send("PROXY TCP4 192.0.2.7 127.0.0.1 40000 \(f.listenPort)\r\n")
+        XCTAssertEqual(try c.banner(), "b1")
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "show sessions").contains("192.0.2.7"), "the PROXY header was not read")
+    }
 }

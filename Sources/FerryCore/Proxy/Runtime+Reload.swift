@@ -77,8 +77,13 @@ extension Runtime {
         var listenConfigs: [(Listener, ListenConfig)] = []
         for (listen, route) in plan.listens {
             if let l = kept.removeValue(forKey: Runtime.listenKey(listen)) {
-                if !Runtime.sameOptions(l.config, listen) {
-                    log.log(.warn, "reload_needs_restart") { $0.add("listen", listen.address.written); $0.add("effect", "backlog, reuseport and keepalive of a kept listen socket stay as they were") }
+                let unchanged = Runtime.optionsNeedingRestart(old: l.config, oldRoute: l.route, new: listen, newRoute: route)
+                if !unchanged.isEmpty {
+                    log.log(.warn, "reload_needs_restart") {
+                        $0.add("listen", listen.address.written)
+                        $0.add("options", unchanged.joined(separator: ","))
+                        $0.add("effect", "these options of a kept listen socket stay as they were until a restart")
+                    }
                 }
                 assignments.append((l, route))
                 keptConfigs.append((l, listen))
@@ -232,8 +237,16 @@ extension Runtime {
     /// Listen sockets are the same socket across a reload when they bind the same address.
     static func listenKey(_ l: ListenConfig) -> String { SocketAddress(l.address.endpoint).description }
 
-    static func sameOptions(_ a: ListenConfig, _ b: ListenConfig) -> Bool {
-        a.backlog == b.backlog && a.reusePort == b.reusePort && a.keepalive == b.keepalive && a.proxyProtocol == b.proxyProtocol
+    /// The changed options that live in a kept listen socket (set before listen(), or inherited
+    /// by accepted clients from it) and so stay as they were. `proxy_protocol` is not one: it is
+    /// read from the listener's config at each accept and takes effect at once.
+    static func optionsNeedingRestart(old: ListenConfig, oldRoute: Route, new: ListenConfig, newRoute: Route) -> [String] {
+        var names: [String] = []
+        if old.backlog != new.backlog { names.append("backlog") }
+        if old.reusePort != new.reusePort { names.append("reuseport") }
+        if old.keepalive != new.keepalive { names.append("so_keepalive") }
+        if oldRoute.userTimeoutMilliseconds != newRoute.userTimeoutMilliseconds { names.append("tcp_user_timeout") }
+        return names
     }
 
     /// For each server of `old`, its index in `new`: same name first, else same address as written.
