@@ -60,22 +60,13 @@ public final class AdminServer: EventHandler {
 
     /// Makes sure `path` is free for a new socket, or explains why not.
     static func claim(_ path: String) throws(StartupError) {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return }
-        guard (st.st_mode & S_IFMT) == S_IFSOCK else {
+        switch UnixSocketClaim.claim(path) {
+        case .free: return
+        case .notASocket:
             throw StartupError("admin_socket \(path) exists and is not a socket; remove it or choose another path")
+        case .inUse:
+            throw StartupError("admin_socket \(path) is in use by another process (is another ferry running?); stop it or choose another path")
         }
-        guard let address = SocketAddress(unixPath: path), let probe = try? Socket.stream(family: AF_UNIX) else { return }
-        defer { probe.close() }
-        // A Unix connect answers at once: refused means nobody owns the socket any more; accepted,
-        // or EAGAIN (a full backlog), means a live process does.
-        do {
-            _ = try probe.connect(to: address)
-        } catch let e where e == .connectionRefused {
-            unlink(path)
-            return
-        } catch {}
-        throw StartupError("admin_socket \(path) is in use by another process (is another ferry running?); stop it or choose another path")
     }
 
     /// Said to a client beyond `maxConnections` before closing; `ferry ctl` reads it as an error.

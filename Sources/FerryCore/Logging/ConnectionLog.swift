@@ -86,6 +86,39 @@ public final class ConnectionLog {
         events.log(.notice, "logs_reopened") { $0.add("files", files.count) }
     }
 
+    /// Closes the files opened since there were `count`: a reload that failed after opening
+    /// them must not keep them (and their writer threads) open.
+    public func closeFiles(openedAfter count: Int) {
+        guard files.count > count else { return }
+        for f in files[count...] { f.close() }
+        files.removeSubrange(count...)
+        reported.removeSubrange(count...)
+    }
+
+    /// Closes the files none of `used` writes to (a reload changed or removed their
+    /// `access_log`), after their buffered lines; without this every path a reload dropped
+    /// kept its descriptor and writer thread for as long as ferry ran.
+    public func closeFiles(notIn used: Set<ObjectIdentifier>) {
+        var i = files.count - 1
+        while i >= 0 {
+            let f = files[i]
+            if !used.contains(ObjectIdentifier(f)) {
+                f.close(timeout: ConnectionLog.retireTimeout)
+                let d = f.dropped
+                if d > reported[i] {
+                    events.log(.warn, "log_lines_dropped") { $0.add("path", f.path); $0.add("dropped", d - reported[i]); $0.add("dropped_total", d) }
+                }
+                files.remove(at: i)
+                reported.remove(at: i)
+            }
+            i -= 1
+        }
+    }
+
+    /// How long a reload waits for a retired file's writer: normally it is idle and returns at
+    /// once; a writer stuck on a FIFO nobody reads must not hold the relay for long.
+    static let retireTimeout: UInt64 = 200_000_000
+
     /// At exit: writes what is buffered and stops the writers.
     public func close() {
         if let t = reportTimer { loop.timers.cancel(t) }

@@ -35,9 +35,9 @@ public final class Listener: EventHandler {
         }
     }
 
-    /// A bound, listening socket on `written` (a stale Unix socket file is replaced; TCP gets
-    /// SO_REUSEADDR and whatever `tcpOptions` sets before bind). Errors read like nginx's:
-    /// `bind() to ADDR failed (98: ...)`. Shared by listen sockets and the metrics endpoint.
+    /// A bound, listening socket on `written` (a stale Unix socket file is replaced and one a
+    /// live process answers on is refused, see UnixSocketClaim; TCP gets SO_REUSEADDR and
+    /// whatever `tcpOptions` sets before bind). Errors read like nginx's: `bind() to ADDR failed (98: ...)`. Shared by listen sockets and the metrics endpoint.
     static func openListening(_ written: ServerAddress, backlog: Int, location: SourceLocation,
                               tcpOptions: (Socket, SocketAddress) throws(Errno) -> Void = { _, _ in }) throws(StartupError) -> Socket {
         let address = SocketAddress(written.endpoint)
@@ -48,10 +48,13 @@ public final class Listener: EventHandler {
         } catch {
             throw StartupError("socket() for \(what) failed (\(error.rawValue): \(error))", location)
         }
+        if case .unix(let path) = written.endpoint, UnixSocketClaim.claim(path) == .inUse {
+            socket.close()
+            throw StartupError("bind() to \(what) failed (98: Address already in use): another process "
+                + "answers on it (is another ferry running?); stop it or choose another path", location)
+        }
         do {
-            if address.isUnix {
-                if case .unix(let path) = written.endpoint { Listener.removeStaleSocket(path) }
-            } else {
+            if !address.isUnix {
                 try socket.setReuseAddress()
                 try tcpOptions(socket, address)
             }
@@ -62,11 +65,6 @@ public final class Listener: EventHandler {
             throw StartupError("bind() to \(what) failed (\(error.rawValue): \(error))", location)
         }
         return socket
-    }
-
-    static func removeStaleSocket(_ path: String) {
-        var st = stat()
-        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
     }
 
     func start() throws(Errno) {

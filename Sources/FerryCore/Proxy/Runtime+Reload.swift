@@ -75,13 +75,20 @@ extension Runtime {
         var opened: [Listener] = []
         var assignments: [(Listener, Route)] = []
         var keptConfigs: [(Listener, ListenConfig)] = []
+        var listenConfigs: [(Listener, ListenConfig)] = []
         for (listen, route) in plan.listens {
             if let l = kept.removeValue(forKey: Runtime.listenKey(listen)) {
-                if !Runtime.sameOptions(l.config, listen) {
-                    log.log(.warn, "reload_needs_restart") { $0.add("listen", listen.address.written); $0.add("effect", "backlog, reuseport and keepalive of a kept listen socket stay as they were") }
+                let unchanged = Runtime.optionsNeedingRestart(old: l.config, oldRoute: l.route, new: listen, newRoute: route)
+                if !unchanged.isEmpty {
+                    log.log(.warn, "reload_needs_restart") {
+                        $0.add("listen", listen.address.written)
+                        $0.add("options", unchanged.joined(separator: ","))
+                        $0.add("effect", "these options of a kept listen socket stay as they were until a restart")
+                    }
                 }
                 assignments.append((l, route))
                 keptConfigs.append((l, listen))
+                listenConfigs.append((l, listen))
                 continue
             }
             let l: Listener
@@ -97,7 +104,33 @@ extension Runtime {
                 return .failed("listen on \(listen.address.written): event loop registration failed (\(error.rawValue): \(error)) in \(listen.location)")
             }
             assignments.append((l, route))
+            listenConfigs.append((l, listen))
         }
+        // The admin socket, the pid file and the access logs of the new file are opened
+        // before anything is committed: one that cannot be opened fails the reload (as nginx
+        // fails it on an access_log it cannot open), and the old ones keep working, instead
+        // of a reload that leaves ferry without its admin socket, unreachable by `ferry -s`,
+        // or writing no connection log.
+        let logFilesBefore = connectionLog.files.count
+        var newAdmin: AdminServer? = nil
+        var newPidFile = false
+        func undo(_ why: String) -> ReloadOutcome {
+            for l in opened { l.close() }
+            newAdmin?.close()
+            if newPidFile, let p = new.pidFile { PidFile.remove(p) }
+            connectionLog.closeFiles(openedAfter: logFilesBefore)
+            return .failed(why)
+        }
+        let adminMoves = new.adminSocket != nil && new.adminSocket?.path != config.adminSocket?.path
+        if adminMoves, let w = new.adminSocket {
+            do { newAdmin = try AdminServer(runtime: self, config: w) } catch { return undo(error.description) }
+        }
+        if let p = new.pidFile, p != config.pidFile {
+            do { try PidFile.write(p) } catch { return undo(error.description) }
+            newPidFile = true
+        }
+        let logging: [ListenerLogging]
+        do { logging = try connectionLogging(for: listenConfigs, config: new) } catch { return undo(error.description) }
         // From here on the reload cannot fail.
         zones = newZones
         let retired = upstreams
@@ -130,16 +163,14 @@ extension Runtime {
         upstreams = byName
         Runtime.assignIDs(upstreamList, listeners)
         if gate != .open { for l in opened { l.setAccepting(false) } }
-        reloadAdminSocket(new.adminSocket)
+        for (l, logging) in zip(listeners, logging) { l.logging = logging }
+        reloadAdminSocket(new.adminSocket, opened: newAdmin)
+        if let p = config.pidFile, p != new.pidFile { PidFile.remove(p) }
         shutdownTimeout = new.shutdownTimeout.nanoseconds
         log.minimumLevel = new.errorLog?.level ?? .notice
         let oldConfig = config
         config = new
-        do {
-            try setUpConnectionLog()
-        } catch {
-            log.log(.error, "access_log_failed") { $0.add("error", error.description); $0.add("effect", "listeners whose log could not be opened log nothing") }
-        }
+        retireLogFiles(closedListeners: closing)
         if new.metricsListen != oldConfig.metricsListen {
             log.log(.warn, "reload_needs_restart") { $0.add("directive", "metrics_listen"); $0.add("effect", "the metrics endpoint stays where it was") }
         }
@@ -171,7 +202,26 @@ extension Runtime {
         return moved
     }
 
-    private func reloadAdminSocket(_ wanted: AdminSocketConfig?) {
+    /// Closes the access_log files nothing writes to any more. Still used: the listen sockets'
+    /// files, those of live sessions (they log where they started), and those of the sockets
+    /// this reload closed (a client still sending its PROXY header there is logged when it is
+    /// refused); the last are closed by a later reload.
+    private func retireLogFiles(closedListeners: [Listener]) {
+        var used = Set<ObjectIdentifier>()
+        func use(_ l: Listener) { for t in l.logging.targets { used.insert(ObjectIdentifier(t.file)) } }
+        for l in listeners { use(l) }
+        for l in closedListeners { use(l) }
+        var s = sessions
+        while let current = s {
+            if let l = current.listener { use(l) }
+            s = current.next
+        }
+        connectionLog.closeFiles(notIn: used)
+    }
+
+    /// Puts the new admin socket in place: `opened` is the one the reload opened at a new
+    /// path (nil when the path stays or the socket goes). Precondition: `config` is still the old one.
+    private func reloadAdminSocket(_ wanted: AdminSocketConfig?, opened: AdminServer?) {
         let current = config.adminSocket
         guard wanted != current else { return }
         if let w = wanted, let c = current, w.path == c.path {
@@ -182,20 +232,22 @@ extension Runtime {
         // The reload may have been asked for on the old socket: its answer is written before
         // the end of this batch, so the old socket and its clients close after it.
         if let old = adminServer { loop.afterBatch { old.close() } }
-        adminServer = nil
-        guard let w = wanted else { return }
-        do {
-            adminServer = try AdminServer(runtime: self, config: w)
-        } catch {
-            log.log(.error, "admin_socket_failed") { $0.add("error", error.description) }
-        }
+        adminServer = opened
     }
 
     /// Listen sockets are the same socket across a reload when they bind the same address.
     static func listenKey(_ l: ListenConfig) -> String { SocketAddress(l.address.endpoint).description }
 
-    static func sameOptions(_ a: ListenConfig, _ b: ListenConfig) -> Bool {
-        a.backlog == b.backlog && a.reusePort == b.reusePort && a.keepalive == b.keepalive && a.proxyProtocol == b.proxyProtocol
+    /// The changed options that live in a kept listen socket (set before listen(), or inherited
+    /// by accepted clients from it) and so stay as they were. `proxy_protocol` is not one: it is
+    /// read from the listener's config at each accept and takes effect at once.
+    static func optionsNeedingRestart(old: ListenConfig, oldRoute: Route, new: ListenConfig, newRoute: Route) -> [String] {
+        var names: [String] = []
+        if old.backlog != new.backlog { names.append("backlog") }
+        if old.reusePort != new.reusePort { names.append("reuseport") }
+        if old.keepalive != new.keepalive { names.append("so_keepalive") }
+        if oldRoute.userTimeoutMilliseconds != newRoute.userTimeoutMilliseconds { names.append("tcp_user_timeout") }
+        return names
     }
 
     /// For each server of `old`, its index in `new`: same name first, else same address as written.
@@ -250,18 +302,18 @@ extension Runtime {
 
     // MARK: pid file
 
+    /// At start; a start goes on without it (logged), as the process is already serving.
     func writePidFile() {
         guard let path = config.pidFile else { return }
-        guard let fd = try? FileDescriptor.openForWriting(path) else {
-            log.log(.error, "pid_file_failed") { $0.add("file", path); $0.add("effect", "ferry -s cannot find this process") }
-            return
+        do {
+            try PidFile.write(path)
+        } catch {
+            log.log(.error, "pid_file_failed") { $0.add("error", error.description); $0.add("effect", "ferry -s cannot find this process") }
         }
-        FileHandleWriter(fd: fd.rawValue).write("\(getpid())\n")
-        fd.close()
     }
 
     func removePidFile() {
         guard let path = config.pidFile else { return }
-        unlink(path)
+        PidFile.remove(path)
     }
 }

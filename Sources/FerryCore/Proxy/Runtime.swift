@@ -96,6 +96,15 @@ public final class Runtime {
         shutdownTimeout = config.shutdownTimeout.nanoseconds
         let limits = ResourceLimits.raiseOpenFileLimit(to: config.workerRlimitNofile)
         descriptorLimit = limits.soft
+        if let wanted = config.workerRlimitNofile, wanted > limits.hard {
+            // Only root can raise the hard limit (nginx logs setrlimit's EPERM and goes on
+            // likewise): said, so the capacity in the start line is not taken for the one asked.
+            log.log(.warn, "rlimit_nofile_capped") {
+                $0.add("wanted", wanted)
+                $0.add("hard_limit", limits.hard)
+                $0.add("effect", "worker_rlimit_nofile is above the hard limit; running with \(limits.soft) (raise the hard limit: ulimit -Hn, LimitNOFILE= in systemd)")
+            }
+        }
         // Pipes are two descriptors each and count against the same limit.
         let maxPipes = max(4, min(256, descriptorLimit / 32))
         let usable = descriptorLimit - Runtime.reservedDescriptors - 2 * maxPipes - Runtime.controlDescriptors(config)
@@ -110,31 +119,49 @@ public final class Runtime {
             throw StartupError("epoll_create1() failed (\(error.rawValue): \(error))")
         }
         connectionLog = ConnectionLog(loop: loop, events: log)
-        let plan = try Runtime.plan(config, now: loop.now, zones: &zones)
-        upstreamList = plan.upstreams
-        for u in plan.upstreams { upstreams[u.name] = u }
-        for (listen, route) in plan.listens {
-            listeners.append(try Listener(runtime: self, config: listen, route: route))
-        }
-        Runtime.assignIDs(upstreamList, listeners)
-        if let admin = config.adminSocket {
-            adminServer = try AdminServer(runtime: self, config: admin)
-        }
-        try setUpConnectionLog()
-        if let m = config.metricsListen {
-            metrics = try MetricsServer(runtime: self, config: m)
-        }
-        do {
-            let sig = try SignalDescriptor.make([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGPIPE, SIGUSR1])
-            let handler = SignalHandler(runtime: self, signals: sig)
-            try loop.register(sig.fd, interest: [.readable], handler: handler)
-            signalHandler = handler
-            for l in listeners { try l.start() }
-            try metrics?.start()
+        do throws(StartupError) {
+            let plan = try Runtime.plan(config, now: loop.now, zones: &zones)
+            upstreamList = plan.upstreams
+            for u in plan.upstreams { upstreams[u.name] = u }
+            for (listen, route) in plan.listens {
+                listeners.append(try Listener(runtime: self, config: listen, route: route))
+            }
+            Runtime.assignIDs(upstreamList, listeners)
+            if let admin = config.adminSocket {
+                adminServer = try AdminServer(runtime: self, config: admin)
+            }
+            try setUpConnectionLog()
+            if let m = config.metricsListen {
+                metrics = try MetricsServer(runtime: self, config: m)
+            }
+            do {
+                let sig = try SignalDescriptor.make([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGPIPE, SIGUSR1])
+                let handler = SignalHandler(runtime: self, signals: sig)
+                try loop.register(sig.fd, interest: [.readable], handler: handler)
+                signalHandler = handler
+                for l in listeners { try l.start() }
+                try metrics?.start()
+            } catch {
+                throw StartupError("event loop setup failed (\(error.rawValue): \(error))")
+            }
         } catch {
-            throw StartupError("event loop setup failed (\(error.rawValue): \(error))")
+            // The process exits on this error: files it created (a Unix listen socket, the
+            // admin socket) would outlive it and be taken for a running ferry's.
+            releaseAfterFailedStart()
+            throw error
         }
         health = HealthChecks(runtime: self)
+    }
+
+    /// Closes what a start that failed half way had opened, removing its socket files.
+    private func releaseAfterFailedStart() {
+        for l in listeners { l.close() }
+        listeners.removeAll()
+        adminServer?.close()
+        adminServer = nil
+        metrics?.close()
+        metrics = nil
+        connectionLog.close()
     }
 
     /// The upstreams (in configuration order, implicit `proxy_pass host:port` ones after) and

@@ -4,22 +4,30 @@ import Glibc
 // session or a refused client. Kept out of Runtime.swift so the relay's control flow reads alone.
 
 extension Runtime {
-    /// Gives every listener its log targets. Called at start and after each reload; files
-    /// already open are shared, not reopened.
+    /// Gives every listener its log targets. Called at start; a reload uses connectionLogging.
     func setUpConnectionLog() throws(StartupError) {
-        for listener in listeners {
-            guard let lc = config.listeners.first(where: { $0.listens.contains(listener.config) }) else { continue }
+        let logging = try connectionLogging(for: listeners.map { ($0, $0.config) }, config: config)
+        for (l, lg) in zip(listeners, logging) { l.logging = lg }
+    }
+
+    /// The log targets and addresses of each listen socket as `config` describes it, opening
+    /// files not yet open (files already open are shared, not reopened). Assigns nothing.
+    func connectionLogging(for listens: [(Listener, ListenConfig)], config: Config) throws(StartupError) -> [ListenerLogging] {
+        var out: [ListenerLogging] = []
+        for (_, listen) in listens {
             var logging = ListenerLogging()
+            guard let lc = config.listeners.first(where: { $0.listens.contains(listen) }) else { out.append(logging); continue }
             logging.targets = try connectionLog.targets(for: lc.accessLogs, formats: config.logFormats, location: lc.location)
-            let bound = SocketAddress(listener.config.address.endpoint)
+            let bound = SocketAddress(listen.address.endpoint)
             logging.localHost = bound.host
             logging.localPort = bound.isUnix ? "" : String(bound.port)
             let printsLocal = logging.targets.contains {
                 $0.template?.variables.contains(where: { $0 == .serverAddr || $0 == .serverPort }) ?? false
             }
             logging.perConnectionAddress = printsLocal && bound.isWildcard
-            listener.logging = logging
+            out.append(logging)
         }
+        return out
     }
 
     /// Precondition: the session has ended (sockets closed); called once per session.

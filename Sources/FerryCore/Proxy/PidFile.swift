@@ -1,0 +1,37 @@
+import Glibc
+
+/// The `pid FILE;` file that `ferry -s` reads to find the running process.
+enum PidFile {
+    /// Writes this process's pid to `path` atomically: a temporary file beside it is renamed
+    /// over it, so `ferry -s` racing a start or a reload never reads an empty or partial number.
+    static func write(_ path: String) throws(StartupError) {
+        let temporary = "\(path).\(getpid()).tmp"
+        let text = Array("\(getpid())\n".utf8)
+        do throws(Errno) {
+            let fd = try FileDescriptor.openForWriting(temporary)
+            let written = text.withUnsafeBytes { fd.writeSome($0.baseAddress!, count: $0.count) }
+            fd.close()
+            switch written {
+            case .success(let n) where n == text.count: break
+            case .success: throw Errno(ENOSPC)
+            case .failure(let e): throw e
+            }
+            _ = try syscall("rename") { rename(temporary, path) }
+        } catch {
+            unlink(temporary)
+            throw StartupError("pid file \"\(path)\" could not be written (\(error.rawValue): \(error)); check that its directory exists and is writable")
+        }
+    }
+
+    /// Removes `path` if it still names this process: a second ferry given the same file by
+    /// mistake may have written its own pid there since, and its file is not ours to remove.
+    static func remove(_ path: String) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        var buf = [UInt8](repeating: 0, count: 32)
+        let n = buf.withUnsafeMutableBytes { b in (try? syscall("read") { read(fd, b.baseAddress!, b.count) }) ?? 0 }
+        closeDescriptor(fd)
+        let text = String(decoding: buf[0..<max(0, n)], as: UTF8.self).filter { !$0.isWhitespace }
+        if Int32(text) == getpid() { unlink(path) }
+    }
+}
