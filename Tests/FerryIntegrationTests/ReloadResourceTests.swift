@@ -8,6 +8,14 @@ import Glibc
 final class ReloadResourceTests: IntegrationCase {
     private func contents(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
 
+    /// Sends `f` its first SIGHUP, waits for the one line that says how the reload went, and
+    /// checks it is `outcome` ("reload" or "reload_failed").
+    private func firstReload(_ f: FerryInstance, outcome: String, file: StaticString = #filePath, line: UInt = #line) {
+        f.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") + f.events("reload_failed") == 1 }, f.stderr, file: file, line: line)
+        XCTAssertEqual(f.events(outcome), 1, f.stderr, file: file, line: line)
+    }
+
     /// `pid` changed in the file: the reload writes the new file and removes the old one (nginx's
     /// ngx_init_cycle does the same), so `ferry -s` with the new file finds the process, and
     /// ferry removes the new file at exit, not a path it never wrote.
@@ -17,9 +25,7 @@ final class ReloadResourceTests: IntegrationCase {
         let dir = f.directory.path
         XCTAssertTrue(waitUntil(timeout: 3) { self.contents(dir + "/a.pid") == "\(f.pid)\n" })
         try f.rewriteConfig(stream: stream, main: "pid @DIR@/b.pid;")
-        f.signal(SIGHUP)
-        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") + f.events("reload_failed") == 1 }, f.stderr)
-        XCTAssertEqual(f.events("reload"), 1, f.stderr)
+        firstReload(f, outcome: "reload")
         XCTAssertEqual(contents(dir + "/b.pid"), "\(f.pid)\n")
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/a.pid"), "the old pid file is left behind")
         let quit = try FerryProcess.runToCompletion(["-c", f.configPath, "-s", "quit"], timeout: 5)
@@ -35,9 +41,7 @@ final class ReloadResourceTests: IntegrationCase {
         let dir = f.directory.path
         XCTAssertTrue(waitUntil(timeout: 3) { self.contents(dir + "/a.pid") == "\(f.pid)\n" })
         try f.rewriteConfig(stream: stream, main: "pid @DIR@/missing/b.pid;")
-        f.signal(SIGHUP)
-        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") + f.events("reload_failed") == 1 }, f.stderr)
-        XCTAssertEqual(f.events("reload_failed"), 1, f.stderr)
+        firstReload(f, outcome: "reload_failed")
         XCTAssertTrue(f.stderr.contains("pid file \\\"\(dir)/missing/b.pid\\\" could not be written"), f.stderr)
         XCTAssertEqual(contents(dir + "/a.pid"), "\(f.pid)\n")
     }
@@ -49,9 +53,7 @@ final class ReloadResourceTests: IntegrationCase {
         let stream = "server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }"
         let f = try ferry(stream, main: "admin_socket @DIR@/admin.sock;")
         try f.rewriteConfig(stream: stream, main: "admin_socket @DIR@/missing/admin.sock;")
-        f.signal(SIGHUP)
-        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") + f.events("reload_failed") == 1 }, f.stderr)
-        XCTAssertEqual(f.events("reload_failed"), 1, f.stderr)
+        firstReload(f, outcome: "reload_failed")
         XCTAssertTrue(f.stderr.contains("admin_socket \(f.directory.path)/missing/admin.sock"), f.stderr)
         XCTAssertTrue(try AdminSocket.command(f.adminPath, "show info").contains("Name: ferry"), "the old admin socket is gone")
         // A path that can be bound: the socket moves, the old path is removed.
@@ -70,9 +72,7 @@ final class ReloadResourceTests: IntegrationCase {
         let f = try ferry("access_log @DIR@/access.log;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }")
         let logPath = f.directory.path + "/access.log"
         try f.rewriteConfig(stream: "access_log @DIR@/missing/access.log;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }")
-        f.signal(SIGHUP)
-        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") + f.events("reload_failed") == 1 }, f.stderr)
-        XCTAssertEqual(f.events("reload_failed"), 1, f.stderr)
+        firstReload(f, outcome: "reload_failed")
         XCTAssertTrue(f.stderr.contains("missing/access.log"), f.stderr)
         XCTAssertEqual(try bannerThrough(f.listenPort), "b1")
         XCTAssertTrue(waitUntil(timeout: 5) { (self.contents(logPath) ?? "").split(separator: "\n").count == 1 },
