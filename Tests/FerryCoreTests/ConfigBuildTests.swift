@@ -119,6 +119,19 @@ final class ConfigBuildTests: XCTestCase {
                  },
              ]
          }),
+        ("proxy_bind: inherited, overridden, cancelled with off; IPv6 and a fixed port",
+         "stream { proxy_bind 127.0.0.2;\n upstream six { server [::1]:9; }\n server { listen 1; proxy_pass 127.0.0.1:9; }\n server { listen 2; proxy_pass 127.0.0.1:9; proxy_bind 127.0.0.3:4000; }\n server { listen 3; proxy_pass unix:/tmp/s; proxy_bind off; }\n server { listen 4; proxy_pass six; proxy_bind [::1]; }\n server { listen 5; proxy_pass six; proxy_bind ::1; } }",
+         config {
+             let target = ProxyTarget.address(v4("127.0.0.1:9", "127.0.0.1", 9))
+             $0.upstreams = [upstream("six", .roundRobin, [upstreamServer(ServerAddress(written: "[::1]:9", endpoint: .ipv6(host: "::1", port: 9)))])]
+             $0.listeners = [
+                 listener([listen(v4("1", "0.0.0.0", 1))], target) { $0.bind = v4("127.0.0.2", "127.0.0.2", 0) },
+                 listener([listen(v4("2", "0.0.0.0", 2))], target) { $0.bind = v4("127.0.0.3:4000", "127.0.0.3", 4000) },
+                 listener([listen(v4("3", "0.0.0.0", 3))], .address(ServerAddress(written: "unix:/tmp/s", endpoint: .unix(path: "/tmp/s")))),
+                 listener([listen(v4("4", "0.0.0.0", 4))], .upstream("six")) { $0.bind = ServerAddress(written: "[::1]", endpoint: .ipv6(host: "::1", port: 0)) },
+                 listener([listen(v4("5", "0.0.0.0", 5))], .upstream("six")) { $0.bind = ServerAddress(written: "::1", endpoint: .ipv6(host: "::1", port: 0)) },
+             ]
+         }),
         ("access and identity directives, inherited from the stream level and overridden",
          "stream { limit_conn_rate 30r/m; proxy_protocol_version 2; proxy_protocol_timeout 5s; proxy_socket_keepalive on; tcp_user_timeout 90s;\n server { listen 1 proxy_protocol; proxy_pass 127.0.0.1:9; proxy_protocol on; }\n server { listen 2; proxy_pass 127.0.0.1:9; limit_conn_rate 10r/s burst=20; proxy_protocol_version 1; proxy_socket_keepalive 60:10s:3; tcp_user_timeout 0; }\n server { listen 3; proxy_pass 127.0.0.1:9; limit_conn_rate off; proxy_socket_keepalive off; } }",
          config {

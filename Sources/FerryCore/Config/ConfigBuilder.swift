@@ -21,6 +21,14 @@ final class ConfigBuilder {
         var serverKeepalive: KeepaliveConfig?
         var userTimeout: Duration?
         var accessLogs: [AccessLogConfig]?
+        /// `.some(nil)` is `proxy_bind off;`, which cancels an inherited address.
+        var bind: LocalBind??
+    }
+
+    /// A `proxy_bind` address and where it was written, for the family check after the file is read.
+    struct LocalBind {
+        var address: ServerAddress
+        var location: SourceLocation
     }
 
     struct ListenerDraft {
@@ -423,6 +431,32 @@ final class ConfigBuilder {
         let t = try time(d)
         guard t.milliseconds <= Int64(Int32.max) else { throw invalidValue(d, d.arguments[0]) }
         withSettings { $0.userTimeout = t }
+    }
+
+    /// `proxy_bind ADDRESS | off;` as nginx parses it (ngx_parse_addr_port): an IPv4 address or an
+    /// IPv6 one (bracketed when it has a port), optionally with a port; no host names. Neither
+    /// `transparent` nor variables: both need IP_TRANSPARENT and policy routing ferry does not set up.
+    func proxyBind(_ d: Directive) throws {
+        let arg = d.arguments[0]
+        if d.arguments.count == 2 {
+            let p = d.arguments[1]
+            guard p.text == "transparent" else { throw invalidParameter(p, known: ["transparent"]) }
+            throw ConfigError("\"transparent\" in \"proxy_bind\" is not supported by ferry", at: p.location,
+                              hint: "it needs IP_TRANSPARENT (CAP_NET_ADMIN) and routing that brings the servers' replies back to this host; ferry connects from its own addresses only, remove \"transparent\"")
+        }
+        if arg.text == "off" {
+            withSettings { $0.bind = .some(nil) }
+            return
+        }
+        if arg.text.contains("$") {
+            throw ConfigError("variables in \"proxy_bind\" are not supported by ferry", at: arg.location,
+                              hint: "write one of this host's addresses, e.g. \"proxy_bind 192.0.2.10;\" (binding to the client's $remote_addr would also need \"transparent\")")
+        }
+        guard let address = AddressSyntax.local(arg.text) else {
+            throw ConfigError("invalid address \"\(arg.text)\" in \"proxy_bind\" directive", at: arg.location,
+                              hint: "write an IPv4 address or an IPv6 address, optionally with a port (\"192.0.2.10\", \"[2001:db8::10]:0\"), or \"off\"; host names are not resolved here")
+        }
+        withSettings { $0.bind = .some(LocalBind(address: address, location: d.location)) }
     }
 
     /// `limit_conn_rate off;` or `limit_conn_rate RATE [burst=N];` with RATE as `10r/s` or `30r/m`.
@@ -832,6 +866,31 @@ final class ConfigBuilder {
         if let v = own.serverKeepalive ?? stream.serverKeepalive { listener.serverKeepalive = v }
         if let v = own.userTimeout ?? stream.userTimeout { listener.userTimeout = v }
         listener.accessLogs = own.accessLogs ?? stream.accessLogs ?? []
+        if let bind = own.bind ?? stream.bind ?? nil {
+            try checkBindFamily(bind, proxyPass)
+            listener.bind = bind.address
+        }
         return listener
+    }
+
+    /// A socket binds only an address of its own family: nginx accepts the file and then fails
+    /// every session that picks a server of another family (`bind() failed`, status 500). Said
+    /// here instead, where `-t` and a reload see it.
+    private func checkBindFamily(_ bind: LocalBind, _ target: ProxyTarget) throws {
+        let servers: [(address: ServerAddress, location: SourceLocation, upstream: String?)]
+        switch target {
+        case .upstream(let name):
+            servers = config.upstream(named: name)!.servers.map { ($0.address, $0.location, name) }
+        case .address(let a):
+            servers = [(a, bind.location, nil)]
+        }
+        let bindFamily = ServerAddress.familyName(bind.address.endpoint)
+        for s in servers where ServerAddress.familyName(s.address.endpoint) != bindFamily {
+            let which = s.upstream.map { "server \"\(s.address.written)\" of upstream \"\($0)\" (\(s.location))" }
+                ?? "proxy_pass \"\(s.address.written)\""
+            throw ConfigError("\"proxy_bind \(bind.address.written)\" is \(bindFamily), but \(which) is \(ServerAddress.familyName(s.address.endpoint))",
+                              at: bind.location,
+                              hint: "a connection can only come from an address of the server's family; give the server block that proxies there \"proxy_bind off;\" or an address of that family, and keep servers of one family per upstream")
+        }
     }
 }

@@ -104,6 +104,7 @@ public enum ConfigRenderer {
         }
         if listener.serverKeepalive != .off { out += line(2, "proxy_socket_keepalive", keepaliveText(listener.serverKeepalive)) }
         if listener.userTimeout > .zero { out += line(2, "tcp_user_timeout", "\(listener.userTimeout)") }
+        if let bind = listener.bind { out += line(2, "proxy_bind", bind.written) }
         out += accessLogs(listener.accessLogs, indent: 2)
         return out + "    }\n"
     }

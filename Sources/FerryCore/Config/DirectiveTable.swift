@@ -89,6 +89,7 @@ enum DirectiveTable {
         DirectiveSpec("proxy_socket_keepalive", streamLevel, .exactly(1), once: true, ConfigBuilder.proxySocketKeepalive),
         DirectiveSpec("tcp_user_timeout", streamLevel, .exactly(1), once: true, ConfigBuilder.tcpUserTimeout),
         DirectiveSpec("limit_conn_rate", streamLevel, .between(1, 2), once: true, ConfigBuilder.limitConnRate),
+        DirectiveSpec("proxy_bind", streamLevel, .between(1, 2), once: true, ConfigBuilder.proxyBind),
         DirectiveSpec("allow", streamLevel, .exactly(1), ConfigBuilder.accessRule),
         DirectiveSpec("deny", streamLevel, .exactly(1), ConfigBuilder.accessRule),
         // nginx stream tuning that ferry's splice relay has no use for.

@@ -410,6 +410,18 @@ public final class Runtime {
         if stopping && sessionCount == 0 { loop.stop() }
     }
 
+    /// `proxy_bind` could not be applied to a session's server socket (Session.bindLocal).
+    func localBindFailed(_ s: Session, address: SocketAddress, cause: Errno) {
+        let otherFamily = s.route.bind.map { $0.family != address.family } ?? false
+        log.log(.error, "proxy_bind_failed") {
+            $0.add("bind", s.route.bindText)
+            $0.add("upstream", s.upstream.name)
+            $0.add("server", s.upstream.serverNames[s.peer])
+            $0.add("address", address.description)
+            $0.add("error", otherFamily ? "the server's address family differs from proxy_bind's; trying the next server" : "bind() failed (\(cause.rawValue): \(cause))")
+        }
+    }
+
     func connectFailed(upstream: Upstream, peer: Int, cause: Errno) {
         log.log(.warn, "connect_failed") {
             $0.add("upstream", upstream.name)

@@ -128,6 +128,13 @@ public final class Session: EventHandler, TimerTarget {
                         try? server.applyDeadPeerDetection(keepalive: route.serverKeepalive, userTimeoutMilliseconds: route.userTimeoutMilliseconds)
                     }
                 }
+                if let local = route.bind {
+                    switch bindLocal(local, server: address) {
+                    case .bound: break
+                    case .otherFamily: continue
+                    case .failed: return end(.internalError)
+                    }
+                }
                 let pending = try server.connect(to: address)
                 try runtime.loop.register(server.fd, interest: Session.interest, handler: self, side: Session.serverSide)
                 if case .done = pending {
@@ -151,15 +158,43 @@ public final class Session: EventHandler, TimerTarget {
         }
     }
 
+    enum LocalBindResult { case bound, otherFamily, failed }
+
+    /// `proxy_bind`: binds the new server socket to the configured local address. Precondition:
+    /// `server` was just created for `address`, nothing else done with it.
+    ///
+    /// The builder refuses a file whose proxy_bind family differs from a server's, so a
+    /// mismatch here is a server added over the admin socket: that attempt fails as ferry's own
+    /// (not held against the server) and the next server is tried; nginx would end the session
+    /// with 500. Any other bind failure (the address is not this host's, a fixed port in use)
+    /// would repeat on every server: the session ends with 500 (`internal_error`), as in nginx.
+    private func bindLocal(_ local: SocketAddress, server address: SocketAddress) -> LocalBindResult {
+        let cause: Errno
+        if local.family != address.family {
+            cause = Errno(EAFNOSUPPORT)
+        } else {
+            if local.port == 0 { server.setBindAddressNoPort() }
+            do {
+                try server.bind(local)
+                return .bound
+            } catch {
+                cause = error
+            }
+        }
+        runtime.localBindFailed(self, address: address, cause: cause)
+        abandonServer(failed: false, cause: cause, outcome: .localError)
+        return local.family != address.family ? .otherFamily : .failed
+    }
+
     /// Closes the server socket of a failed attempt and accounts for it.
-    private func abandonServer(failed: Bool, cause: Errno) {
+    private func abandonServer(failed: Bool, cause: Errno, outcome: AttemptOutcome? = nil) {
         if server.fd.rawValue >= 0 {
             runtime.loop.deregister(server.fd)
             server.close()
             server = Socket(FileDescriptor(-1))
         }
         upstream.scheduler.sessionClosed(peer)
-        attemptLog.finish(AttemptOutcome(cause), offset: runtime.loop.now &- startedAt)
+        attemptLog.finish(outcome ?? AttemptOutcome(cause), offset: runtime.loop.now &- startedAt)
         if failed {
             upstream.stats[peer].connectFailures &+= 1
             upstream.scheduler.connectFailed(peer, now: runtime.loop.now)

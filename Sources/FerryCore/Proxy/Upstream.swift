@@ -104,6 +104,10 @@ public final class Route {
     /// Options for server-side sockets; `.off`/0 cost nothing per connect.
     public let serverKeepalive: KeepaliveConfig
     public let userTimeoutMilliseconds: Int
+    /// `proxy_bind`: the local address server sockets are bound to before connecting; nil = off.
+    public let bind: SocketAddress?
+    /// The address as written, for log lines.
+    public let bindText: String
 
     public init(_ c: ListenerConfig, upstream: Upstream, limits: ClientLimits? = nil) {
         self.limits = limits
@@ -111,6 +115,8 @@ public final class Route {
         proxyProtocolTimeout = c.proxyProtocolTimeout.nanoseconds
         serverKeepalive = c.serverKeepalive
         userTimeoutMilliseconds = Int(c.userTimeout.milliseconds)
+        bind = c.bind.map { SocketAddress($0.endpoint) }
+        bindText = c.bind?.written ?? ""
         self.upstream = upstream
         connectTimeout = c.connectTimeout.nanoseconds
         idleTimeout = c.idleTimeout.nanoseconds
