@@ -129,6 +129,14 @@ final class ConfigErrorTests: XCTestCase {
          #""proxy_bind [::1]" is IPv6, but proxy_pass "127.0.0.1:2" is IPv4 in t.conf:1:1; a connection can only come from an address of the server's family; give the server block that proxies there "proxy_bind off;" or an address of that family, and keep servers of one family per upstream"#),
         ("server { listen 1; proxy_pass unix:/tmp/s; proxy_bind 127.0.0.2; }",
          #""proxy_bind 127.0.0.2" is IPv4, but proxy_pass "unix:/tmp/s" is a unix socket in t.conf:1:44; a connection can only come from an address of the server's family; give the server block that proxies there "proxy_bind off;" or an address of that family, and keep servers of one family per upstream"#),
+        // set_real_ip_from
+        ("set_real_ip_from all;", #"invalid address "all" in "set_real_ip_from" directive in t.conf:1:18; write "0.0.0.0/0" and "::/0" to trust every sender"#),
+        ("set_real_ip_from lb.example;",
+         #"invalid address "lb.example" in "set_real_ip_from" directive in t.conf:1:18; write the address or CIDR range of the balancer that sends the PROXY header ("192.0.2.10", "10.0.0.0/8", "2001:db8::/32") or "unix:"; host names are not resolved here"#),
+        ("set_real_ip_from 10.0.0.0/33;",
+         #"invalid address "10.0.0.0/33" in "set_real_ip_from" directive in t.conf:1:18; write the address or CIDR range of the balancer that sends the PROXY header ("192.0.2.10", "10.0.0.0/8", "2001:db8::/32") or "unix:"; host names are not resolved here"#),
+        ("set_real_ip_from;", #"invalid number of arguments in "set_real_ip_from" directive in t.conf:1:1"#),
+        ("upstream b { server 127.0.0.1:1; set_real_ip_from 10.0.0.1; }", #""set_real_ip_from" directive is not allowed here in t.conf:1:34"#),
         // addresses
         ("upstream b { server 127.0.0.1:70000; }", #"invalid port in upstream "127.0.0.1:70000" in t.conf:1:21"#),
         ("upstream b { server unix:/\(String(repeating: "a", count: 107)); }",

@@ -196,6 +196,10 @@ public struct ListenerConfig: Equatable, Sendable {
     /// `proxy_bind`: the local address (port 0 = any) server connections are made from; nil = the
     /// system's choice. Only IPv4 or IPv6 addresses, never a host name or a variable.
     public var bind: ServerAddress? = nil
+    /// `set_real_ip_from`: senders whose PROXY header address becomes the client's address on
+    /// `listen ... proxy_protocol` sockets. Empty = every sender's (ferry's behaviour before it had
+    /// the directive; `-t` gives a notice, since nginx trusts no sender then).
+    public var realIPFrom: [AccessRule.Match] = []
     /// Effective access logs for this server: its own `access_log` lines, else the stream
     /// level's (nginx's merge); empty = off. `Config.accessLogs` stays the stream-level list.
     public var accessLogs: [AccessLogConfig] = []

@@ -23,6 +23,7 @@ final class ConfigBuilder {
         var accessLogs: [AccessLogConfig]?
         /// `.some(nil)` is `proxy_bind off;`, which cancels an inherited address.
         var bind: LocalBind??
+        var realIPFrom: [AccessRule.Match]?
     }
 
     /// A `proxy_bind` address and where it was written, for the family check after the file is read.
@@ -490,6 +491,26 @@ final class ConfigBuilder {
         return perSecond ? n * 1000 : n * 1000 / 60
     }
 
+    /// ngx_stream_realip_module's `set_real_ip_from ADDRESS | CIDR | unix:`: which senders' PROXY
+    /// headers are believed. Several accumulate; a server block's own list replaces the stream's.
+    func setRealIPFrom(_ d: Directive) throws {
+        let arg = d.arguments[0]
+        let match: AccessRule.Match
+        if arg.text == "unix:" {
+            match = .unixSockets
+        } else if let (address, prefix, masked) = AddressSyntax.cidr(arg.text) {
+            if masked { warn("low address bits of \(arg.text) are meaningless", at: arg.location) }
+            match = .cidr(address: address, prefixLength: prefix)
+        } else {
+            let hint = arg.text == "all"
+                ? "write \"0.0.0.0/0\" and \"::/0\" to trust every sender"
+                : "write the address or CIDR range of the balancer that sends the PROXY header (\"192.0.2.10\", \"10.0.0.0/8\", \"2001:db8::/32\") or \"unix:\"; host names are not resolved here"
+            throw ConfigError("invalid address \"\(arg.text)\" in \"set_real_ip_from\" directive", at: arg.location, hint: hint)
+        }
+        let existing = settings().realIPFrom ?? []
+        withSettings { $0.realIPFrom = existing + [match] }
+    }
+
     func accessRule(_ d: Directive) throws {
         let arg = d.arguments[0]
         let match: AccessRule.Match
@@ -866,6 +887,12 @@ final class ConfigBuilder {
         if let v = own.serverKeepalive ?? stream.serverKeepalive { listener.serverKeepalive = v }
         if let v = own.userTimeout ?? stream.userTimeout { listener.userTimeout = v }
         listener.accessLogs = own.accessLogs ?? stream.accessLogs ?? []
+        listener.realIPFrom = own.realIPFrom ?? stream.realIPFrom ?? []
+        if listener.realIPFrom.isEmpty, let pp = listener.listens.first(where: \.proxyProtocol) {
+            diagnostics.append(Diagnostic(level: .notice,
+                message: "\"listen \(pp.address.written) proxy_protocol\" without \"set_real_ip_from\": ferry takes the PROXY header's address as the client's from every sender (nginx would keep the sender's own address); add \"set_real_ip_from\" with your balancers' addresses to trust only them",
+                location: pp.location))
+        }
         if let bind = own.bind ?? stream.bind ?? nil {
             try checkBindFamily(bind, proxyPass)
             listener.bind = bind.address

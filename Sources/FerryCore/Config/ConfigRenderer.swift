@@ -90,6 +90,13 @@ public enum ConfigRenderer {
             case .cidr(let address, let prefix): out += line(2, action, "\(IPText.format(address))/\(prefix)")
             }
         }
+        for match in listener.realIPFrom {
+            switch match {
+            case .unixSockets: out += line(2, "set_real_ip_from", "unix:")
+            case .cidr(let address, let prefix): out += line(2, "set_real_ip_from", "\(IPText.format(address))/\(prefix)")
+            case .all: preconditionFailure("set_real_ip_from has no \"all\"")
+            }
+        }
         for limit in listener.limitConn { out += line(2, "limit_conn", limit.zone, "\(limit.count)") }
         if let rate = listener.connectionRate {
             let text = rate.milliPerSecond % 1000 == 0 ? "\(rate.milliPerSecond / 1000)r/s" : "\((rate.milliPerSecond * 60 + 500) / 1000)r/m"

@@ -104,6 +104,8 @@ public final class Route {
     /// Options for server-side sockets; `.off`/0 cost nothing per connect.
     public let serverKeepalive: KeepaliveConfig
     public let userTimeoutMilliseconds: Int
+    /// `set_real_ip_from`: senders whose PROXY header names the client; empty = every sender.
+    public let realIPFrom: [AccessRule.Match]
     /// `proxy_bind`: the local address server sockets are bound to before connecting; nil = off.
     public let bind: SocketAddress?
     /// The address as written, for log lines.
@@ -115,6 +117,7 @@ public final class Route {
         proxyProtocolTimeout = c.proxyProtocolTimeout.nanoseconds
         serverKeepalive = c.serverKeepalive
         userTimeoutMilliseconds = Int(c.userTimeout.milliseconds)
+        realIPFrom = c.realIPFrom
         bind = c.bind.map { SocketAddress($0.endpoint) }
         bindText = c.bind?.written ?? ""
         self.upstream = upstream
@@ -125,5 +128,14 @@ public final class Route {
         nextUpstreamTries = c.nextUpstreamTries
         nextUpstreamTimeout = c.nextUpstreamTimeout.nanoseconds
         access = AccessControl(c.access)
+    }
+
+    /// Whether the PROXY header from `sender` (the TCP peer) names the real client: with no
+    /// `set_real_ip_from`, every sender's does (ferry's documented behaviour); else only one
+    /// inside the listed ranges, as nginx's realip module decides. Cold path: once per header.
+    func trustsHeader(from sender: SocketAddress) -> Bool {
+        if realIPFrom.isEmpty { return true }
+        let bytes = sender.addressBytes
+        return realIPFrom.contains { AccessControl.matches($0, bytes: bytes, isUnix: sender.isUnix) }
     }
 }
