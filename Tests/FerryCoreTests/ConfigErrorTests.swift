@@ -129,6 +129,14 @@ final class ConfigErrorTests: XCTestCase {
          #""proxy_bind [::1]" is IPv6, but proxy_pass "127.0.0.1:2" is IPv4 in t.conf:1:1; a connection can only come from an address of the server's family; give the server block that proxies there "proxy_bind off;" or an address of that family, and keep servers of one family per upstream"#),
         ("server { listen 1; proxy_pass unix:/tmp/s; proxy_bind 127.0.0.2; }",
          #""proxy_bind 127.0.0.2" is IPv4, but proxy_pass "unix:/tmp/s" is a unix socket in t.conf:1:44; a connection can only come from an address of the server's family; give the server block that proxies there "proxy_bind off;" or an address of that family, and keep servers of one family per upstream"#),
+        // proxy_upload_rate, proxy_download_rate
+        ("proxy_download_rate 100kb;",
+         #""proxy_download_rate" directive invalid value "100kb" in t.conf:1:21; write a rate in bytes per second, optionally with k or m ("100k" is 102400), or 0 for no limit"#),
+        ("proxy_upload_rate -1;",
+         #""proxy_upload_rate" directive invalid value "-1" in t.conf:1:19; write a rate in bytes per second, optionally with k or m ("100k" is 102400), or 0 for no limit"#),
+        ("proxy_upload_rate $rate;", #"variables in "proxy_upload_rate" are not supported by ferry in t.conf:1:19; write a fixed rate in bytes per second, e.g. "proxy_upload_rate 100k;""#),
+        ("proxy_download_rate 1k;\nproxy_download_rate 2k;", #""proxy_download_rate" directive is duplicate in t.conf:2:1"#),
+        ("upstream b { server 127.0.0.1:1; proxy_upload_rate 1k; }", #""proxy_upload_rate" directive is not allowed here in t.conf:1:34"#),
         // set_real_ip_from
         ("set_real_ip_from all;", #"invalid address "all" in "set_real_ip_from" directive in t.conf:1:18; write "0.0.0.0/0" and "::/0" to trust every sender"#),
         ("set_real_ip_from lb.example;",

@@ -200,6 +200,10 @@ public struct ListenerConfig: Equatable, Sendable {
     /// `listen ... proxy_protocol` sockets. Empty = every sender's (ferry's behaviour before it had
     /// the directive; `-t` gives a notice, since nginx trusts no sender then).
     public var realIPFrom: [AccessRule.Match] = []
+    /// `proxy_upload_rate` / `proxy_download_rate`: bytes per second a session reads from the
+    /// client / from the server; 0 = unlimited (nginx's default).
+    public var uploadRate: Int = 0
+    public var downloadRate: Int = 0
     /// Effective access logs for this server: its own `access_log` lines, else the stream
     /// level's (nginx's merge); empty = off. `Config.accessLogs` stays the stream-level list.
     public var accessLogs: [AccessLogConfig] = []

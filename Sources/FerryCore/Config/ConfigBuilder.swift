@@ -24,6 +24,8 @@ final class ConfigBuilder {
         /// `.some(nil)` is `proxy_bind off;`, which cancels an inherited address.
         var bind: LocalBind??
         var realIPFrom: [AccessRule.Match]?
+        var uploadRate: Int?
+        var downloadRate: Int?
     }
 
     /// A `proxy_bind` address and where it was written, for the family check after the file is read.
@@ -491,6 +493,20 @@ final class ConfigBuilder {
         return perSecond ? n * 1000 : n * 1000 / 60
     }
 
+    /// `proxy_upload_rate RATE;` / `proxy_download_rate RATE;`: bytes per second, nginx's size
+    /// syntax (`100k`, `1m`), 0 = unlimited. nginx 1.17 also takes variables; ferry does not.
+    func proxyRate(_ d: Directive) throws {
+        let arg = d.arguments[0]
+        if arg.text.contains("$") {
+            throw ConfigError("variables in \"\(d.name)\" are not supported by ferry", at: arg.location,
+                              hint: "write a fixed rate in bytes per second, e.g. \"\(d.name) 100k;\"")
+        }
+        guard let rate = Units.size(arg.text) else {
+            throw invalidValue(d, arg, hint: "write a rate in bytes per second, optionally with k or m (\"100k\" is 102400), or 0 for no limit")
+        }
+        if d.name == "proxy_upload_rate" { withSettings { $0.uploadRate = rate } } else { withSettings { $0.downloadRate = rate } }
+    }
+
     /// ngx_stream_realip_module's `set_real_ip_from ADDRESS | CIDR | unix:`: which senders' PROXY
     /// headers are believed. Several accumulate; a server block's own list replaces the stream's.
     func setRealIPFrom(_ d: Directive) throws {
@@ -888,6 +904,8 @@ final class ConfigBuilder {
         if let v = own.userTimeout ?? stream.userTimeout { listener.userTimeout = v }
         listener.accessLogs = own.accessLogs ?? stream.accessLogs ?? []
         listener.realIPFrom = own.realIPFrom ?? stream.realIPFrom ?? []
+        if let v = own.uploadRate ?? stream.uploadRate { listener.uploadRate = v }
+        if let v = own.downloadRate ?? stream.downloadRate { listener.downloadRate = v }
         if listener.realIPFrom.isEmpty, let pp = listener.listens.first(where: \.proxyProtocol) {
             diagnostics.append(Diagnostic(level: .notice,
                 message: "\"listen \(pp.address.written) proxy_protocol\" without \"set_real_ip_from\": ferry takes the PROXY header's address as the client's from every sender (nginx would keep the sender's own address); add \"set_real_ip_from\" with your balancers' addresses to trust only them",

@@ -111,6 +111,8 @@ public enum ConfigRenderer {
         }
         if listener.serverKeepalive != .off { out += line(2, "proxy_socket_keepalive", keepaliveText(listener.serverKeepalive)) }
         if listener.userTimeout > .zero { out += line(2, "tcp_user_timeout", "\(listener.userTimeout)") }
+        if listener.uploadRate > 0 { out += line(2, "proxy_upload_rate", Units.sizeText(listener.uploadRate)) }
+        if listener.downloadRate > 0 { out += line(2, "proxy_download_rate", Units.sizeText(listener.downloadRate)) }
         if let bind = listener.bind { out += line(2, "proxy_bind", bind.written) }
         out += accessLogs(listener.accessLogs, indent: 2)
         return out + "    }\n"

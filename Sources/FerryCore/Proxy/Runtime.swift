@@ -285,6 +285,9 @@ public final class Runtime {
         }
         let s = Session(runtime: self, route: route, client: client, clientKey: peer.clientKey, clientPort: peer.port, now: loop.now)
         s.origin = origin
+        if route.uploadRate > 0 || route.downloadRate > 0 {
+            s.rateLimit = SessionRateLimit(session: s, uploadRate: route.uploadRate, downloadRate: route.downloadRate)
+        }
         if let p = preread { s.up.hold(p.buffer, offset: p.offset, length: p.length) }
         prepareLogging(s, client: client, listener: listener)
         s.next = sessions

@@ -71,6 +71,8 @@ public final class Session: EventHandler, TimerTarget {
     var closer: Closer = .none
     /// The client a PROXY header named, when one did (`listen ... proxy_protocol`).
     var origin: ClientOrigin? = nil
+    /// `proxy_upload_rate`/`proxy_download_rate`; nil (one test per pump run) when neither is set.
+    var rateLimit: SessionRateLimit? = nil
     /// Servers tried and how each attempt went, for the connection log.
     var attemptLog = AttemptLog()
     /// Where the client connected, and nginx's $connection serial; set by the runtime at accept.
@@ -269,13 +271,14 @@ public final class Session: EventHandler, TimerTarget {
     /// nothing reads it any more: without this the session would wait for proxy_timeout. On
     /// one whose inbound direction holds bytes the other side has not taken, that direction
     /// reads nothing until they drain, which a stalled peer may never let happen; the error is
-    /// pending on the socket and the session ends now.
+    /// pending on the socket and the session ends now. So on one whose direction rests under
+    /// proxy_upload_rate/proxy_download_rate: a reset does not wait for the rest to end.
     private func endIfResetUnread(_ events: EpollEvents, side: UInt8) {
         let isClient = side == Session.clientSide
         let inbound = isClient ? up : down
         if inbound.finished {
             end(isClient ? .clientReset : .serverReset, relayReset: true)
-        } else if inbound.isHolding && events.contains(.error) {
+        } else if (inbound.isHolding || rateLimit?.isResting(upload: isClient) == true) && events.contains(.error) {
             let e = (isClient ? client : server).pendingError() ?? .connectionReset
             let reason: SessionEnd = e == .connectionReset ? (isClient ? .clientReset : .serverReset)
                                                            : (isClient ? .clientError : .serverError)
@@ -285,17 +288,19 @@ public final class Session: EventHandler, TimerTarget {
 
     func pumpUp() {
         lastActivity = runtime.loop.now
+        if let limit = rateLimit, limit.uploadRate > 0 { return pumpLimited(limit, upload: true) }
         let outcome = up.run(from: client, to: server, runtime.relay, allowSplice: !serverIsUnix)
         settle(outcome, sourceIsClient: true)
     }
 
     func pumpDown() {
         lastActivity = runtime.loop.now
+        if let limit = rateLimit, limit.downloadRate > 0 { return pumpLimited(limit, upload: false) }
         let outcome = down.run(from: server, to: client, runtime.relay, allowSplice: !serverIsUnix)
         settle(outcome, sourceIsClient: false)
     }
 
-    private func settle(_ outcome: PumpOutcome, sourceIsClient: Bool) {
+    func settle(_ outcome: PumpOutcome, sourceIsClient: Bool) {
         switch outcome {
         case .waiting:
             return
@@ -352,6 +357,7 @@ public final class Session: EventHandler, TimerTarget {
         guard phase != .closed else { return }
         phase = .closed
         runtime.loop.timers.cancel(self)
+        if let limit = rateLimit { runtime.loop.timers.cancel(limit) }
         let relay = runtime.relay
         up.release(relay)
         down.release(relay)

@@ -106,6 +106,9 @@ public final class Route {
     public let userTimeoutMilliseconds: Int
     /// `set_real_ip_from`: senders whose PROXY header names the client; empty = every sender.
     public let realIPFrom: [AccessRule.Match]
+    /// `proxy_upload_rate` / `proxy_download_rate` in bytes per second; 0 = unlimited.
+    public let uploadRate: Int
+    public let downloadRate: Int
     /// `proxy_bind`: the local address server sockets are bound to before connecting; nil = off.
     public let bind: SocketAddress?
     /// The address as written, for log lines.
@@ -118,6 +121,8 @@ public final class Route {
         serverKeepalive = c.serverKeepalive
         userTimeoutMilliseconds = Int(c.userTimeout.milliseconds)
         realIPFrom = c.realIPFrom
+        uploadRate = c.uploadRate
+        downloadRate = c.downloadRate
         bind = c.bind.map { SocketAddress($0.endpoint) }
         bindText = c.bind?.written ?? ""
         self.upstream = upstream
