@@ -119,6 +119,44 @@ final class ConfigBuildTests: XCTestCase {
                  },
              ]
          }),
+        ("proxy_bind: inherited, overridden, cancelled with off; IPv6 and a fixed port",
+         "stream { proxy_bind 127.0.0.2;\n upstream six { server [::1]:9; }\n server { listen 1; proxy_pass 127.0.0.1:9; }\n server { listen 2; proxy_pass 127.0.0.1:9; proxy_bind 127.0.0.3:4000; }\n server { listen 3; proxy_pass unix:/tmp/s; proxy_bind off; }\n server { listen 4; proxy_pass six; proxy_bind [::1]; }\n server { listen 5; proxy_pass six; proxy_bind ::1; } }",
+         config {
+             let target = ProxyTarget.address(v4("127.0.0.1:9", "127.0.0.1", 9))
+             $0.upstreams = [upstream("six", .roundRobin, [upstreamServer(ServerAddress(written: "[::1]:9", endpoint: .ipv6(host: "::1", port: 9)))])]
+             $0.listeners = [
+                 listener([listen(v4("1", "0.0.0.0", 1))], target) { $0.bind = v4("127.0.0.2", "127.0.0.2", 0) },
+                 listener([listen(v4("2", "0.0.0.0", 2))], target) { $0.bind = v4("127.0.0.3:4000", "127.0.0.3", 4000) },
+                 listener([listen(v4("3", "0.0.0.0", 3))], .address(ServerAddress(written: "unix:/tmp/s", endpoint: .unix(path: "/tmp/s")))),
+                 listener([listen(v4("4", "0.0.0.0", 4))], .upstream("six")) { $0.bind = ServerAddress(written: "[::1]", endpoint: .ipv6(host: "::1", port: 0)) },
+                 listener([listen(v4("5", "0.0.0.0", 5))], .upstream("six")) { $0.bind = ServerAddress(written: "::1", endpoint: .ipv6(host: "::1", port: 0)) },
+             ]
+         }),
+        ("set_real_ip_from: several accumulate, a server block's own list replaces the stream's",
+         "stream { set_real_ip_from 10.0.0.1; set_real_ip_from 2001:db8::/32;\n server { listen 1 proxy_protocol; proxy_pass 127.0.0.1:9; }\n server { listen 2; proxy_pass 127.0.0.1:9; set_real_ip_from unix:; set_real_ip_from 192.0.2.0/24; } }",
+         config {
+             let target = ProxyTarget.address(v4("127.0.0.1:9", "127.0.0.1", 9))
+             var pp = listen(v4("1", "0.0.0.0", 1))
+             pp.proxyProtocol = true
+             $0.listeners = [
+                 listener([pp], target) {
+                     $0.realIPFrom = [.cidr(address: [10, 0, 0, 1], prefixLength: 32),
+                                      .cidr(address: [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 12), prefixLength: 32)]
+                 },
+                 listener([listen(v4("2", "0.0.0.0", 2))], target) {
+                     $0.realIPFrom = [.unixSockets, .cidr(address: [192, 0, 2, 0], prefixLength: 24)]
+                 },
+             ]
+         }),
+        ("proxy_upload_rate and proxy_download_rate: inherited, overridden, 0 = unlimited",
+         "stream { proxy_upload_rate 100k; proxy_download_rate 1m;\n server { listen 1; proxy_pass 127.0.0.1:9; }\n server { listen 2; proxy_pass 127.0.0.1:9; proxy_upload_rate 0; proxy_download_rate 1500; } }",
+         config {
+             let target = ProxyTarget.address(v4("127.0.0.1:9", "127.0.0.1", 9))
+             $0.listeners = [
+                 listener([listen(v4("1", "0.0.0.0", 1))], target) { $0.uploadRate = 102_400; $0.downloadRate = 1 << 20 },
+                 listener([listen(v4("2", "0.0.0.0", 2))], target) { $0.uploadRate = 0; $0.downloadRate = 1500 },
+             ]
+         }),
         ("access and identity directives, inherited from the stream level and overridden",
          "stream { limit_conn_rate 30r/m; proxy_protocol_version 2; proxy_protocol_timeout 5s; proxy_socket_keepalive on; tcp_user_timeout 90s;\n server { listen 1 proxy_protocol; proxy_pass 127.0.0.1:9; proxy_protocol on; }\n server { listen 2; proxy_pass 127.0.0.1:9; limit_conn_rate 10r/s burst=20; proxy_protocol_version 1; proxy_socket_keepalive 60:10s:3; tcp_user_timeout 0; }\n server { listen 3; proxy_pass 127.0.0.1:9; limit_conn_rate off; proxy_socket_keepalive off; } }",
          config {
@@ -207,6 +245,19 @@ final class ConfigBuildTests: XCTestCase {
             Diagnostic(level: .warn, message: "low address bits of 10.0.0.1/8 are meaningless", location: SourceLocation(file: "t.conf", line: 8, column: 7)),
         ])
         XCTAssertEqual(loaded.config.upstreams[0].method, .leastConn)
+    }
+
+    /// ferry keeps trusting every PROXY sender without set_real_ip_from, and says so where
+    /// nginx would behave differently; with one, or without a proxy_protocol listener, nothing.
+    func testAProxyProtocolListenerWithoutSetRealIPFromGetsANotice() throws {
+        let loaded = try load("server {\n  listen 1;\n  listen 2 proxy_protocol;\n  proxy_pass 127.0.0.1:9;\n}")
+        XCTAssertEqual(loaded.diagnostics, [
+            Diagnostic(level: .notice,
+                       message: #""listen 2 proxy_protocol" without "set_real_ip_from": ferry takes the PROXY header's address as the client's from every sender (nginx would keep the sender's own address); add "set_real_ip_from" with your balancers' addresses to trust only them"#,
+                       location: SourceLocation(file: "t.conf", line: 3, column: 3)),
+        ])
+        XCTAssertEqual(try load("set_real_ip_from 10.0.0.1;\nserver { listen 2 proxy_protocol; proxy_pass 127.0.0.1:9; }").diagnostics, [])
+        XCTAssertEqual(try load("server { listen 2; proxy_pass 127.0.0.1:9; }").diagnostics, [])
     }
 
     func testAnAccessLogBufferBelowTheMinimumIsRaisedWithAWarning() throws {

@@ -52,6 +52,43 @@ final class ProxyProtocolTests: IntegrationCase {
         c.close()
     }
 
+    /// `set_real_ip_from`: only a trusted sender's header names the client. An untrusted sender's
+    /// header is read and dropped: allow/deny judge the sender, and the header sent onward names
+    /// it. 127.0.0.2 is trusted, 127.0.0.3 is not; 192.0.2.66 is denied.
+    func testSetRealIPFromTrustsOnlyListedSenders() throws {
+        let r = try recorder()
+        let f = try ferry("""
+            server { listen LISTEN proxy_protocol; proxy_pass 127.0.0.1:\(r.port); proxy_protocol on;
+                     set_real_ip_from 127.0.0.2; set_real_ip_from 10.0.0.0/8; deny 192.0.2.66; allow all; }
+            """)
+        let header = { (client: String) in "PROXY TCP4 \(client) 198.51.100.1 4444 12000\r\n" }
+        // Trusted: the header's client, as before set_real_ip_from existed.
+        var c = try TestClient.connect(f.listenPort, from: "127.0.0.2")
+        try c.send(header("192.0.2.55"))
+        XCTAssertEqual(printable(try record(c, r, index: 0)), printable(Array("PROXY TCP4 192.0.2.55 198.51.100.1 4444 12000\r\nhello".utf8)))
+        c.close()
+        // Untrusted: the sender itself, with the address it connected to.
+        c = try TestClient.connect(f.listenPort, from: "127.0.0.3")
+        var port = c.localPort
+        try c.send(header("192.0.2.55"))
+        XCTAssertEqual(printable(try record(c, r, index: 1)),
+                       printable(Array("PROXY TCP4 127.0.0.3 127.0.0.1 \(port) \(f.listenPort)\r\nhello".utf8)))
+        c.close()
+        // A denied address in an untrusted header changes nothing: the sender is allowed.
+        c = try TestClient.connect(f.listenPort, from: "127.0.0.3")
+        port = c.localPort
+        try c.send(header("192.0.2.66"))
+        XCTAssertEqual(printable(try record(c, r, index: 2)),
+                       printable(Array("PROXY TCP4 127.0.0.3 127.0.0.1 \(port) \(f.listenPort)\r\nhello".utf8)))
+        c.close()
+        // The same header from the trusted sender is the client's, and that client is denied.
+        c = try TestClient.connect(f.listenPort, from: "127.0.0.2")
+        try c.send(header("192.0.2.66"))
+        XCTAssertTrue(c.wasRefused(), "a denied client named by a trusted header was served")
+        c.close()
+        XCTAssertEqual(r.received.value.count, 3)
+    }
+
     /// `listen ... proxy_protocol`: v1 and v2 accepted; the server is told the client the header
     /// named; bytes sent in the same segment as the header are relayed; LOCAL means the real peer.
     func testAcceptsHeadersAndRelaysWhatFollows() throws {

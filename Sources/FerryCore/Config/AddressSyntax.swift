@@ -68,6 +68,38 @@ enum AddressSyntax {
         }
     }
 
+    /// A local address for `proxy_bind`: `192.0.2.1`, `192.0.2.1:4000`, `[2001:db8::1]`,
+    /// `[2001:db8::1]:4000` or a bare `2001:db8::1`; no port means port 0 (any). Never resolves.
+    static func local(_ text: String) -> ServerAddress? {
+        var host = Substring(text)
+        var portText: Substring? = nil
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":") else { return nil }
+                portText = rest.dropFirst()
+            }
+            guard IPText.parseIPv6(String(host)) != nil else { return nil }
+        } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        var port: UInt16 = 0
+        if let p = portText {
+            guard let n = Units.number(String(p)), n <= 65535 else { return nil }
+            port = UInt16(n)
+        }
+        if let v4 = IPText.parseIPv4(String(host)) {
+            return ServerAddress(written: text, endpoint: .ipv4(host: IPText.format(v4), port: port))
+        }
+        if let v6 = IPText.parseIPv6(String(host)) {
+            return ServerAddress(written: text, endpoint: .ipv6(host: IPText.format(v6), port: port))
+        }
+        return nil
+    }
+
     static func port(_ text: String) -> UInt16? {
         guard let n = Units.number(text), n >= 1, n <= 65535 else { return nil }
         return UInt16(n)

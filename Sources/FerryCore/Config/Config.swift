@@ -51,6 +51,15 @@ public struct ServerAddress: Equatable, Hashable, Sendable, CustomStringConverti
     public var endpoint: Endpoint
     public init(written: String, endpoint: Endpoint) { self.written = written; self.endpoint = endpoint }
     public var description: String { written }
+
+    /// "IPv4", "IPv6" or "a unix socket", for messages about families that do not mix.
+    static func familyName(_ e: Endpoint) -> String {
+        switch e {
+        case .ipv4: return "IPv4"
+        case .ipv6: return "IPv6"
+        case .unix: return "a unix socket"
+        }
+    }
 }
 
 public enum BalancingMethodConfig: Equatable, Sendable {
@@ -184,6 +193,17 @@ public struct ListenerConfig: Equatable, Sendable {
     public var serverKeepalive: KeepaliveConfig = .off
     /// `tcp_user_timeout`: TCP_USER_TIMEOUT on both sockets of a session; zero = kernel default.
     public var userTimeout: Duration = .zero
+    /// `proxy_bind`: the local address (port 0 = any) server connections are made from; nil = the
+    /// system's choice. Only IPv4 or IPv6 addresses, never a host name or a variable.
+    public var bind: ServerAddress? = nil
+    /// `set_real_ip_from`: senders whose PROXY header address becomes the client's address on
+    /// `listen ... proxy_protocol` sockets. Empty = every sender's (ferry's behaviour before it had
+    /// the directive; `-t` gives a notice, since nginx trusts no sender then).
+    public var realIPFrom: [AccessRule.Match] = []
+    /// `proxy_upload_rate` / `proxy_download_rate`: bytes per second a session reads from the
+    /// client / from the server; 0 = unlimited (nginx's default).
+    public var uploadRate: Int = 0
+    public var downloadRate: Int = 0
     /// Effective access logs for this server: its own `access_log` lines, else the stream
     /// level's (nginx's merge); empty = off. `Config.accessLogs` stays the stream-level list.
     public var accessLogs: [AccessLogConfig] = []

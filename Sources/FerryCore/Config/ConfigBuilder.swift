@@ -21,6 +21,17 @@ final class ConfigBuilder {
         var serverKeepalive: KeepaliveConfig?
         var userTimeout: Duration?
         var accessLogs: [AccessLogConfig]?
+        /// `.some(nil)` is `proxy_bind off;`, which cancels an inherited address.
+        var bind: LocalBind??
+        var realIPFrom: [AccessRule.Match]?
+        var uploadRate: Int?
+        var downloadRate: Int?
+    }
+
+    /// A `proxy_bind` address and where it was written, for the family check after the file is read.
+    struct LocalBind {
+        var address: ServerAddress
+        var location: SourceLocation
     }
 
     struct ListenerDraft {
@@ -425,6 +436,32 @@ final class ConfigBuilder {
         withSettings { $0.userTimeout = t }
     }
 
+    /// `proxy_bind ADDRESS | off;` as nginx parses it (ngx_parse_addr_port): an IPv4 address or an
+    /// IPv6 one (bracketed when it has a port), optionally with a port; no host names. Neither
+    /// `transparent` nor variables: both need IP_TRANSPARENT and policy routing ferry does not set up.
+    func proxyBind(_ d: Directive) throws {
+        let arg = d.arguments[0]
+        if d.arguments.count == 2 {
+            let p = d.arguments[1]
+            guard p.text == "transparent" else { throw invalidParameter(p, known: ["transparent"]) }
+            throw ConfigError("\"transparent\" in \"proxy_bind\" is not supported by ferry", at: p.location,
+                              hint: "it needs IP_TRANSPARENT (CAP_NET_ADMIN) and routing that brings the servers' replies back to this host; ferry connects from its own addresses only, remove \"transparent\"")
+        }
+        if arg.text == "off" {
+            withSettings { $0.bind = .some(nil) }
+            return
+        }
+        if arg.text.contains("$") {
+            throw ConfigError("variables in \"proxy_bind\" are not supported by ferry", at: arg.location,
+                              hint: "write one of this host's addresses, e.g. \"proxy_bind 192.0.2.10;\" (binding to the client's $remote_addr would also need \"transparent\")")
+        }
+        guard let address = AddressSyntax.local(arg.text) else {
+            throw ConfigError("invalid address \"\(arg.text)\" in \"proxy_bind\" directive", at: arg.location,
+                              hint: "write an IPv4 address or an IPv6 address, optionally with a port (\"192.0.2.10\", \"[2001:db8::10]:0\"), or \"off\"; host names are not resolved here")
+        }
+        withSettings { $0.bind = .some(LocalBind(address: address, location: d.location)) }
+    }
+
     /// `limit_conn_rate off;` or `limit_conn_rate RATE [burst=N];` with RATE as `10r/s` or `30r/m`.
     func limitConnRate(_ d: Directive) throws {
         let arg = d.arguments[0]
@@ -454,6 +491,40 @@ final class ConfigBuilder {
         let perSecond = text.hasSuffix("r/s"), perMinute = text.hasSuffix("r/m")
         guard perSecond || perMinute, let n = Units.number(String(text.dropLast(3))), n >= 1, n <= 1_000_000 else { return nil }
         return perSecond ? n * 1000 : n * 1000 / 60
+    }
+
+    /// `proxy_upload_rate RATE;` / `proxy_download_rate RATE;`: bytes per second, nginx's size
+    /// syntax (`100k`, `1m`), 0 = unlimited. nginx 1.17 also takes variables; ferry does not.
+    func proxyRate(_ d: Directive) throws {
+        let arg = d.arguments[0]
+        if arg.text.contains("$") {
+            throw ConfigError("variables in \"\(d.name)\" are not supported by ferry", at: arg.location,
+                              hint: "write a fixed rate in bytes per second, e.g. \"\(d.name) 100k;\"")
+        }
+        guard let rate = Units.size(arg.text) else {
+            throw invalidValue(d, arg, hint: "write a rate in bytes per second, optionally with k or m (\"100k\" is 102400), or 0 for no limit")
+        }
+        if d.name == "proxy_upload_rate" { withSettings { $0.uploadRate = rate } } else { withSettings { $0.downloadRate = rate } }
+    }
+
+    /// ngx_stream_realip_module's `set_real_ip_from ADDRESS | CIDR | unix:`: which senders' PROXY
+    /// headers are believed. Several accumulate; a server block's own list replaces the stream's.
+    func setRealIPFrom(_ d: Directive) throws {
+        let arg = d.arguments[0]
+        let match: AccessRule.Match
+        if arg.text == "unix:" {
+            match = .unixSockets
+        } else if let (address, prefix, masked) = AddressSyntax.cidr(arg.text) {
+            if masked { warn("low address bits of \(arg.text) are meaningless", at: arg.location) }
+            match = .cidr(address: address, prefixLength: prefix)
+        } else {
+            let hint = arg.text == "all"
+                ? "write \"0.0.0.0/0\" and \"::/0\" to trust every sender"
+                : "write the address or CIDR range of the balancer that sends the PROXY header (\"192.0.2.10\", \"10.0.0.0/8\", \"2001:db8::/32\") or \"unix:\"; host names are not resolved here"
+            throw ConfigError("invalid address \"\(arg.text)\" in \"set_real_ip_from\" directive", at: arg.location, hint: hint)
+        }
+        let existing = settings().realIPFrom ?? []
+        withSettings { $0.realIPFrom = existing + [match] }
     }
 
     func accessRule(_ d: Directive) throws {
@@ -832,6 +903,39 @@ final class ConfigBuilder {
         if let v = own.serverKeepalive ?? stream.serverKeepalive { listener.serverKeepalive = v }
         if let v = own.userTimeout ?? stream.userTimeout { listener.userTimeout = v }
         listener.accessLogs = own.accessLogs ?? stream.accessLogs ?? []
+        listener.realIPFrom = own.realIPFrom ?? stream.realIPFrom ?? []
+        if let v = own.uploadRate ?? stream.uploadRate { listener.uploadRate = v }
+        if let v = own.downloadRate ?? stream.downloadRate { listener.downloadRate = v }
+        if listener.realIPFrom.isEmpty, let pp = listener.listens.first(where: \.proxyProtocol) {
+            diagnostics.append(Diagnostic(level: .notice,
+                message: "\"listen \(pp.address.written) proxy_protocol\" without \"set_real_ip_from\": ferry takes the PROXY header's address as the client's from every sender (nginx would keep the sender's own address); add \"set_real_ip_from\" with your balancers' addresses to trust only them",
+                location: pp.location))
+        }
+        if let bind = own.bind ?? stream.bind ?? nil {
+            try checkBindFamily(bind, proxyPass)
+            listener.bind = bind.address
+        }
         return listener
+    }
+
+    /// A socket binds only an address of its own family: nginx accepts the file and then fails
+    /// every session that picks a server of another family (`bind() failed`, status 500). Said
+    /// here instead, where `-t` and a reload see it.
+    private func checkBindFamily(_ bind: LocalBind, _ target: ProxyTarget) throws {
+        let servers: [(address: ServerAddress, location: SourceLocation, upstream: String?)]
+        switch target {
+        case .upstream(let name):
+            servers = config.upstream(named: name)!.servers.map { ($0.address, $0.location, name) }
+        case .address(let a):
+            servers = [(a, bind.location, nil)]
+        }
+        let bindFamily = ServerAddress.familyName(bind.address.endpoint)
+        for s in servers where ServerAddress.familyName(s.address.endpoint) != bindFamily {
+            let which = s.upstream.map { "server \"\(s.address.written)\" of upstream \"\($0)\" (\(s.location))" }
+                ?? "proxy_pass \"\(s.address.written)\""
+            throw ConfigError("\"proxy_bind \(bind.address.written)\" is \(bindFamily), but \(which) is \(ServerAddress.familyName(s.address.endpoint))",
+                              at: bind.location,
+                              hint: "a connection can only come from an address of the server's family; give the server block that proxies there \"proxy_bind off;\" or an address of that family, and keep servers of one family per upstream")
+        }
     }
 }

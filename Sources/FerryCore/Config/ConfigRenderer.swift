@@ -90,6 +90,13 @@ public enum ConfigRenderer {
             case .cidr(let address, let prefix): out += line(2, action, "\(IPText.format(address))/\(prefix)")
             }
         }
+        for match in listener.realIPFrom {
+            switch match {
+            case .unixSockets: out += line(2, "set_real_ip_from", "unix:")
+            case .cidr(let address, let prefix): out += line(2, "set_real_ip_from", "\(IPText.format(address))/\(prefix)")
+            case .all: preconditionFailure("set_real_ip_from has no \"all\"")
+            }
+        }
         for limit in listener.limitConn { out += line(2, "limit_conn", limit.zone, "\(limit.count)") }
         if let rate = listener.connectionRate {
             let text = rate.milliPerSecond % 1000 == 0 ? "\(rate.milliPerSecond / 1000)r/s" : "\((rate.milliPerSecond * 60 + 500) / 1000)r/m"
@@ -104,6 +111,9 @@ public enum ConfigRenderer {
         }
         if listener.serverKeepalive != .off { out += line(2, "proxy_socket_keepalive", keepaliveText(listener.serverKeepalive)) }
         if listener.userTimeout > .zero { out += line(2, "tcp_user_timeout", "\(listener.userTimeout)") }
+        if listener.uploadRate > 0 { out += line(2, "proxy_upload_rate", Units.sizeText(listener.uploadRate)) }
+        if listener.downloadRate > 0 { out += line(2, "proxy_download_rate", Units.sizeText(listener.downloadRate)) }
+        if let bind = listener.bind { out += line(2, "proxy_bind", bind.written) }
         out += accessLogs(listener.accessLogs, indent: 2)
         return out + "    }\n"
     }

@@ -89,6 +89,10 @@ enum DirectiveTable {
         DirectiveSpec("proxy_socket_keepalive", streamLevel, .exactly(1), once: true, ConfigBuilder.proxySocketKeepalive),
         DirectiveSpec("tcp_user_timeout", streamLevel, .exactly(1), once: true, ConfigBuilder.tcpUserTimeout),
         DirectiveSpec("limit_conn_rate", streamLevel, .between(1, 2), once: true, ConfigBuilder.limitConnRate),
+        DirectiveSpec("proxy_bind", streamLevel, .between(1, 2), once: true, ConfigBuilder.proxyBind),
+        DirectiveSpec("set_real_ip_from", streamLevel, .exactly(1), ConfigBuilder.setRealIPFrom),
+        DirectiveSpec("proxy_upload_rate", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyRate),
+        DirectiveSpec("proxy_download_rate", streamLevel, .exactly(1), once: true, ConfigBuilder.proxyRate),
         DirectiveSpec("allow", streamLevel, .exactly(1), ConfigBuilder.accessRule),
         DirectiveSpec("deny", streamLevel, .exactly(1), ConfigBuilder.accessRule),
         // nginx stream tuning that ferry's splice relay has no use for.

@@ -18,8 +18,8 @@ struct Preread {
 /// The short phase a client of a `listen ... proxy_protocol` socket goes through before it
 /// becomes a session: read the PROXY header (v1 or v2) within `proxy_protocol_timeout`, then
 /// hand the client on under the address the header names, which is what allow/deny,
-/// limit_conn, limit_conn_rate and the hash methods then see (nginx with set_real_ip_from
-/// trusting the balancer). A malformed, oversized or late header closes the client with
+/// limit_conn, limit_conn_rate and the hash methods then see, when `set_real_ip_from` trusts
+/// the sender or no `set_real_ip_from` applies (ferry's default, unlike nginx's). A malformed, oversized or late header closes the client with
 /// status 400 through `Runtime.clientRefused`; other sessions are not touched.
 ///
 /// The deadline is for the whole header, not per read, so a client dripping one byte at a
@@ -113,8 +113,12 @@ final class ProxyHeaderReader: EventHandler, TimerTarget {
         let length: Int
         switch decoded {
         case .proxied(let source, let destination, let l):
-            realPeer = source
-            origin = ClientOrigin(source: source, destination: destination)
+            // From a sender set_real_ip_from does not trust, the header is read and dropped: the
+            // sender stays the client for every check, the logs and the header sent onward.
+            if listener.route.trustsHeader(from: peer) {
+                realPeer = source
+                origin = ClientOrigin(source: source, destination: destination)
+            }
             length = l
         case .local(let l):
             length = l

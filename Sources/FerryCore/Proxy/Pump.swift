@@ -48,6 +48,30 @@ public enum PumpOutcome: Equatable {
     case destinationFailed(Errno)
 }
 
+/// How many bytes one run of a pump may still read. The ordinary relay passes `Unlimited`,
+/// whose calls the optimiser folds away in the specialised copy of `run`, so sessions without
+/// `proxy_upload_rate`/`proxy_download_rate` run exactly the code they ran before; rate-limited
+/// ones pass a `ReadBudget`.
+protocol ReadAllowance {
+    /// What the next read may ask for, at most `wanted`.
+    func cap(_ wanted: Int) -> Int
+    mutating func spend(_ n: Int)
+    var isSpent: Bool { get }
+}
+
+struct Unlimited: ReadAllowance {
+    @inline(__always) func cap(_ wanted: Int) -> Int { wanted }
+    @inline(__always) mutating func spend(_ n: Int) {}
+    var isSpent: Bool { @inline(__always) get { false } }
+}
+
+struct ReadBudget: ReadAllowance {
+    var left: Int
+    func cap(_ wanted: Int) -> Int { min(wanted, left) }
+    mutating func spend(_ n: Int) { left -= n }
+    var isSpent: Bool { left <= 0 }
+}
+
 /// One direction of a session: source socket -> (scratch buffer | pipe) -> destination socket.
 /// Holds a buffer or a pipe only while the destination has not taken everything.
 public struct Pump {
@@ -76,17 +100,26 @@ public struct Pump {
     /// Moves bytes until the source is drained, the destination is full, or the work bound is hit.
     /// Precondition: called on the loop thread; `allowSplice` is false for Unix-socket peers.
     mutating func run(from src: Socket, to dst: Socket, _ ctx: RelayContext, allowSplice: Bool) -> PumpOutcome {
+        var unlimited = Unlimited()
+        return run(from: src, to: dst, ctx, allowSplice: allowSplice, allowance: &unlimited)
+    }
+
+    /// The same, reading at most what `allowance` permits; a spent allowance still flushes
+    /// what is held and passes on a FIN already read, but reads nothing (`.waiting`).
+    mutating func run<A: ReadAllowance>(from src: Socket, to dst: Socket, _ ctx: RelayContext, allowSplice: Bool,
+                                        allowance: inout A) -> PumpOutcome {
         do {
             guard try flushHeld(to: dst, ctx) else { return .waiting }
             if sourceEnded { return finished ? .waiting : finish(dst) }
             if transport == .copy && ctx.policy.mode == .splice && allowSplice { transport = .splice }
             // Bounded so one bulk session cannot monopolise a turn of the loop.
             for _ in 0..<16 {
+                if allowance.isSpent { return .waiting }
                 let step: Step
                 if transport == .splice, allowSplice, pipe != nil || borrowPipe(ctx) {
-                    step = try spliceRound(from: src, to: dst, ctx)
+                    step = try spliceRound(from: src, to: dst, ctx, &allowance)
                 } else {
-                    step = try copyRound(from: src, to: dst, ctx, allowSplice: allowSplice)
+                    step = try copyRound(from: src, to: dst, ctx, allowSplice: allowSplice, &allowance)
                 }
                 switch step {
                 case .again: continue
@@ -116,16 +149,19 @@ public struct Pump {
         return .finished
     }
 
-    private mutating func copyRound(from src: Socket, to dst: Socket, _ ctx: RelayContext, allowSplice: Bool) throws -> Step {
+    private mutating func copyRound<A: ReadAllowance>(from src: Socket, to dst: Socket, _ ctx: RelayContext, allowSplice: Bool,
+                                                     _ allowance: inout A) throws -> Step {
         let n: Int
+        let wanted = allowance.cap(ctx.scratchSize)
         do {
-            switch try src.receive(into: ctx.scratch, count: ctx.scratchSize) {
+            switch try src.receive(into: ctx.scratch, count: wanted) {
             case .wouldBlock: return .drained
             case .done(let k): n = k
             }
         } catch { throw PumpFailure(outcome: .sourceFailed(error)) }
         if n == 0 { sourceEnded = true; return .ended }
         bytes &+= UInt64(n)
+        allowance.spend(n)
         var sent = 0
         do {
             if case .done(let k) = try dst.send(from: ctx.scratch, count: n) { sent = k }
@@ -150,7 +186,7 @@ public struct Pump {
         // Edge-triggered: a read shorter than asked means the socket was empty at that moment,
         // and any later byte raises a new edge, so reading again would only return EAGAIN.
         // Not so for a FIN that came in the same event as the data: then read on to the EOF.
-        return n < ctx.scratchSize && !sourceHungUp ? .drained : .again
+        return n < wanted && !sourceHungUp ? .drained : .again
     }
 
     private mutating func borrowPipe(_ ctx: RelayContext) -> Bool {
@@ -170,14 +206,15 @@ public struct Pump {
         }
     }
 
-    private mutating func spliceRound(from src: Socket, to dst: Socket, _ ctx: RelayContext) throws -> Step {
+    private mutating func spliceRound<A: ReadAllowance>(from src: Socket, to dst: Socket, _ ctx: RelayContext,
+                                                       _ allowance: inout A) throws -> Step {
         let p = pipe!
         // Fill only an empty pipe: EAGAIN must mean "source empty", never "pipe full",
         // or an edge-triggered source would be forgotten.
         if pipeBytes == 0 {
             let n: Int
             do {
-                switch try splice(from: src.fd, to: p.writeEnd, count: ctx.policy.spliceChunk, more: false) {
+                switch try splice(from: src.fd, to: p.writeEnd, count: allowance.cap(ctx.policy.spliceChunk), more: false) {
                 case .wouldBlock: returnPipe(ctx); return .drained
                 case .done(let k): n = k
                 }
@@ -185,6 +222,7 @@ public struct Pump {
             if n == 0 { returnPipe(ctx); sourceEnded = true; return .ended }
             pipeBytes = Int32(n)
             bytes &+= UInt64(n)
+            allowance.spend(n)
             if n < ctx.policy.largeRead { smallReads &+= 1 } else { smallReads = 0 }
         }
         guard try drainPipe(to: dst) else { return .blocked }

@@ -285,6 +285,9 @@ public final class Runtime {
         }
         let s = Session(runtime: self, route: route, client: client, clientKey: peer.clientKey, clientPort: peer.port, now: loop.now)
         s.origin = origin
+        if route.uploadRate > 0 || route.downloadRate > 0 {
+            s.rateLimit = SessionRateLimit(session: s, uploadRate: route.uploadRate, downloadRate: route.downloadRate)
+        }
         if let p = preread { s.up.hold(p.buffer, offset: p.offset, length: p.length) }
         prepareLogging(s, client: client, listener: listener)
         s.next = sessions
@@ -408,6 +411,18 @@ public final class Runtime {
         sessionCount -= 1
         reopenGateIfRoom()
         if stopping && sessionCount == 0 { loop.stop() }
+    }
+
+    /// `proxy_bind` could not be applied to a session's server socket (Session.bindLocal).
+    func localBindFailed(_ s: Session, address: SocketAddress, cause: Errno) {
+        let otherFamily = s.route.bind.map { $0.family != address.family } ?? false
+        log.log(.error, "proxy_bind_failed") {
+            $0.add("bind", s.route.bindText)
+            $0.add("upstream", s.upstream.name)
+            $0.add("server", s.upstream.serverNames[s.peer])
+            $0.add("address", address.description)
+            $0.add("error", otherFamily ? "the server's address family differs from proxy_bind's; trying the next server" : "bind() failed (\(cause.rawValue): \(cause))")
+        }
     }
 
     func connectFailed(upstream: Upstream, peer: Int, cause: Errno) {

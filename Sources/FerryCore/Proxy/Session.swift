@@ -71,6 +71,8 @@ public final class Session: EventHandler, TimerTarget {
     var closer: Closer = .none
     /// The client a PROXY header named, when one did (`listen ... proxy_protocol`).
     var origin: ClientOrigin? = nil
+    /// `proxy_upload_rate`/`proxy_download_rate`; nil (one test per pump run) when neither is set.
+    var rateLimit: SessionRateLimit? = nil
     /// Servers tried and how each attempt went, for the connection log.
     var attemptLog = AttemptLog()
     /// Where the client connected, and nginx's $connection serial; set by the runtime at accept.
@@ -128,6 +130,13 @@ public final class Session: EventHandler, TimerTarget {
                         try? server.applyDeadPeerDetection(keepalive: route.serverKeepalive, userTimeoutMilliseconds: route.userTimeoutMilliseconds)
                     }
                 }
+                if let local = route.bind {
+                    switch bindLocal(local, server: address) {
+                    case .bound: break
+                    case .otherFamily: continue
+                    case .failed: return end(.internalError)
+                    }
+                }
                 let pending = try server.connect(to: address)
                 try runtime.loop.register(server.fd, interest: Session.interest, handler: self, side: Session.serverSide)
                 if case .done = pending {
@@ -151,15 +160,43 @@ public final class Session: EventHandler, TimerTarget {
         }
     }
 
+    enum LocalBindResult { case bound, otherFamily, failed }
+
+    /// `proxy_bind`: binds the new server socket to the configured local address. Precondition:
+    /// `server` was just created for `address`, nothing else done with it.
+    ///
+    /// The builder refuses a file whose proxy_bind family differs from a server's, so a
+    /// mismatch here is a server added over the admin socket: that attempt fails as ferry's own
+    /// (not held against the server) and the next server is tried; nginx would end the session
+    /// with 500. Any other bind failure (the address is not this host's, a fixed port in use)
+    /// would repeat on every server: the session ends with 500 (`internal_error`), as in nginx.
+    private func bindLocal(_ local: SocketAddress, server address: SocketAddress) -> LocalBindResult {
+        let cause: Errno
+        if local.family != address.family {
+            cause = Errno(EAFNOSUPPORT)
+        } else {
+            if local.port == 0 { server.setBindAddressNoPort() }
+            do {
+                try server.bind(local)
+                return .bound
+            } catch {
+                cause = error
+            }
+        }
+        runtime.localBindFailed(self, address: address, cause: cause)
+        abandonServer(failed: false, cause: cause, outcome: .localError)
+        return local.family != address.family ? .otherFamily : .failed
+    }
+
     /// Closes the server socket of a failed attempt and accounts for it.
-    private func abandonServer(failed: Bool, cause: Errno) {
+    private func abandonServer(failed: Bool, cause: Errno, outcome: AttemptOutcome? = nil) {
         if server.fd.rawValue >= 0 {
             runtime.loop.deregister(server.fd)
             server.close()
             server = Socket(FileDescriptor(-1))
         }
         upstream.scheduler.sessionClosed(peer)
-        attemptLog.finish(AttemptOutcome(cause), offset: runtime.loop.now &- startedAt)
+        attemptLog.finish(outcome ?? AttemptOutcome(cause), offset: runtime.loop.now &- startedAt)
         if failed {
             upstream.stats[peer].connectFailures &+= 1
             upstream.scheduler.connectFailed(peer, now: runtime.loop.now)
@@ -234,13 +271,14 @@ public final class Session: EventHandler, TimerTarget {
     /// nothing reads it any more: without this the session would wait for proxy_timeout. On
     /// one whose inbound direction holds bytes the other side has not taken, that direction
     /// reads nothing until they drain, which a stalled peer may never let happen; the error is
-    /// pending on the socket and the session ends now.
+    /// pending on the socket and the session ends now. So on one whose direction rests under
+    /// proxy_upload_rate/proxy_download_rate: a reset does not wait for the rest to end.
     private func endIfResetUnread(_ events: EpollEvents, side: UInt8) {
         let isClient = side == Session.clientSide
         let inbound = isClient ? up : down
         if inbound.finished {
             end(isClient ? .clientReset : .serverReset, relayReset: true)
-        } else if inbound.isHolding && events.contains(.error) {
+        } else if (inbound.isHolding || rateLimit?.isResting(upload: isClient) == true) && events.contains(.error) {
             let e = (isClient ? client : server).pendingError() ?? .connectionReset
             let reason: SessionEnd = e == .connectionReset ? (isClient ? .clientReset : .serverReset)
                                                            : (isClient ? .clientError : .serverError)
@@ -250,17 +288,19 @@ public final class Session: EventHandler, TimerTarget {
 
     func pumpUp() {
         lastActivity = runtime.loop.now
+        if let limit = rateLimit, limit.uploadRate > 0 { return pumpLimited(limit, upload: true) }
         let outcome = up.run(from: client, to: server, runtime.relay, allowSplice: !serverIsUnix)
         settle(outcome, sourceIsClient: true)
     }
 
     func pumpDown() {
         lastActivity = runtime.loop.now
+        if let limit = rateLimit, limit.downloadRate > 0 { return pumpLimited(limit, upload: false) }
         let outcome = down.run(from: server, to: client, runtime.relay, allowSplice: !serverIsUnix)
         settle(outcome, sourceIsClient: false)
     }
 
-    private func settle(_ outcome: PumpOutcome, sourceIsClient: Bool) {
+    func settle(_ outcome: PumpOutcome, sourceIsClient: Bool) {
         switch outcome {
         case .waiting:
             return
@@ -317,6 +357,7 @@ public final class Session: EventHandler, TimerTarget {
         guard phase != .closed else { return }
         phase = .closed
         runtime.loop.timers.cancel(self)
+        if let limit = rateLimit { runtime.loop.timers.cancel(limit) }
         let relay = runtime.relay
         up.release(relay)
         down.release(relay)

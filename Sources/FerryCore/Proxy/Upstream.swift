@@ -104,6 +104,15 @@ public final class Route {
     /// Options for server-side sockets; `.off`/0 cost nothing per connect.
     public let serverKeepalive: KeepaliveConfig
     public let userTimeoutMilliseconds: Int
+    /// `set_real_ip_from`: senders whose PROXY header names the client; empty = every sender.
+    public let realIPFrom: [AccessRule.Match]
+    /// `proxy_upload_rate` / `proxy_download_rate` in bytes per second; 0 = unlimited.
+    public let uploadRate: Int
+    public let downloadRate: Int
+    /// `proxy_bind`: the local address server sockets are bound to before connecting; nil = off.
+    public let bind: SocketAddress?
+    /// The address as written, for log lines.
+    public let bindText: String
 
     public init(_ c: ListenerConfig, upstream: Upstream, limits: ClientLimits? = nil) {
         self.limits = limits
@@ -111,6 +120,11 @@ public final class Route {
         proxyProtocolTimeout = c.proxyProtocolTimeout.nanoseconds
         serverKeepalive = c.serverKeepalive
         userTimeoutMilliseconds = Int(c.userTimeout.milliseconds)
+        realIPFrom = c.realIPFrom
+        uploadRate = c.uploadRate
+        downloadRate = c.downloadRate
+        bind = c.bind.map { SocketAddress($0.endpoint) }
+        bindText = c.bind?.written ?? ""
         self.upstream = upstream
         connectTimeout = c.connectTimeout.nanoseconds
         idleTimeout = c.idleTimeout.nanoseconds
@@ -119,5 +133,14 @@ public final class Route {
         nextUpstreamTries = c.nextUpstreamTries
         nextUpstreamTimeout = c.nextUpstreamTimeout.nanoseconds
         access = AccessControl(c.access)
+    }
+
+    /// Whether the PROXY header from `sender` (the TCP peer) names the real client: with no
+    /// `set_real_ip_from`, every sender's does (ferry's documented behaviour); else only one
+    /// inside the listed ranges, as nginx's realip module decides. Cold path: once per header.
+    func trustsHeader(from sender: SocketAddress) -> Bool {
+        if realIPFrom.isEmpty { return true }
+        let bytes = sender.addressBytes
+        return realIPFrom.contains { AccessControl.matches($0, bytes: bytes, isUnix: sender.isUnix) }
     }
 }

@@ -114,6 +114,14 @@ public struct Socket: Equatable {
     public func setReusePort() throws(Errno) { try setOption(level: SOL_SOCKET, name: SO_REUSEPORT, value: 1) }
     public func setIPv6Only() { try? setOption(level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: 1) }
 
+    /// Before binding a client socket to an address with port 0: the kernel picks the port at
+    /// connect, per destination, instead of reserving one at bind for every destination (which
+    /// would run the ephemeral range dry at a few tens of thousands of sessions). Linux 4.2+;
+    /// an older kernel's refusal changes nothing else, so it is ignored, as nginx does.
+    public func setBindAddressNoPort() {
+        try? setOption(level: Int32(IPPROTO_IP), name: Int32(IP_BIND_ADDRESS_NO_PORT), value: 1)
+    }
+
     /// SO_KEEPALIVE plus the optional per-socket timings (seconds).
     public func setKeepalive(idle: Int?, interval: Int?, count: Int?) throws(Errno) {
         try setOption(level: SOL_SOCKET, name: SO_KEEPALIVE, value: 1)
