@@ -142,7 +142,7 @@ class Soak:
             "dropped_expected", "connect_timeouts", "reloads_valid", "reloads_invalid",
             "admin_commands", "admin_invalid", "admin_errors_seen", "agent_flaps", "kills",
             "blackholes", "floods", "flood_clients", "consistency_checks", "metrics_scrapes",
-            "routing_checked", "connects_ok", "bursts", "bulk_sessions", "deleted_config_servers", "admin_reloads"]}
+            "routing_checked", "connects_ok", "bursts", "bulk_sessions", "deleted_config_servers", "admin_reloads", "admin_floods", "metrics_floods", "log_rotations", "stalled_readers"]}
         self.cpu_samples = []
         self.rss_samples = []
         # backend name -> list of [start, end|None]: kills, black holes, shutdown sessions.
@@ -157,6 +157,9 @@ class Soak:
         self.agent_reply = {}     # agent name -> bytes
         self.added = set()        # servers we added with `add server`
         self.agent_down_entry = {}
+        self.rotated = 0
+        self.admin_flooding = False
+        self.metrics_flooding = False
         self.deleted = {}         # config server deleted with `del server` -> its open ineligible entry
         self.config_index = 0
         self.log_lines_expected_min = 0
@@ -342,6 +345,19 @@ stream {{
 
     # ---- admin socket and metrics
     async def admin_cmd(self, line: str, timeout: float = 10.0) -> str:
+        for _ in range(40):
+            try:
+                answer = await self.admin_once(line, timeout)
+            except (OSError, asyncio.TimeoutError):
+                if not self.admin_flooding:
+                    raise
+                answer = "Too many admin connections"
+            if not answer.startswith("Too many admin connections"):
+                return answer
+            await asyncio.sleep(0.25)
+        return answer
+
+    async def admin_once(self, line: str, timeout: float) -> str:
         r, w = await asyncio.wait_for(asyncio.open_unix_connection(self.admin), timeout)
         try:
             w.write(line.encode() + b"\n")
@@ -498,6 +514,9 @@ stream {{
                         w.write(len(p).to_bytes(2, "big") + p)
                         await w.drain()
                 sender = asyncio.ensure_future(send_all())
+                if self.rng.random() < 0.3:
+                    self.stats["stalled_readers"] += 1
+                    await asyncio.sleep(self.rng.uniform(1, 6))    # buffers fill both ways
                 try:
                     for p in frames:
                         hdr = await asyncio.wait_for(r.readexactly(2), 20)
@@ -849,8 +868,66 @@ stream {{
                     self.reset(s)
                 s.close()
 
+    async def hostile_chaos(self) -> None:
+        """Fills the admin socket's 64 and the metrics endpoint's 16 client slots with idle
+        connections, and rotates the access log (rename + SIGUSR1) under load."""
+        while not self.stopping:
+            await self.pause(15, 40)
+            if self.stopping:
+                break
+            roll = self.rng.random()
+            if roll < 0.35:
+                self.stats["admin_floods"] += 1
+                self.admin_flooding = True
+                idle = []
+                for _ in range(70):
+                    try:
+                        idle.append(await asyncio.wait_for(asyncio.open_unix_connection(self.admin), 3))
+                    except (OSError, asyncio.TimeoutError):
+                        break
+                await asyncio.sleep(0.5)
+                try:
+                    answer = await self.admin_once("show info", timeout=5)
+                    if "Too many admin connections" not in answer and "Uptime" not in answer and "Name" not in answer:
+                        self.violation(f"admin answered {answer[:80]!r} with every slot taken")
+                except (OSError, asyncio.TimeoutError):
+                    pass    # a full backlog may also refuse
+                for _, w in idle:
+                    w.close()
+                await asyncio.sleep(1.0)
+                self.admin_flooding = False
+                try:
+                    answer = await self.admin_once("show info", timeout=5)
+                    if "Too many admin connections" in answer:
+                        self.violation("admin still busy 1 s after its idle clients left")
+                except (OSError, asyncio.TimeoutError) as e:
+                    self.violation(f"admin socket dead after its slots were filled: {e}")
+            elif roll < 0.7:
+                self.stats["metrics_floods"] += 1
+                self.metrics_flooding = True
+                idle = []
+                for _ in range(20):
+                    try:
+                        idle.append(await asyncio.wait_for(asyncio.open_connection(HOST, self.metrics_port), 3))
+                    except (OSError, asyncio.TimeoutError):
+                        break
+                await asyncio.sleep(0.5)
+                for _, w in idle:
+                    w.close()
+                await asyncio.sleep(1.0)
+                self.metrics_flooding = False
+                try:
+                    await self.metrics()
+                except (OSError, asyncio.TimeoutError, RuntimeError) as e:
+                    self.violation(f"metrics not served 1 s after its idle clients left: {e}")
+            else:
+                self.stats["log_rotations"] += 1
+                self.rotated += 1
+                os.rename(self.access, f"{self.access}.{self.rotated}")
+                self.ferry.send_signal(signal.SIGUSR1)
+
     async def pause(self, lo: float, hi: float) -> None:
-        end = self.now() + self.rng.uniform(lo, hi)
+        end = self.now() + self.rng.uniform(lo, hi) / self.args.chaos
         while not self.stopping and self.now() < end:
             await asyncio.sleep(min(0.5, end - self.now()))
 
@@ -910,7 +987,8 @@ stream {{
                 await self.metrics()
                 self.stats["metrics_scrapes"] += 1
             except (OSError, asyncio.TimeoutError, RuntimeError) as e:
-                self.violation(f"metrics scrape failed: {e}")
+                if not self.metrics_flooding:   # its 17th client gets 503 by design
+                    self.violation(f"metrics scrape failed: {e}")
             for name in self.limits:
                 st = self.backend_stats(name)
                 if st and st["violations"]:
@@ -961,6 +1039,17 @@ stream {{
         if not self.ferry_alive():
             self.violation("ferry died before the final checks")
             return
+        # Every listener serves once the chaos is over (a paused or lost listener would not).
+        await asyncio.sleep(3)   # probes see restarted backends up again
+        for name in ["ua", "ub", "uc", "ud"]:
+            try:
+                r, w = await asyncio.wait_for(asyncio.open_connection(HOST, self.listen[name]), 5)
+                banner = await asyncio.wait_for(r.readexactly(16), 5)
+                w.close()
+                if not banner.startswith(b"ID:"):
+                    self.violation(f"listener {name} answered {banner!r} after the chaos")
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as e:
+                self.violation(f"listener {name} does not serve after the chaos: {type(e).__name__} {e}")
 
         async def no_sessions():
             answer = await self.admin_cmd("show stat;show sessions")
@@ -996,22 +1085,22 @@ stream {{
         required = ["time", "listener", "client", "client_port", "upstream", "server", "server_address",
                     "tried", "connect_ms", "duration_ms", "bytes_from_client", "bytes_to_client", "end",
                     "status", "connection"]
-        with open(self.access, "rb") as f:
-            for raw in f:
-                lines += 1
-                try:
-                    rec = json.loads(raw)
-                    missing = [k for k in required if k not in rec]
-                    if missing:
-                        raise ValueError(f"missing {missing}")
-                    if rec["connection"] in serials:
-                        raise ValueError(f"connection {rec['connection']} twice")
-                    serials.add(rec["connection"])
-                    per_listener[rec["listener"]] = per_listener.get(rec["listener"], 0) + 1
-                except ValueError as e:
-                    bad += 1
-                    if bad <= 3:
-                        self.violation(f"access log line {lines}: {e}: {raw[:120]!r}")
+        files = [f"{self.access}.{i}" for i in range(1, self.rotated + 1)] + [self.access]
+        for raw in (line for path in files for line in open(path, "rb")):
+            lines += 1
+            try:
+                rec = json.loads(raw)
+                missing = [k for k in required if k not in rec]
+                if missing:
+                    raise ValueError(f"missing {missing}")
+                if rec["connection"] in serials:
+                    raise ValueError(f"connection {rec['connection']} twice")
+                serials.add(rec["connection"])
+                per_listener[rec["listener"]] = per_listener.get(rec["listener"], 0) + 1
+            except ValueError as e:
+                bad += 1
+                if bad <= 3:
+                    self.violation(f"access log line {lines}: {e}: {raw[:120]!r}")
         self.access_lines = lines
         self.accepted_total = accepted
         # Per listener still open; a listener a reload closed takes its counter with it.
@@ -1059,7 +1148,7 @@ stream {{
 
         workers = [asyncio.ensure_future(c) for c in [
             self.population(), self.churn(), self.monitor(), self.backend_chaos(), self.agent_chaos(),
-            self.admin_chaos(), self.reload_chaos(), self.flood_chaos()]]
+            self.admin_chaos(), self.reload_chaos(), self.flood_chaos(), self.hostile_chaos()]]
         warm_rss = 0
         end = self.args.seconds
         while self.now() < end and not self.stopping:
@@ -1130,6 +1219,8 @@ def main() -> int:
     ap.add_argument("--nofile", type=int, default=3400, help="worker_rlimit_nofile for ferry")
     ap.add_argument("--seed", type=int, default=int(os.environ.get("SOAK_SEED", time.time())))
     ap.add_argument("--ferry-bin", default=".build/release/ferry")
+    ap.add_argument("--chaos", type=float, default=float(os.environ.get("SOAK_CHAOS", 1)),
+                    help="how much faster trouble comes (2 = twice as often)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
