@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 FERRY_DEBUG := .build/debug/ferry
 FERRY_RELEASE := .build/release/ferry
 
-.PHONY: all build release test demo bench bench-config bench-log fuzz install clean
+.PHONY: all build release test demo bench bench-config bench-log fuzz install clean soak
 
 all: build
 
@@ -50,6 +50,12 @@ bench-config: release
 # Connection rate with and without a connection log (the cost of logging every session).
 bench-log: release
 	python3 bench/log-cost.py --ferry-bin $(FERRY_RELEASE)
+
+# Chaos soak, not part of `make test`: ferry under kills, black holes, agent flaps, admin
+# commands, reloads and floods for SOAK_SECONDS, with invariants checked (bench/soak.py).
+SOAK_SECONDS ?= 300
+soak: release
+	SOAK_SECONDS=$(SOAK_SECONDS) python3 bench/soak.py --ferry-bin $(FERRY_RELEASE)
 
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -288,3 +288,71 @@ final class HealthReloadTests: IntegrationCase {
         XCTAssertEqual(v, ["c1": 3, "c2": 3, "c3": 3], "the agents are gone, so are their down and drain")
     }
 }
+
+/// Sessions that stay on a server a reload removed, when that server comes back.
+final class ReloadRejoinTests: IntegrationCase {
+    let main = "admin_socket @DIR@/admin.sock;"
+
+    /// `show stat`'s scur of u/server and the lines `show sessions u/server` lists.
+    func counts(_ f: FerryInstance, _ server: String) throws -> (scur: Int?, listed: Int) {
+        let stat = try AdminSocket.command(f.adminPath, "show stat")
+        let row = stat.split(separator: "\n").first { $0.hasPrefix("u,\(server),") }
+        let scur = row.flatMap { Int($0.split(separator: ",", omittingEmptySubsequences: false)[4]) }
+        let listed = try AdminSocket.command(f.adminPath, "show sessions u/\(server)")
+            .split(separator: "\n").filter { !$0.hasPrefix("#") }.count
+        return (scur, listed)
+    }
+
+    /// b1 (max_conns=2) holds two sessions; a reload drops it from the file and the next puts
+    /// it back. The two sessions are still on b1, so b1 must count them: scur 2, and a third
+    /// client is refused instead of becoming b1's third connection.
+    func testSessionsRejoinAServerAReloadBringsBack() throws {
+        let b1 = try backend("b1")
+        let b2 = try backend("b2")
+        let withB1 = "upstream u { server 127.0.0.1:\(b1.port) name=b1 max_conns=2; }\nserver { listen LISTEN; proxy_pass u; }"
+        let withoutB1 = "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; }"
+        let f = try ferry(withB1, main: main)
+        let held = try (0..<2).map { _ in try TestClient.connect(f.listenPort) }
+        for c in held { XCTAssertEqual(try c.banner(), "b1") }
+        try f.rewriteConfig(stream: withoutB1, main: main)
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b2")
+        try f.rewriteConfig(stream: withB1, main: main)
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
+
+        let (scur, listed) = try counts(f, "b1")
+        XCTAssertEqual(listed, 2)
+        XCTAssertEqual(scur, 2, "b1 counts the sessions it holds")
+        let third = try TestClient.connect(f.listenPort)
+        defer { third.close() }
+        XCTAssertEqual(third.waitForEnd(), .eof, "b1 is full: the third client is refused")
+        XCTAssertEqual(b1.open, 2, "max_conns=2 at the backend")
+        // The sessions still relay, and their ends balance the count.
+        for c in held {
+            try c.send("ping")
+            XCTAssertEqual(try c.receive(exactly: 4), Array("ping".utf8))
+            c.close()
+        }
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? self.counts(f, "b1"))?.scur == 0 })
+    }
+
+    /// The same through `add server`: a server a reload dropped, added back at run time.
+    func testSessionsRejoinAServerAddedBack() throws {
+        let b1 = try backend("b1")
+        let b2 = try backend("b2")
+        let both = "upstream u { server 127.0.0.1:\(b2.port) name=b2; server 127.0.0.1:\(b1.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; }"
+        let onlyB2 = "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; }"
+        let f = try ferry(both, main: main)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/b2 state maint"), "\n")
+        let held = try TestClient.connect(f.listenPort)
+        defer { held.close() }
+        XCTAssertEqual(try held.banner(), "b1")
+        try f.rewriteConfig(stream: onlyB2, main: main)
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/b1 127.0.0.1:\(b1.port)"), "New server registered.\n\n")
+        let (scur, listed) = try counts(f, "b1")
+        XCTAssertEqual(listed, 1)
+        XCTAssertEqual(scur, 1, "b1 counts the session it holds")
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "del server u/b1").contains("connections attached"), "a server with a session cannot be deleted")
+    }
+}

@@ -66,6 +66,8 @@ enum AdminServerChanges {
         state.admin = .maint
         let i = u.addServer(parsed, state: state, now: runtime.loop.now)
         runtime.health?.serverAdded(u, index: i, server: parsed)
+        // Sessions that stayed on this server when a reload dropped it count here again.
+        runtime.rejoinReturningServers(only: u.name)
         runtime.log.log(.notice, "admin_add_server") { $0.add("upstream", u.name); $0.add("server", name); $0.add("address", parsed.address.written); $0.add("id", i + 1) }
         return .info("New server registered.")
     }

@@ -3,9 +3,14 @@ import Glibc
 /// One connection-log file, written without ever making the event loop wait.
 ///
 /// The loop appends whole lines to an in-memory buffer; a writer thread writes full buffers to
-/// the file. Memory is bounded by two buffers: the one the loop fills and the one the writer is
-/// writing. When the writer is still busy (slow disk) and the loop's buffer is full, or a write
-/// fails (disk full), lines are dropped and counted: a session is never held up by its log line.
+/// the file. While the writer is still busy with the previous buffer, the loop's buffer grows
+/// past its size up to `burstLimit`: many sessions end in one batch (a `shutdown sessions` of a
+/// busy server, a flood's clients leaving, a backend's resets), far more lines than one buffer
+/// holds, and the writer thread may not even have been scheduled yet on a busy machine; those
+/// lines must not be lost on a healthy disk. Only a writer that stays behind (slow or stalled
+/// disk) past `burstLimit`, or a write that fails (disk full), costs lines, dropped and counted:
+/// a session is never held up by its log line. Memory stays bounded by three buffers of at
+/// most `burstLimit` (the loop's, the one handed over, the writer's).
 ///
 /// Flushing: a buffer goes to the writer when half full, when `flushInterval` has passed since
 /// its first line, on reopen and at exit. nginx's unbuffered `access_log` writes every line at
@@ -16,6 +21,8 @@ public final class LogFile: TimerTarget {
     public static let defaultFlushInterval: UInt64 = 100_000_000
     /// The smallest buffer honoured; the configuration raises smaller ones with a warning.
     public static let minimumBufferSize = 512
+    /// ~12,000 JSON lines: a burst of session ends that size waits for the writer.
+    public static let burstLimit = 4 * 1024 * 1024
 
     public let path: String
     public let bufferSize: Int
@@ -81,7 +88,7 @@ public final class LogFile: TimerTarget {
         let need = bytes.count + 1
         if active.count + need > bufferSize {
             handOff()
-            if active.count + need > bufferSize && !active.isEmpty {
+            if active.count + need > max(bufferSize, LogFile.burstLimit) && !active.isEmpty {
                 droppedOnLoop &+= 1
                 return
             }
@@ -183,7 +190,13 @@ public final class LogFile: TimerTarget {
                 let (droppedLines, writeError) = writeAll(batch)
                 unwritten = droppedLines
                 if writeError != nil { error = writeError }
-                batch.removeAll(keepingCapacity: true)
+                // A burst grew this buffer; do not keep megabytes for the quiet that follows.
+                if batch.capacity > 2 * bufferSize {
+                    batch = []
+                    batch.reserveCapacity(bufferSize)
+                } else {
+                    batch.removeAll(keepingCapacity: true)
+                }
             }
 
             mutex.lock()

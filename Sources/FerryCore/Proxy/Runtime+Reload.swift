@@ -8,8 +8,9 @@ import Glibc
 /// removed ones close while their sessions continue; upstreams are rebuilt and new sessions
 /// use them; live sessions move to the same server in the new upstream (matched by upstream
 /// name, then server name, then address as written), so per-server session counts survive.
-/// A session whose server is gone stays on the retired upstream object until it ends; one still
-/// connecting during the reload moves when its connect succeeds.
+/// A session whose server is gone stays on the retired upstream object until it ends, or until a
+/// later reload or `add server` brings that server back; one still connecting during the reload
+/// moves when its connect succeeds.
 ///
 /// Runtime changes made over the admin socket to servers that remain are kept (admin state,
 /// agent state, probe state, passive failures, counters); a runtime weight or maxconn is kept
@@ -161,6 +162,7 @@ extension Runtime {
         listeners = assignments.map(\.0)
         upstreamList = plan.upstreams
         upstreams = byName
+        moved += rejoinReturningServers()
         Runtime.assignIDs(upstreamList, listeners)
         if gate != .open { for l in opened { l.setAccepting(false) } }
         for (l, logging) in zip(listeners, logging) { l.logging = logging }
@@ -190,13 +192,7 @@ extension Runtime {
     func moveToSuccessor(_ s: Session) -> Bool {
         var moved = false
         while s.peer >= 0, let (u, map) = s.upstream.successor, s.peer < map.count, let j = map[s.peer] {
-            s.upstream.scheduler.sessionClosed(s.peer)
-            u.scheduler.sessionOpened(j)
-            s.attemptLog.remap(map)
-            s.upstream = u
-            s.peer = j
-            s.tried = TriedSet()
-            s.tried.insert(j)
+            move(s, to: u, peer: j, map: map)
             moved = true
         }
         return moved
@@ -217,6 +213,45 @@ extension Runtime {
             s = current.next
         }
         connectionLog.closeFiles(notIn: used)
+    }
+
+    /// Sessions whose server had left the file stay on a retired upstream (above). When a later
+    /// reload or `add server` brings that server back to the upstream of the same name (same
+    /// `name=`, else same address as written), they rejoin it: otherwise the returning server
+    /// counts none of the sessions it already holds, so `show stat` undercounts it and
+    /// least_conn and max_conns send it more than it may take. `only` limits the pass to one
+    /// upstream. Returns how many sessions rejoined.
+    /// Precondition: `upstreams` already names the current upstream objects.
+    @discardableResult
+    func rejoinReturningServers(only name: String? = nil) -> Int {
+        var maps: [ObjectIdentifier: [Int?]] = [:]
+        var rejoined = 0
+        var s = sessions
+        while let current = s {
+            s = current.next
+            let old = current.upstream
+            // A session still connecting rejoins through its successor chain when it connects.
+            guard current.phase == .relaying, current.peer >= 0, name == nil || old.name == name,
+                  let u = upstreams[old.name], u !== old else { continue }
+            let key = ObjectIdentifier(old)
+            let map = maps[key] ?? Runtime.matchServers(old, u)
+            maps[key] = map
+            guard current.peer < map.count, let j = map[current.peer] else { continue }
+            move(current, to: u, peer: j, map: map)
+            rejoined += 1
+        }
+        return rejoined
+    }
+
+    /// Moves `s` to server `j` of `u`, `map` taking its upstream's server indices to `u`'s.
+    private func move(_ s: Session, to u: Upstream, peer j: Int, map: [Int?]) {
+        s.upstream.scheduler.sessionClosed(s.peer)
+        u.scheduler.sessionOpened(j)
+        s.attemptLog.remap(map)
+        s.upstream = u
+        s.peer = j
+        s.tried = TriedSet()
+        s.tried.insert(j)
     }
 
     /// Puts the new admin socket in place: `opened` is the one the reload opened at a new
@@ -254,7 +289,8 @@ extension Runtime {
     static func matchServers(_ old: Upstream, _ new: Upstream) -> [Int?] {
         var byName: [String: Int] = [:]
         var byAddress: [String: Int] = [:]
-        for j in new.serverNames.indices.reversed() {
+        // A tombstone of `del server` is no match: `add server` may have brought the name back.
+        for j in new.serverNames.indices.reversed() where !new.removed[j] {
             byName[new.serverNames[j]] = j
             byAddress[new.writtenAddresses[j]] = j
         }
