@@ -97,7 +97,22 @@ final class RateLimitTests: IntegrationCase {
         XCTAssertFalse(try c.receiveSome().isEmpty)
         let start = Date()
         f.signal(SIGTERM)
-        XCTAssertNotNil(f.waitExit(timeout: 5), "ferry did not stop")
+        XCTAssertEqual(f.waitExit(timeout: 5), 0, "ferry did not stop cleanly: \(f.stderr)")
         XCTAssertLessThan(Date().timeIntervalSince(start), 3)
+    }
+
+    /// With half-close off, the server's FIN seen when a rest ends ends the whole session from the
+    /// rate limiter's own timer: the bytes still arrive intact, and ferry goes on serving and
+    /// stops cleanly (the session is released while that timer is still running).
+    func testASessionEndedWhenARestEndsIsReleasedCleanly() throws {
+        let b = try sender()
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_download_rate 200k; proxy_half_close off; }")
+        for round in 0..<2 {
+            let got = try download(f.listenPort)
+            XCTAssertTrue(got.intact, "round \(round): the bytes were not the payload")
+        }
+        XCTAssertTrue(f.isRunning, f.stderr)
+        f.signal(SIGTERM)
+        XCTAssertEqual(f.waitExit(timeout: 5), 0, f.stderr)
     }
 }

@@ -53,7 +53,9 @@ final class SessionRateLimit: TimerTarget {
         guard n > 0 else { return }
         let rate = UInt64(upload ? uploadRate : downloadRate)
         let (ns, overflow) = n.multipliedReportingOverflow(by: 1_000_000_000)
-        rest(upload: upload, now: now, nanoseconds: overflow ? UInt64(1) << 50 : ns / rate)
+        // Rounded up: a rest of 0 would schedule nothing, and a run stopped by its budget (not by
+        // an empty socket) gets no new edge, so the direction would stall until the peer sent more.
+        rest(upload: upload, now: now, nanoseconds: overflow ? UInt64(1) << 50 : ns / rate + (ns % rate == 0 ? 0 : 1))
     }
 
     private func rest(upload: Bool, now: UInt64, nanoseconds: UInt64) {
@@ -63,18 +65,32 @@ final class SessionRateLimit: TimerTarget {
 
     private func setResume(upload: Bool, at t: UInt64) {
         if upload { upResumeAt = t } else { downResumeAt = t }
-        let next = [upResumeAt, downResumeAt].filter { $0 != 0 }.min()
-        if let next { session.runtime.loop.timers.schedule(self, at: next) } else { session.runtime.loop.timers.cancel(self) }
+        if let next = nextResume { session.runtime.loop.timers.schedule(self, at: next) } else { session.runtime.loop.timers.cancel(self) }
+    }
+
+    /// The earlier of the two resume times that are set (no array: this runs on every read run).
+    private var nextResume: UInt64? {
+        switch (upResumeAt, downResumeAt) {
+        case (0, 0): return nil
+        case (0, let d): return d
+        case (let u, 0): return u
+        case (let u, let d): return min(u, d)
+        }
     }
 
     /// A rest is over: the direction reads again, with no new edge to say so. Precondition: loop thread.
     func timerFired(now: UInt64) {
-        guard session.phase == .relaying else { return }
-        if upResumeAt != 0 && now >= upResumeAt { session.pumpLimited(self, upload: true) }
-        if session.phase == .relaying && downResumeAt != 0 && now >= downResumeAt { session.pumpLimited(self, upload: false) }
-        // Re-arm for a direction still resting (a run above may also have scheduled its own).
-        if session.phase == .relaying && !timer.isScheduled, let next = [upResumeAt, downResumeAt].filter({ $0 != 0 }).min() {
-            session.runtime.loop.timers.schedule(self, at: next)
+        // A run may end the session, which drops the runtime's reference to it: held strongly
+        // here so the reads of `phase` after the run are not of freed memory.
+        let session = self.session
+        withExtendedLifetime(session) {
+            guard session.phase == .relaying else { return }
+            if upResumeAt != 0 && now >= upResumeAt { session.pumpLimited(self, upload: true) }
+            if session.phase == .relaying && downResumeAt != 0 && now >= downResumeAt { session.pumpLimited(self, upload: false) }
+            // Re-arm for a direction still resting (a run above may also have scheduled its own).
+            if session.phase == .relaying && !timer.isScheduled, let next = nextResume {
+                session.runtime.loop.timers.schedule(self, at: next)
+            }
         }
     }
 }
