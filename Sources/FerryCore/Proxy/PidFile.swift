@@ -4,22 +4,35 @@ import Glibc
 enum PidFile {
     /// Writes this process's pid to `path` atomically: a temporary file beside it is renamed
     /// over it, so `ferry -s` racing a start or a reload never reads an empty or partial number.
+    /// A directory ferry may not write to (a pid file prepared by root in /run, writable by the
+    /// service user) gets the file rewritten in place instead, as nginx always does.
     static func write(_ path: String) throws(StartupError) {
         let temporary = "\(path).\(getpid()).tmp"
-        let text = Array("\(getpid())\n".utf8)
         do throws(Errno) {
-            let fd = try FileDescriptor.openForWriting(temporary)
-            let written = text.withUnsafeBytes { fd.writeSome($0.baseAddress!, count: $0.count) }
-            fd.close()
-            switch written {
-            case .success(let n) where n == text.count: break
-            case .success: throw Errno(ENOSPC)
-            case .failure(let e): throw e
+            let fd: FileDescriptor
+            do {
+                fd = try FileDescriptor.openForWriting(temporary)
+            } catch let e where e.rawValue == EACCES || e.rawValue == EPERM || e.rawValue == EROFS {
+                try writePid(to: FileDescriptor.openForWriting(path))
+                return
             }
+            try writePid(to: fd)
             _ = try syscall("rename") { rename(temporary, path) }
         } catch {
             unlink(temporary)
             throw StartupError("pid file \"\(path)\" could not be written (\(error.rawValue): \(error)); check that its directory exists and is writable")
+        }
+    }
+
+    /// Writes the pid and a newline, then closes `fd`.
+    private static func writePid(to fd: FileDescriptor) throws(Errno) {
+        let text = Array("\(getpid())\n".utf8)
+        let written = text.withUnsafeBytes { fd.writeSome($0.baseAddress!, count: $0.count) }
+        fd.close()
+        switch written {
+        case .success(let n) where n == text.count: break
+        case .success: throw Errno(ENOSPC)
+        case .failure(let e): throw e
         }
     }
 
