@@ -34,6 +34,19 @@ final class LogFileTests: XCTestCase {
         }
     }
 
+    /// A line for a file a reload already closed is counted as dropped, not kept in a buffer
+    /// that no writer will take (it used to stay there, with a flush timer re-armed forever).
+    func testALineAfterCloseIsCountedAsDropped() throws {
+        try withDirectory { dir in
+            let f = try LogFile(path: dir + "/a.log", bufferSize: 1024, flushInterval: nil, loop: nil)
+            f.append("before")
+            f.close()
+            f.append("after")
+            XCTAssertEqual(lines(dir + "/a.log"), ["before"])
+            XCTAssertEqual(f.dropped, 1)
+        }
+    }
+
     func testReopenWritesIntoANewFileAtThePath() throws {
         try withDirectory { dir in
             let f = try LogFile(path: dir + "/a.log", bufferSize: 4096, flushInterval: nil, loop: nil)

@@ -49,6 +49,9 @@ public final class LogFile: TimerTarget {
     private var linesWritten: UInt64 = 0
     private var lastError: Errno? = nil
     private var writerExited = false
+    /// Set by `close()`: a late line (a PROXY-header client of a listen socket two reloads gone)
+    /// is counted as dropped rather than left in a buffer no writer will ever take.
+    private var isClosed = false
     private var fd: FileDescriptor
     private var thread: WorkerThread? = nil
 
@@ -85,6 +88,7 @@ public final class LogFile: TimerTarget {
 
     public func append(bytes: UnsafeBufferPointer<UInt8>) {
         linesAppended &+= 1
+        if isClosed { droppedOnLoop &+= 1; return }
         let need = bytes.count + 1
         if active.count + need > bufferSize {
             handOff()
@@ -139,6 +143,7 @@ public final class LogFile: TimerTarget {
 
     /// Writes what is buffered (waiting at most `timeout` ns for a busy writer) and stops the writer.
     public func close(timeout: UInt64 = 2_000_000_000) {
+        isClosed = true
         let deadline = MonotonicClock.now() &+ timeout
         while !handOff() && MonotonicClock.now() < deadline { usleep(1000) }
         if !active.isEmpty { droppedOnLoop &+= UInt64(activeLines); active.removeAll(); activeLines = 0 }
