@@ -217,15 +217,9 @@ final class ConnectionLogTests: IntegrationCase {
     /// The FIFO's reader stops reading: the writer thread blocks in write(2), which must not
     /// keep ferry from exiting on SIGTERM.
     func testStalledFIFOReaderDoesNotBlockExit() throws {
-        let dir = try temporaryDirectory(self)
-        let fifo = dir + "/access.fifo"
-        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
         // The test holds the read end and never reads.
-        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
-        XCTAssertGreaterThanOrEqual(reader, 0)
+        let (f, reader) = try ferryLoggingToFIFO()
         defer { close(reader) }
-        let b = try backend("b1")
-        let f = try ferry("access_log \(fifo) buffer=4k flush=10ms;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }")
         // ~200 bytes a line: 1,000 sessions are three times the pipe's 64 KiB.
         for _ in 0..<1000 { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
         // The writer is stuck once the FIFO holds bytes that no longer change (its capacity
@@ -241,14 +235,8 @@ final class ConnectionLogTests: IntegrationCase {
 /// disk would for a moment) is written once the writer catches up, not dropped.
 final class ConnectionLogBurstTests: IntegrationCase {
     func testBurstOfSessionEndsWhileTheWriterIsBusyLosesNoLine() throws {
-        let dir = try temporaryDirectory(self)
-        let fifo = dir + "/access.fifo"
-        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
-        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
-        XCTAssertGreaterThanOrEqual(reader, 0)
+        let (f, reader) = try ferryLoggingToFIFO()
         defer { close(reader) }
-        let b = try backend("b1")
-        let f = try ferry("access_log \(fifo) buffer=4k flush=10ms;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }")
         // ~250 bytes a line: 600 sessions are more than the FIFO's 64 KiB and both 4k buffers.
         let sessions = 600
         for _ in 0..<sessions { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
@@ -268,5 +256,23 @@ final class ConnectionLogBurstTests: IntegrationCase {
         XCTAssertEqual(f.events("log_lines_dropped"), 0, f.stderr)
         let parsed = lines.filter { (try? JSONSerialization.jsonObject(with: Data($0))) != nil }
         XCTAssertEqual(parsed.count, lines.count, "every line whole")
+    }
+}
+
+extension IntegrationCase {
+    /// ferry in front of backend b1, its access log a FIFO with small buffers; the FIFO's read end
+    /// (non-blocking, read only when the test chooses) is returned for the caller to close.
+    func ferryLoggingToFIFO() throws -> (FerryInstance, reader: Int32) {
+        let fifo = try temporaryDirectory(self) + "/access.fifo"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+        XCTAssertGreaterThanOrEqual(reader, 0)
+        let b = try backend("b1")
+        do {
+            return (try ferry("access_log \(fifo) buffer=4k flush=10ms;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }"), reader)
+        } catch {
+            close(reader)
+            throw error
+        }
     }
 }

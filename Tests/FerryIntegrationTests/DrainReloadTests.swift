@@ -280,8 +280,7 @@ final class HealthReloadTests: IntegrationCase {
         // b2 comes back and the operator drops the checks.
         let b2 = try TestBackend(name: "b2", port: probed)
         addTeardownBlock { b2.stop() }
-        try f.rewriteConfig(stream: stream(checks: false), main: "admin_socket @DIR@/admin.sock;")
-        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
+        try f.reloadOverAdmin(stream: stream(checks: false), main: "admin_socket @DIR@/admin.sock;")
         let u = tally(try (0..<6).map { _ in try bannerThrough(f.listenPort) })
         XCTAssertEqual(u["b2", default: 0], 3, "b2 is up and nothing checks it any more: \(u)")
         let v = tally(try (0..<9).map { _ in try bannerThrough(vPort) })
@@ -314,11 +313,9 @@ final class ReloadRejoinTests: IntegrationCase {
         let f = try ferry(withB1, main: main)
         let held = try (0..<2).map { _ in try TestClient.connect(f.listenPort) }
         for c in held { XCTAssertEqual(try c.banner(), "b1") }
-        try f.rewriteConfig(stream: withoutB1, main: main)
-        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
+        try f.reloadOverAdmin(stream: withoutB1, main: main)
         XCTAssertEqual(try bannerThrough(f.listenPort), "b2")
-        try f.rewriteConfig(stream: withB1, main: main)
-        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
+        try f.reloadOverAdmin(stream: withB1, main: main)
 
         let (scur, listed) = try counts(f, "b1")
         XCTAssertEqual(listed, 2)
@@ -347,8 +344,7 @@ final class ReloadRejoinTests: IntegrationCase {
         let held = try TestClient.connect(f.listenPort)
         defer { held.close() }
         XCTAssertEqual(try held.banner(), "b1")
-        try f.rewriteConfig(stream: onlyB2, main: main)
-        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
+        try f.reloadOverAdmin(stream: onlyB2, main: main)
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/b1 127.0.0.1:\(b1.port)"), "New server registered.\n\n")
         let (scur, listed) = try counts(f, "b1")
         XCTAssertEqual(listed, 1)

@@ -57,8 +57,7 @@ final class ReloadResourceTests: IntegrationCase {
         XCTAssertTrue(f.stderr.contains("admin_socket \(f.directory.path)/missing/admin.sock"), f.stderr)
         XCTAssertTrue(try AdminSocket.command(f.adminPath, "show info").contains("Name: ferry"), "the old admin socket is gone")
         // A path that can be bound: the socket moves, the old path is removed.
-        try f.rewriteConfig(stream: stream, main: "admin_socket @DIR@/admin2.sock;")
-        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
+        try f.reloadOverAdmin(stream: stream, main: "admin_socket @DIR@/admin2.sock;")
         let moved = f.directory.path + "/admin2.sock"
         XCTAssertTrue(try AdminSocket.command(moved, "show info").contains("Name: ferry"))
         XCTAssertTrue(waitUntil(timeout: 3) { !FileManager.default.fileExists(atPath: f.adminPath) }, "old admin socket file left")

@@ -73,6 +73,13 @@ final class FerryInstance {
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
+    /// Rewrites the configuration and reloads it with the admin command `reload` (sent to the
+    /// socket at `adminPath`), which must answer that it did.
+    func reloadOverAdmin(stream body: String, main: String = "", file: StaticString = #filePath, line: UInt = #line) throws {
+        try rewriteConfig(stream: body, main: main)
+        XCTAssertTrue(try AdminSocket.command(adminPath, "reload").hasPrefix("Configuration reloaded"), file: file, line: line)
+    }
+
     var stderr: String {
         (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
     }

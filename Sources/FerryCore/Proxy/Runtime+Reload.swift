@@ -156,8 +156,7 @@ extension Runtime {
         }
         for (l, route) in assignments { l.route = route }
         for (l, listen) in keptConfigs { l.config = listen }
-        let closingListeners = Array(kept.values)
-        let closing = closingListeners
+        let closing = Array(kept.values)
         for l in closing { l.close() }
         listeners = assignments.map(\.0)
         upstreamList = plan.upstreams
