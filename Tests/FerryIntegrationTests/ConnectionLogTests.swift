@@ -207,18 +207,11 @@ final class ConnectionLogTests: IntegrationCase {
         XCTAssertTrue(r.stderr.contains("startup_failed") && r.stderr.contains(fifo) && r.stderr.contains("No such device or address"), r.stderr)
     }
 
-    /// Bytes waiting in a FIFO (or pipe) for its reader.
-    func pending(_ fd: Int32) -> Int32 {
-        var n: Int32 = 0
-        _ = withUnsafeMutablePointer(to: &n) { ioctl(fd, UInt(FIONREAD), $0) }
-        return n
-    }
-
     /// The FIFO's reader stops reading: the writer thread blocks in write(2), which must not
     /// keep ferry from exiting on SIGTERM.
     func testStalledFIFOReaderDoesNotBlockExit() throws {
         // The test holds the read end and never reads.
-        let (f, reader) = try ferryLoggingToFIFO()
+        let (f, reader, _, _) = try ferryLoggingToFIFO()
         defer { close(reader) }
         // ~200 bytes a line: 1,000 sessions are three times the pipe's 64 KiB.
         for _ in 0..<1000 { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
@@ -235,7 +228,7 @@ final class ConnectionLogTests: IntegrationCase {
 /// disk would for a moment) is written once the writer catches up, not dropped.
 final class ConnectionLogBurstTests: IntegrationCase {
     func testBurstOfSessionEndsWhileTheWriterIsBusyLosesNoLine() throws {
-        let (f, reader) = try ferryLoggingToFIFO()
+        let (f, reader, _, _) = try ferryLoggingToFIFO()
         defer { close(reader) }
         // ~250 bytes a line: 600 sessions are more than the FIFO's 64 KiB and both 4k buffers.
         let sessions = 600
@@ -259,17 +252,56 @@ final class ConnectionLogBurstTests: IntegrationCase {
     }
 }
 
+/// A reload moves the access log away from a FIFO whose reader has stopped: the retired file's
+/// writer is stuck in write(2), with more lines buffered behind it. The reload neither waits for
+/// it nor drops those lines; once the reader is back every line arrives and the FIFO is closed.
+final class ConnectionLogRetireTests: IntegrationCase {
+    func testReloadRetiringAStuckLogLosesNoLine() throws {
+        let admin = "admin_socket @DIR@/admin.sock;"
+        let (f, reader, fifo, backendPort) = try ferryLoggingToFIFO(main: admin)
+        defer { close(reader) }
+        // ~250 bytes a line: 600 sessions fill the FIFO's 64 KiB and leave lines in ferry's buffers.
+        let sessions = 600
+        for _ in 0..<sessions { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
+        XCTAssertGreaterThan(steadyValue(timeout: 5, quiet: 0.5) { Int(self.pending(reader)) } ?? 0, 0, "the writer is stuck")
+        let b = f.directory.path
+        try f.reloadOverAdmin(stream: "access_log \(b)/after.log;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(backendPort); }", main: admin)
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b1", "relaying goes on")
+        var text: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        _ = waitUntil(timeout: 10) {
+            while true {
+                let n = read(reader, &buf, buf.count)
+                if n <= 0 { break }
+                text += buf[0..<n]
+            }
+            return text.filter { $0 == UInt8(ascii: "\n") }.count >= sessions
+        }
+        XCTAssertEqual(text.split(separator: UInt8(ascii: "\n")).count, sessions, "every line of the retired file arrives")
+        XCTAssertEqual(f.events("log_lines_dropped"), 0, f.stderr)
+        XCTAssertTrue(waitUntil(timeout: 5) { !f.openFiles().contains(fifo) }, "the retired FIFO is closed")
+        XCTAssertEqual(JSONLinesFile(path: b + "/after.log").waitFor(1).count, 1)
+    }
+}
+
 extension IntegrationCase {
+    /// Bytes waiting in a FIFO (or pipe) for its reader.
+    func pending(_ fd: Int32) -> Int32 {
+        var n: Int32 = 0
+        _ = withUnsafeMutablePointer(to: &n) { ioctl(fd, UInt(FIONREAD), $0) }
+        return n
+    }
+
     /// ferry in front of backend b1, its access log a FIFO with small buffers; the FIFO's read end
     /// (non-blocking, read only when the test chooses) is returned for the caller to close.
-    func ferryLoggingToFIFO() throws -> (FerryInstance, reader: Int32) {
+    func ferryLoggingToFIFO(main: String = "") throws -> (FerryInstance, reader: Int32, fifo: String, backendPort: UInt16) {
         let fifo = try temporaryDirectory(self) + "/access.fifo"
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
         let reader = open(fifo, O_RDONLY | O_NONBLOCK)
         XCTAssertGreaterThanOrEqual(reader, 0)
         let b = try backend("b1")
         do {
-            return (try ferry("access_log \(fifo) buffer=4k flush=10ms;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }"), reader)
+            return (try ferry("access_log \(fifo) buffer=4k flush=10ms;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }", main: main), reader, fifo, b.port)
         } catch {
             close(reader)
             throw error

@@ -101,6 +101,13 @@ final class FerryInstance {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
     }
 
+    /// What ferry's descriptors point at (paths, `socket:[...]`, `pipe:[...]`).
+    func openFiles() -> [String] {
+        let dir = "/proc/\(pid)/fd"
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + $0) }
+    }
+
     func signal(_ sig: Int32) { if process.isRunning { kill(pid, sig) } }
 
     /// Waits (bounded) for ferry to exit; its status, or nil if still running.

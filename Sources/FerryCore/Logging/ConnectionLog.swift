@@ -13,6 +13,9 @@ public final class ConnectionLog {
     private let loop: EventLoop
     private let events: EventLog
     private var reported: [UInt64] = []
+    /// Files a reload dropped whose writers are still writing their last lines, with the drops
+    /// already reported; swept every `reportInterval`.
+    private var retiring: [(file: LogFile, reported: UInt64)] = []
     private var reportTimer: OneShotTimer? = nil
     /// One line at a time is made here, reused so a line costs no allocation.
     private var scratch = LineBuffer(capacity: 1024)
@@ -50,12 +53,14 @@ public final class ConnectionLog {
             }
             out.append(Target(file: file, template: template))
         }
-        if !files.isEmpty && reportTimer == nil {
-            let t = OneShotTimer { [unowned self] now in reportDrops(now: now) }
-            reportTimer = t
-            loop.timers.schedule(t, at: loop.now &+ ConnectionLog.reportInterval)
-        }
+        if !files.isEmpty && reportTimer == nil { startReporting() }
         return out
+    }
+
+    private func startReporting() {
+        let t = OneShotTimer { [unowned self] now in reportDrops(now: now) }
+        reportTimer = t
+        loop.timers.schedule(t, at: loop.now &+ ConnectionLog.reportInterval)
     }
 
     /// Writes `record` to every target. Never blocks: a line without room is counted as dropped.
@@ -95,54 +100,60 @@ public final class ConnectionLog {
         reported.removeSubrange(count...)
     }
 
-    /// Closes the files none of `used` writes to (a reload changed or removed their
-    /// `access_log`), after their buffered lines; without this every path a reload dropped
-    /// kept its descriptor and writer thread for as long as ferry ran.
+    /// Retires the files none of `used` writes to (a reload changed or removed their
+    /// `access_log`): without this every path a reload dropped kept its descriptor and writer
+    /// thread for as long as ferry ran. The loop does not wait: each writer writes what is
+    /// buffered and exits, and the next report sweep joins it and reports its drops.
     public func closeFiles(notIn used: Set<ObjectIdentifier>) {
         var i = files.count - 1
         while i >= 0 {
             let f = files[i]
             if !used.contains(ObjectIdentifier(f)) {
-                f.close(timeout: ConnectionLog.retireTimeout)
-                let d = f.dropped
-                if d > reported[i] {
-                    events.log(.warn, "log_lines_dropped") { $0.add("path", f.path); $0.add("dropped", d - reported[i]); $0.add("dropped_total", d) }
-                }
+                f.retire()
+                retiring.append((f, reported[i]))
                 files.remove(at: i)
                 reported.remove(at: i)
             }
             i -= 1
         }
+        if !retiring.isEmpty && reportTimer == nil { startReporting() }
     }
-
-    /// How long a reload waits for a retired file's writer: normally it is idle and returns at
-    /// once; a writer stuck on a FIFO nobody reads must not hold the relay for long.
-    static let retireTimeout: UInt64 = 200_000_000
 
     /// At exit: writes what is buffered and stops the writers.
     public func close() {
         if let t = reportTimer { loop.timers.cancel(t) }
         for f in files { f.close() }
+        for r in retiring { r.file.close() }
         reportDrops(now: loop.now, rearm: false)
     }
 
     /// One event line per file per interval while lines are being dropped, so a full disk is
     /// visible in the event log without a line per lost session.
     private func reportDrops(now: UInt64, rearm: Bool = true) {
-        for (i, f) in files.enumerated() {
-            if let e = f.takeError() {
-                events.log(.error, "log_write_failed") { $0.add("path", f.path); $0.add("error", "\(e.rawValue): \(e)") }
-            }
-            let d = f.dropped
-            if d > reported[i] {
-                events.log(.warn, "log_lines_dropped") {
-                    $0.add("path", f.path)
-                    $0.add("dropped", d - reported[i])
-                    $0.add("dropped_total", d)
-                }
-                reported[i] = d
-            }
+        for (i, f) in files.enumerated() { reported[i] = report(f, since: reported[i]) }
+        // A retiring file is reported once, when its writer is done (or at exit).
+        retiring.removeAll { r in
+            let done = r.file.reap()
+            if done || !rearm { report(r.file, since: r.reported) }
+            return done
         }
         if rearm, let t = reportTimer { loop.timers.schedule(t, at: now &+ ConnectionLog.reportInterval) }
+    }
+
+    /// Logs `f`'s write error and the lines dropped since `reported`; returns its drop total.
+    @discardableResult
+    private func report(_ f: LogFile, since reported: UInt64) -> UInt64 {
+        if let e = f.takeError() {
+            events.log(.error, "log_write_failed") { $0.add("path", f.path); $0.add("error", "\(e.rawValue): \(e)") }
+        }
+        let d = f.dropped
+        if d > reported {
+            events.log(.warn, "log_lines_dropped") {
+                $0.add("path", f.path)
+                $0.add("dropped", d - reported)
+                $0.add("dropped_total", d)
+            }
+        }
+        return d
     }
 }

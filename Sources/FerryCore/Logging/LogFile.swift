@@ -43,13 +43,16 @@ public final class LogFile: TimerTarget {
     private var handed: [UInt8] = []
     private var handedLines = 0
     private var writerBusy = false
+    /// `retire()` left the loop's last lines in `handed` while the writer was busy: it takes
+    /// them after its batch instead of going idle.
+    private var handedWaiting = false
     private var reopenRequested = false
     private var stopRequested = false
     private var droppedOnWrite: UInt64 = 0
     private var linesWritten: UInt64 = 0
     private var lastError: Errno? = nil
     private var writerExited = false
-    /// Set by `close()`: a late line (a PROXY-header client of a listen socket two reloads gone)
+    /// Set by `retire()`: a late line (a PROXY-header client of a listen socket two reloads gone)
     /// is counted as dropped rather than left in a buffer no writer will ever take.
     private var isClosed = false
     private var fd: FileDescriptor
@@ -141,24 +144,58 @@ public final class LogFile: TimerTarget {
         }
     }
 
-    /// Writes what is buffered (waiting at most `timeout` ns for a busy writer) and stops the writer.
-    public func close(timeout: UInt64 = 2_000_000_000) {
+    /// Stops taking lines and leaves what is buffered to the writer, which writes it and exits
+    /// on its own time: a reload retiring a file whose writer is stuck (a FIFO nobody reads, a
+    /// hung NFS mount) must not hold the relay while it waits, nor lose the lines it has.
+    /// Idempotent. `reap()` tells when the writer is done.
+    public func retire() {
+        if isClosed { return }
         isClosed = true
-        let deadline = MonotonicClock.now() &+ timeout
-        while !handOff() && MonotonicClock.now() < deadline { usleep(1000) }
-        if !active.isEmpty { droppedOnLoop &+= UInt64(activeLines); active.removeAll(); activeLines = 0 }
         if let loop, timer.isScheduled { loop.timers.cancel(self) }
         mutex.withLock {
+            if !active.isEmpty {
+                if !handed.isEmpty {
+                    // Handed over but not yet taken: the writer takes these lines with it.
+                    handed.append(contentsOf: active)
+                    handedLines += activeLines
+                } else {
+                    // Idle writer, or one busy with a batch it has taken (`handed` is then its
+                    // empty spare buffer): these lines are the next batch.
+                    swap(&active, &handed)
+                    handedLines = activeLines
+                    if writerBusy { handedWaiting = true } else { writerBusy = true }
+                }
+            }
             stopRequested = true
             mutex.broadcast()
         }
+        active = []
+        activeLines = 0
+    }
+
+    /// After `retire()`: true once the writer has written everything and exited.
+    public func reap() -> Bool {
+        guard thread != nil else { return true }
+        guard mutex.withLock({ writerExited }) else { return false }
+        thread?.join()
+        thread = nil
+        return true
+    }
+
+    /// Writes what is buffered (waiting at most `timeout` ns) and stops the writer.
+    public func close(timeout: UInt64 = 2_000_000_000) {
+        retire()
         // A writer blocked in write(2) on a FIFO or pipe nobody reads would never return, and
         // joining it would keep ferry from exiting (SIGTERM, `ferry -s quit`) until SIGKILL.
-        // Give it `timeout` to finish its batch; then leave it, with its lines, to the exit.
-        let stopDeadline = MonotonicClock.now() &+ timeout
-        while !mutex.withLock({ writerExited }) && MonotonicClock.now() < stopDeadline { usleep(1000) }
-        if mutex.withLock({ writerExited }) { thread?.join() } else { thread?.detach() }
-        thread = nil
+        // Give it `timeout` to finish; then leave it, and count what it still holds as dropped.
+        let deadline = MonotonicClock.now() &+ timeout
+        while !reap() && MonotonicClock.now() < deadline { usleep(1000) }
+        if thread != nil {
+            thread?.detach()
+            thread = nil
+            let settled = droppedOnLoop &+ mutex.withLock { droppedOnWrite &+ linesWritten }
+            droppedOnLoop &+= linesAppended &- settled
+        }
     }
 
     // MARK: writer thread
@@ -208,7 +245,8 @@ public final class LogFile: TimerTarget {
             if hadBatch {
                 droppedOnWrite &+= UInt64(unwritten)
                 linesWritten &+= UInt64(lines - unwritten)
-                writerBusy = false
+                writerBusy = handedWaiting
+                handedWaiting = false
             }
             if let error { lastError = error }
             if stopping { break }
