@@ -11,9 +11,14 @@ final class MetricsFormatTests: XCTestCase {
         XCTAssertEqual(parse("GET /metrics HTTP/1.1\r\nHost: x\r\n"), .incomplete)
         XCTAssertEqual(parse("GET /metrics HTTP/1.1"), .incomplete)
         for bad in ["GET /metrics\r\n\r\n", "GET  /metrics HTTP/1.1\r\n\r\n", "get /metrics HTTP/1.1\r\n\r\n",
-                    "GET metrics HTTP/1.1\r\n\r\n", "GET /metrics HTTP/2.0\r\n\r\n", "GET /m\u{01} HTTP/1.1\r\n\r\n", "\r\n\r\n"] {
+                    "GET metrics HTTP/1.1\r\n\r\n", "GET /metrics HTTP/2.0\r\n\r\n", "GET /m\u{01} HTTP/1.1\r\n\r\n", "\r\n \r\n\r\n"] {
             XCTAssertEqual(parse(bad), .bad, bad)
         }
+        // Empty lines before the request line are skipped (RFC 9112 2.2); only empty lines so
+        // far is a request still to come (the size limit and timeout bound the wait).
+        XCTAssertEqual(parse("\r\n\r\nGET /metrics HTTP/1.1\r\n\r\n"), .request(HTTPRequestHead(method: "GET", target: "/metrics", version: "HTTP/1.1")))
+        XCTAssertEqual(parse("\nGET /metrics HTTP/1.0\n\n"), .request(HTTPRequestHead(method: "GET", target: "/metrics", version: "HTTP/1.0")))
+        XCTAssertEqual(parse("\r\n\r\n"), .incomplete)
         if case .request(let h) = parse("HEAD /metrics?a HTTP/1.1\r\n\r\n") { XCTAssertEqual(h.path, "/metrics") } else { XCTFail() }
     }
 

@@ -13,7 +13,11 @@ public struct HTTPRequestHead: Equatable, Sendable {
     }
 
     /// Parses `bytes` received so far. `.incomplete` until the blank line that ends the head.
-    public static func parse(_ bytes: [UInt8]) -> Parse {
+    public static func parse(_ received: [UInt8]) -> Parse {
+        // Empty lines before the request line are skipped, as RFC 9112 2.2 asks of a server
+        // (a client may send a stray CRLF after a previous request's body).
+        guard let start = received.firstIndex(where: { $0 != UInt8(ascii: "\r") && $0 != UInt8(ascii: "\n") }) else { return .incomplete }
+        let bytes = Array(received[start...])
         guard let end = headEnd(bytes) else { return .incomplete }
         guard let lineEnd = bytes[..<end].firstIndex(of: UInt8(ascii: "\n")) ?? Optional(end) else { return .bad }
         var line = bytes[..<lineEnd]
