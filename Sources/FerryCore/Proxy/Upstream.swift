@@ -18,9 +18,10 @@ public final class Upstream {
     public let config: UpstreamConfig
     /// Counters per server, indexed like the scheduler's peers.
     public var stats: [ServerStats]
-    /// Set when a reload replaced this upstream: the new object and, per server here, its index
-    /// there (nil: removed). A session still connecting during the reload moves when it connects.
-    var successor: (upstream: Upstream, map: [Int?])? = nil
+    /// Set when a reload replaced this object. The sessions still on it are on servers the file
+    /// dropped (the others moved, see Runtime+Reload); one of them whose connect fails retries
+    /// in the current upstream of the same name, not among the dropped configuration's servers.
+    var retired = false
     /// Monotonic time (ns) of each server's last state change, for `lastchg`.
     public var lastChange: [UInt64]
     /// The servers' addresses as text, made once for logs and metrics.
