@@ -352,6 +352,62 @@ final class ReloadRejoinTests: IntegrationCase {
         XCTAssertTrue(try AdminSocket.command(f.adminPath, "del server u/b1").contains("connections attached"), "a server with a session cannot be deleted")
     }
 
+    /// The upstream's totals take in the sessions kept on a server the file dropped: show stat's
+    /// BACKEND scur, show info's CurrConns and the metrics agree. Before that, a reload that
+    /// renumbers servers: the metrics find a moved session's bytes at its new index.
+    func testBackendTotalsCountSessionsOnADroppedServer() throws {
+        let b1 = try backend("b1")
+        let b2 = try backend("b2")
+        let mport = try Net.freePort()
+        let main = self.main + " metrics_listen 127.0.0.1:\(mport);"
+        let f = try ferry("upstream u { server 127.0.0.1:\(b1.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; }", main: main)
+        XCTAssertTrue(waitUntil(timeout: 5) { FerryInstance.isListening(mport) })
+        let held = try (0..<2).map { _ in try TestClient.connect(f.listenPort) }
+        defer { for c in held { c.close() } }
+        for c in held { XCTAssertEqual(try c.banner(), "b1") }
+        try held[0].send("0123456789")
+        XCTAssertEqual(try held[0].receive(exactly: 10).count, 10)
+
+        func scrape() throws -> [ExpositionChecker.Sample] {
+            let r = try HTTPExchange.send("GET /metrics HTTP/1.1\r\nHost: ferry\r\n\r\n", port: mport)
+            XCTAssertEqual(r.status, 200, r.head)
+            return ExpositionChecker.check(r.body).samples
+        }
+        func metric(_ samples: [ExpositionChecker.Sample], _ name: String, _ labels: [String: String]) -> Double? {
+            samples.first { s in s.name == name && labels.allSatisfy { s.labels[$0.key] == $0.value } }?.value
+        }
+        // b1 becomes the second server: the sessions move to index 1.
+        try f.reloadOverAdmin(stream: "upstream u { server 127.0.0.1:\(b2.port) name=b2 down; server 127.0.0.1:\(b1.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; }", main: main)
+        var samples = try scrape()
+        XCTAssertEqual(metric(samples, "ferry_server_sessions", ["server": "b1"]), 2)
+        XCTAssertEqual(metric(samples, "ferry_server_sent_bytes_total", ["server": "b1"]), 10, "the live session's bytes, at b1's new index")
+        XCTAssertEqual(metric(samples, "ferry_upstream_sessions", ["upstream": "u"]), 2)
+
+        // b1 leaves the file; its two sessions go on. One more session on b2.
+        try f.reloadOverAdmin(stream: "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; }", main: main)
+        let third = try TestClient.connect(f.listenPort)
+        defer { third.close() }
+        XCTAssertEqual(try third.banner(), "b2")
+        let rows = try AdminSocket.command(f.adminPath, "show stat").split(separator: "\n")
+        func scur(_ server: String) -> Int? {
+            rows.first { $0.hasPrefix("u,\(server),") }.flatMap { Int($0.split(separator: ",", omittingEmptySubsequences: false)[4]) }
+        }
+        XCTAssertEqual(scur("b2"), 1)
+        XCTAssertEqual(scur("BACKEND"), 3, "the sessions b1 still holds belong to u")
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "show info").contains("\nCurrConns: 3\n"))
+        // Scrapes less than a second apart share one rendering.
+        XCTAssertTrue(waitUntil(timeout: 3) { (try? scrape()).map { metric($0, "ferry_sessions", [:]) == 3 } ?? false })
+        samples = try scrape()
+        XCTAssertEqual(metric(samples, "ferry_upstream_sessions", ["upstream": "u"]), 3)
+        XCTAssertEqual(metric(samples, "ferry_sessions", [:]), 3)
+        XCTAssertEqual(metric(samples, "ferry_server_sessions", ["server": "b2"]), 1)
+
+        for c in held { c.close() }
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? AdminSocket.command(f.adminPath, "show info"))?.contains("\nCurrConns: 1\n") == true })
+        XCTAssertTrue(waitUntil(timeout: 3) { (try? scrape()).map { metric($0, "ferry_sessions", [:]) == 1 } ?? false })
+        XCTAssertEqual(metric(try scrape(), "ferry_upstream_sessions", ["upstream": "u"]), 1)
+    }
+
     /// b1 accepts only once released; the server blocks wait 10 s for a connect.
     func slowConnect(_ servers: String) -> String {
         "upstream u { \(servers) }\nserver { listen LISTEN; proxy_pass u; proxy_connect_timeout 10s; }"

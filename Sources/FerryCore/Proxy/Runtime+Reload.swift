@@ -231,6 +231,20 @@ extension Runtime {
         return rejoined
     }
 
+    /// Sessions kept on servers a reload dropped, by upstream name. They are still that
+    /// upstream's sessions, and its totals (show stat's BACKEND scur, ferry_upstream_sessions)
+    /// count them, while no server line can. O(sessions): for the admin socket and metrics.
+    func sessionsOnDroppedServers() -> [String: Int] {
+        var counts: [String: Int] = [:]
+        guard reloads > 0 else { return counts }
+        var s = sessions
+        while let current = s {
+            s = current.next
+            if current.upstream.retired && current.peer >= 0 { counts[current.upstream.name, default: 0] += 1 }
+        }
+        return counts
+    }
+
     /// Moves `s` to server `j` of `u`, `map` taking its upstream's server indices to `u`'s. The
     /// count moves with it: it was opened once on the old server and is closed once, on `u`'s.
     private func move(_ s: Session, to u: Upstream, peer j: Int, map: [Int?]) {
