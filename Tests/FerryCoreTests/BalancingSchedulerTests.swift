@@ -23,6 +23,18 @@ final class BalancingTriedSetTests: XCTestCase {
         a.insert(70)
         XCTAssertNotEqual(a, b)
     }
+
+    /// A reload's renumbering: servers kept move to their new index, dropped ones leave.
+    func testRemappedFollowsTheReloadMapAndDropsRemovedServers() {
+        var t = TriedSet()
+        for i in [0, 2, 3, 70] { t.insert(i) }
+        var map: [Int?] = Array(repeating: nil, count: 71)
+        map[0] = 5; map[1] = 0; map[2] = nil; map[3] = 100; map[70] = 1
+        var expected = TriedSet()
+        for j in [5, 100, 1] { expected.insert(j) }
+        XCTAssertEqual(t.remapped(map), expected)
+        XCTAssertEqual(TriedSet().remapped(map), TriedSet())
+    }
 }
 
 final class BalancingSchedulerTests: XCTestCase {

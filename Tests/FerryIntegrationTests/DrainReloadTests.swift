@@ -351,4 +351,147 @@ final class ReloadRejoinTests: IntegrationCase {
         XCTAssertEqual(scur, 1, "b1 counts the session it holds")
         XCTAssertTrue(try AdminSocket.command(f.adminPath, "del server u/b1").contains("connections attached"), "a server with a session cannot be deleted")
     }
+
+    /// The upstream's totals take in the sessions kept on a server the file dropped: show stat's
+    /// BACKEND scur, show info's CurrConns and the metrics agree. Before that, a reload that
+    /// renumbers servers: the metrics find a moved session's bytes at its new index.
+    func testBackendTotalsCountSessionsOnADroppedServer() throws {
+        let b1 = try backend("b1")
+        let b2 = try backend("b2")
+        let mport = try Net.freePort()
+        let main = self.main + " metrics_listen 127.0.0.1:\(mport);"
+        let f = try ferry("upstream u { server 127.0.0.1:\(b1.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; }", main: main)
+        XCTAssertTrue(waitUntil(timeout: 5) { FerryInstance.isListening(mport) })
+        let held = try (0..<2).map { _ in try TestClient.connect(f.listenPort) }
+        defer { for c in held { c.close() } }
+        for c in held { XCTAssertEqual(try c.banner(), "b1") }
+        try held[0].send("0123456789")
+        XCTAssertEqual(try held[0].receive(exactly: 10).count, 10)
+
+        func scrape() throws -> [ExpositionChecker.Sample] {
+            let r = try HTTPExchange.send("GET /metrics HTTP/1.1\r\nHost: ferry\r\n\r\n", port: mport)
+            XCTAssertEqual(r.status, 200, r.head)
+            return ExpositionChecker.check(r.body).samples
+        }
+        func metric(_ samples: [ExpositionChecker.Sample], _ name: String, _ labels: [String: String]) -> Double? {
+            samples.first { s in s.name == name && labels.allSatisfy { s.labels[$0.key] == $0.value } }?.value
+        }
+        // b1 becomes the second server: the sessions move to index 1.
+        try f.reloadOverAdmin(stream: "upstream u { server 127.0.0.1:\(b2.port) name=b2 down; server 127.0.0.1:\(b1.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; }", main: main)
+        var samples = try scrape()
+        XCTAssertEqual(metric(samples, "ferry_server_sessions", ["server": "b1"]), 2)
+        XCTAssertEqual(metric(samples, "ferry_server_sent_bytes_total", ["server": "b1"]), 10, "the live session's bytes, at b1's new index")
+        XCTAssertEqual(metric(samples, "ferry_upstream_sessions", ["upstream": "u"]), 2)
+
+        // b1 leaves the file; its two sessions go on. One more session on b2.
+        try f.reloadOverAdmin(stream: "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; }", main: main)
+        let third = try TestClient.connect(f.listenPort)
+        defer { third.close() }
+        XCTAssertEqual(try third.banner(), "b2")
+        let rows = try AdminSocket.command(f.adminPath, "show stat").split(separator: "\n")
+        func scur(_ server: String) -> Int? {
+            rows.first { $0.hasPrefix("u,\(server),") }.flatMap { Int($0.split(separator: ",", omittingEmptySubsequences: false)[4]) }
+        }
+        XCTAssertEqual(scur("b2"), 1)
+        XCTAssertEqual(scur("BACKEND"), 3, "the sessions b1 still holds belong to u")
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "show info").contains("\nCurrConns: 3\n"))
+        // Scrapes less than a second apart share one rendering.
+        XCTAssertTrue(waitUntil(timeout: 3) { (try? scrape()).map { metric($0, "ferry_sessions", [:]) == 3 } ?? false })
+        samples = try scrape()
+        XCTAssertEqual(metric(samples, "ferry_upstream_sessions", ["upstream": "u"]), 3)
+        XCTAssertEqual(metric(samples, "ferry_sessions", [:]), 3)
+        XCTAssertEqual(metric(samples, "ferry_server_sessions", ["server": "b2"]), 1)
+
+        for c in held { c.close() }
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? AdminSocket.command(f.adminPath, "show info"))?.contains("\nCurrConns: 1\n") == true })
+        XCTAssertTrue(waitUntil(timeout: 3) { (try? scrape()).map { metric($0, "ferry_sessions", [:]) == 1 } ?? false })
+        XCTAssertEqual(metric(try scrape(), "ferry_upstream_sessions", ["upstream": "u"]), 1)
+    }
+
+    /// b1 accepts only once released; the server blocks wait 10 s for a connect.
+    func slowConnect(_ servers: String) -> String {
+        "upstream u { \(servers) }\nserver { listen LISTEN; proxy_pass u; proxy_connect_timeout 10s; }"
+    }
+
+    /// A session still connecting to b1 (max_conns=1) when a reload drops b1 and the next puts
+    /// it back: b1 counts it while it connects and once it relays, so a second client is
+    /// refused, and its end gives the count back once.
+    func testASessionStillConnectingRejoinsAServerAReloadBringsBack() throws {
+        let hole = try blackhole()
+        let b2 = try backend("b2")
+        let withB1 = slowConnect("server 127.0.0.1:\(hole.port) name=b1 max_conns=1;")
+        let withoutB1 = slowConnect("server 127.0.0.1:\(b2.port) name=b2;")
+        let f = try ferry(withB1, main: main)
+        let held = try TestClient.connect(f.listenPort, timeout: 10)
+        defer { held.close() }
+        XCTAssertTrue(waitUntil(timeout: 3) { (try? self.counts(f, "b1"))?.listed == 1 }, "the session is connecting to b1")
+        try f.reloadOverAdmin(stream: withoutB1, main: main)
+        try f.reloadOverAdmin(stream: withB1, main: main)
+        let (scur, listed) = try counts(f, "b1")
+        XCTAssertEqual(listed, 1)
+        XCTAssertEqual(scur, 1, "b1 counts the connect under way")
+
+        let b1 = hole.release(as: "b1")
+        addTeardownBlock { b1.stop() }
+        XCTAssertEqual(try held.banner(), "b1")
+        XCTAssertEqual(try counts(f, "b1").scur, 1, "b1 counts the session it holds")
+        let second = try TestClient.connect(f.listenPort)
+        defer { second.close() }
+        XCTAssertEqual(second.waitForEnd(), .eof, "b1 is full: the second client is refused")
+        try held.send("ping")
+        XCTAssertEqual(try held.receive(exactly: 4), Array("ping".utf8))
+        held.close()
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? self.counts(f, "b1"))?.scur == 0 })
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b1", "the count went back to 0, not below")
+        XCTAssertTrue(f.isRunning)
+    }
+
+    /// A session connecting to b1 when a reload drops it: when that connect times out, the
+    /// retry is made among the servers the file has now (b2), not those it started with, and
+    /// b2 counts it.
+    func testARetryAfterAReloadDroppedTheServerGoesToTheCurrentServers() throws {
+        let hole = try blackhole()
+        let b2 = try backend("b2")
+        let onlyB1 = "upstream u { server 127.0.0.1:\(hole.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }"
+        let onlyB2 = "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }"
+        let f = try ferry(onlyB1, main: main)
+        let held = try TestClient.connect(f.listenPort, timeout: 5)
+        defer { held.close() }
+        XCTAssertTrue(waitUntil(timeout: 3) { (try? self.counts(f, "b1"))?.listed == 1 }, "the session is connecting to b1")
+        try f.reloadOverAdmin(stream: onlyB2, main: main)
+        XCTAssertEqual(try held.banner(), "b2", "the retry went to the current server")
+        let (scur, listed) = try counts(f, "b2")
+        XCTAssertEqual(listed, 1)
+        XCTAssertEqual(scur, 1, "b2 counts the session")
+        held.close()
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? self.counts(f, "b2"))?.scur == 0 })
+    }
+
+    /// The same through `add server`: b1 counts the session from its return, so it cannot be
+    /// deleted under it, and can be once the session ended.
+    func testASessionStillConnectingRejoinsAServerAddedBack() throws {
+        let hole = try blackhole()
+        let b2 = try backend("b2")
+        let both = slowConnect("server 127.0.0.1:\(b2.port) name=b2; server 127.0.0.1:\(hole.port) name=b1;")
+        let onlyB2 = slowConnect("server 127.0.0.1:\(b2.port) name=b2;")
+        let f = try ferry(both, main: main)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/b2 state maint"), "\n")
+        let held = try TestClient.connect(f.listenPort, timeout: 10)
+        defer { held.close() }
+        XCTAssertTrue(waitUntil(timeout: 3) { (try? self.counts(f, "b1"))?.listed == 1 }, "the session is connecting to b1")
+        try f.reloadOverAdmin(stream: onlyB2, main: main)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/b1 127.0.0.1:\(hole.port)"), "New server registered.\n\n")
+        XCTAssertEqual(try counts(f, "b1").scur, 1, "b1 counts the connect under way")
+        let b1 = hole.release(as: "b1")
+        addTeardownBlock { b1.stop() }
+        XCTAssertEqual(try held.banner(), "b1")
+        let (scur, listed) = try counts(f, "b1")
+        XCTAssertEqual(listed, 1)
+        XCTAssertEqual(scur, 1, "b1 counts the session it holds")
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "del server u/b1").contains("connections attached"), "a server with a session cannot be deleted")
+        held.close()
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? self.counts(f, "b1"))?.scur == 0 })
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "del server u/b1"), "Server deleted.\n\n")
+        XCTAssertTrue(f.isRunning)
+    }
 }

@@ -77,4 +77,38 @@ final class ProxyBindTests: IntegrationCase {
         // Not held against the server: no connect failure was counted or logged.
         XCTAssertEqual(f.events("connect_failed"), 0)
     }
+
+    /// Every session that picks such a server skips it, but the error is logged once for the
+    /// server, not once per session; a server added anew starts a new episode.
+    func testTheOtherFamilyIsLoggedOncePerServer() throws {
+        let b = try peerReporter()
+        let six = try Net6.freePort()
+        let f = try ferry("""
+            admin_socket @DIR@/admin.sock;
+            access_log @DIR@/access.log;
+            upstream u { server 127.0.0.1:\(b.port) name=four; }
+            server { listen LISTEN; proxy_pass u; proxy_bind 127.0.0.2; }
+            """)
+        let accessLog = f.directory.appendingPathComponent("access.log").path
+        func skipped() -> Int {
+            ((try? String(contentsOfFile: accessLog, encoding: .utf8)) ?? "").components(separatedBy: "\"outcome\":\"local_error\"").count - 1
+        }
+        // Weight 9 to four's 1: nine sessions in ten pick six first.
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/six [::1]:\(six) weight=9"), "New server registered.\n\n")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/six state ready"), "\n")
+        for i in 0..<6 { XCTAssertEqual(try peerSeen(through: f.listenPort), "127.0.0.2", "session \(i)") }
+        XCTAssertTrue(waitUntil(timeout: 3) { skipped() >= 5 }, "sessions skipped six: \(skipped())")
+        XCTAssertEqual(f.events("proxy_bind_failed"), 1, f.stderr)
+
+        // Deleted and added again: a new server, and one more line for it.
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/six state maint"), "\n")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "del server u/six"), "Server deleted.\n\n")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/six [::1]:\(six) weight=9"), "New server registered.\n\n")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/six state ready"), "\n")
+        let before = skipped()
+        for i in 0..<4 { XCTAssertEqual(try peerSeen(through: f.listenPort), "127.0.0.2", "session \(i) after the new add") }
+        XCTAssertTrue(waitUntil(timeout: 3) { skipped() >= before + 3 }, "sessions skipped the new six: \(skipped() - before)")
+        XCTAssertEqual(f.events("proxy_bind_failed"), 2, f.stderr)
+        XCTAssertEqual(f.events("connect_failed"), 0)
+    }
 }

@@ -35,10 +35,15 @@ final class TestBackend: @unchecked Sendable {
     private var stopFlag = false
     private var finished = DispatchSemaphoreLike()
 
-    init(name: String, mode: Mode = .banner, port: UInt16 = 0) throws {
+    convenience init(name: String, mode: Mode = .banner, port: UInt16 = 0) throws {
+        self.init(name: name, mode: mode, listening: try Net.listen(port: port))
+    }
+
+    /// Serves on `fd`, a listening socket it now owns (BlackholeListener.release hands one over).
+    init(name: String, mode: Mode = .banner, listening fd: Int32) {
         self.name = name
         self.mode = mode
-        listenFD = try Net.listen(port: port)
+        listenFD = fd
         Net.setNonBlocking(listenFD, true)
         self.port = Net.localPort(listenFD)
         let t = Thread { [self] in run() }
@@ -176,6 +181,19 @@ final class BlackholeListener {
         for f in fillers { Glibc.close(f) }
         fillers.removeAll()
         Glibc.close(listenFD)
+    }
+
+    /// Starts accepting: a banner backend called `name` takes the listening socket over. A
+    /// connect that was waiting (its SYNs dropped) completes at its next SYN retransmission,
+    /// 1 s, then 3 s, 7 s... after its first SYN. Our fillers close; the one in the accept
+    /// queue stays there until the backend accepts it, which frees the queue.
+    func release(as name: String) -> TestBackend {
+        precondition(!closed, "release after close")
+        closed = true
+        let b = TestBackend(name: name, listening: listenFD)
+        for f in fillers { Glibc.close(f) }
+        fillers.removeAll()
+        return b
     }
 
     deinit { close() }

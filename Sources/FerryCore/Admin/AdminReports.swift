@@ -48,6 +48,7 @@ enum AdminReports {
                 "mode": "tcp", "conn_tot": "\(l.stats.accepted)",
             ])
         }
+        let dropped = r.sessionsOnDroppedServers()
         for u in r.upstreamList {
             var totals = ServerStats()
             var active = 0, act = 0, bck = 0, weight = 0, usable = false
@@ -77,6 +78,8 @@ enum AdminReports {
                     if p.backup { bck += 1 } else { act += 1 }
                 }
             }
+            // Every live session of the upstream, also those on servers a reload dropped.
+            active += dropped[u.name] ?? 0
             out += csvRow([
                 "pxname": u.name, "svname": "BACKEND", "qcur": "0", "qmax": "0", "scur": "\(active)",
                 "stot": "\(totals.sessionsTotal)", "bin": "\(totals.bytesToServer)", "bout": "\(totals.bytesToClient)",

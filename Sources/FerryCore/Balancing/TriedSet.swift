@@ -25,6 +25,16 @@ public struct TriedSet: Equatable, Sendable {
         spill[word] |= 1 << UInt64(index % 64)
     }
 
+    /// The same servers under a reload's renumbering: `map[old]` is a server's index in the new
+    /// upstream, nil for one it no longer has (dropped here: it cannot be selected there). Cold path.
+    public func remapped(_ map: [Int?]) -> TriedSet {
+        var out = TriedSet()
+        for (i, j) in map.enumerated() where contains(i) {
+            if let j { out.insert(j) }
+        }
+        return out
+    }
+
     public var count: Int { spill.reduce(inline.nonzeroBitCount) { $0 + $1.nonzeroBitCount } }
     public var isEmpty: Bool { count == 0 }
 

@@ -28,7 +28,9 @@ enum MetricsExposition {
         var s = runtime.sessions
         while let current = s {
             if current.peer >= 0 {
-                let u = current.route.upstream
+                // The session's upstream now, not its route's: a reload moves sessions to the
+                // new upstream object, where their server may have another index.
+                let u = current.upstream
                 var sums = live[ObjectIdentifier(u)] ?? Array(repeating: (0, 0), count: u.stats.count)
                 sums[current.peer].up &+= current.up.bytes
                 sums[current.peer].down &+= current.down.bytes
@@ -70,6 +72,14 @@ enum MetricsExposition {
                              state == current ? 1 : 0)
                 }
             }
+        }
+
+        // The same total as show stat's BACKEND scur.
+        let dropped = runtime.sessionsOnDroppedServers()
+        m.family("ferry_upstream_sessions", .gauge, "Sessions open to the upstream now, including those kept on servers a reload removed.")
+        for u in upstreams {
+            let onServers = u.scheduler.peers.reduce(0) { $0 + max(0, $1.active) }
+            m.sample("ferry_upstream_sessions", [("upstream", u.name)], UInt64(onServers + (dropped[u.name] ?? 0)))
         }
 
         func perListener(_ name: String, _ help: String, _ value: (ListenerStats) -> UInt64) {

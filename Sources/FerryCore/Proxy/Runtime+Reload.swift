@@ -8,9 +8,10 @@ import Glibc
 /// removed ones close while their sessions continue; upstreams are rebuilt and new sessions
 /// use them; live sessions move to the same server in the new upstream (matched by upstream
 /// name, then server name, then address as written), so per-server session counts survive.
-/// A session whose server is gone stays on the retired upstream object until it ends, or until a
-/// later reload or `add server` brings that server back; one still connecting during the reload
-/// moves when its connect succeeds.
+/// Sessions still connecting move too, so a server counts a connect under way whatever happens
+/// around it. A session whose server is gone stays on the retired upstream object until it ends,
+/// or until a later reload or `add server` brings that server back; if it was still connecting
+/// and that connect fails, it retries among the current servers.
 ///
 /// Runtime changes made over the admin socket to servers that remain are kept (admin state,
 /// agent state, probe state, passive failures, counters); a runtime weight or maxconn is kept
@@ -137,22 +138,19 @@ extension Runtime {
         let retired = upstreams
         var byName: [String: Upstream] = [:]
         for u in plan.upstreams { byName[u.name] = u }
+        var maps: [String: [Int?]] = [:]
         for u in plan.upstreams {
             guard let old = retired[u.name] else { continue }
             let map = Runtime.matchServers(old, u)
             Runtime.carryState(from: old, to: u, map: map)
-            old.successor = (u, map)
+            maps[u.name] = map
         }
-        // Sessions move to the same server of the new upstream; those still connecting move
-        // when they connect (Session.established), so their attempt is not disturbed.
-        var moved = 0
-        var s = sessions
-        while let current = s {
-            s = current.next
-            if current.phase == .relaying && moveToSuccessor(current) { moved += 1 }
-        }
+        for old in retired.values { old.retired = true }
         for p in pacedShutdowns {
-            if let (u, map) = p.upstream.successor, let j = map[p.peer] { p.upstream = u; p.peer = j }
+            if let u = byName[p.upstream.name], let map = maps[u.name], p.upstream === retired[u.name], let j = map[p.peer] {
+                p.upstream = u
+                p.peer = j
+            }
         }
         for (l, route) in assignments { l.route = route }
         for (l, listen) in keptConfigs { l.config = listen }
@@ -161,7 +159,9 @@ extension Runtime {
         listeners = assignments.map(\.0)
         upstreamList = plan.upstreams
         upstreams = byName
-        moved += rejoinReturningServers()
+        // Sessions move to the same server of the new upstream (and those a reload before
+        // left behind, to a server this one brings back).
+        let moved = rejoinReturningServers()
         Runtime.assignIDs(upstreamList, listeners)
         if gate != .open { for l in opened { l.setAccepting(false) } }
         for (l, logging) in zip(listeners, logging) { l.logging = logging }
@@ -184,19 +184,6 @@ extension Runtime {
         return .reloaded(listenersOpened: opened.count, listenersClosed: closing.count, sessionsMoved: moved)
     }
 
-    /// Moves `s` along its upstream's successors (one per reload since it started) to the same
-    /// server there, keeping the schedulers' session counts balanced. Returns whether it moved.
-    /// Precondition: `s` holds a server (peer >= 0).
-    @discardableResult
-    func moveToSuccessor(_ s: Session) -> Bool {
-        var moved = false
-        while s.peer >= 0, let (u, map) = s.upstream.successor, s.peer < map.count, let j = map[s.peer] {
-            move(s, to: u, peer: j, map: map)
-            moved = true
-        }
-        return moved
-    }
-
     /// Closes the access_log files nothing writes to any more. Still used: the listen sockets'
     /// files, those of live sessions (they log where they started), and those of the sockets
     /// this reload closed (a client still sending its PROXY header there is logged when it is
@@ -214,12 +201,15 @@ extension Runtime {
         connectionLog.closeFiles(notIn: used)
     }
 
-    /// Sessions whose server had left the file stay on a retired upstream (above). When a later
-    /// reload or `add server` brings that server back to the upstream of the same name (same
-    /// `name=`, else same address as written), they rejoin it: otherwise the returning server
-    /// counts none of the sessions it already holds, so `show stat` undercounts it and
-    /// least_conn and max_conns send it more than it may take. `only` limits the pass to one
-    /// upstream. Returns how many sessions rejoined.
+    /// Moves every session on a retired upstream object to the same server (same `name=`, else
+    /// same address as written) of the current upstream of that name, when it has that server:
+    /// after a reload, the sessions of the upstreams it replaced; later, sessions whose server
+    /// had left the file, when a reload or `add server` brings it back. Otherwise that server
+    /// counts none of the sessions it holds, so `show stat` undercounts it and least_conn and
+    /// max_conns send it more than it may take. Sessions still connecting move as well: their
+    /// connect already counts against the server (Scheduler.sessionOpened), and the attempt goes
+    /// on undisturbed (same socket and timer; `tried` and the attempt log are renumbered).
+    /// `only` limits the pass to one upstream. Returns how many sessions moved.
     /// Precondition: `upstreams` already names the current upstream objects.
     @discardableResult
     func rejoinReturningServers(only name: String? = nil) -> Int {
@@ -229,8 +219,7 @@ extension Runtime {
         while let current = s {
             s = current.next
             let old = current.upstream
-            // A session still connecting rejoins through its successor chain when it connects.
-            guard current.phase == .relaying, current.peer >= 0, name == nil || old.name == name,
+            guard current.peer >= 0, name == nil || old.name == name,
                   let u = upstreams[old.name], u !== old else { continue }
             let key = ObjectIdentifier(old)
             let map = maps[key] ?? Runtime.matchServers(old, u)
@@ -242,15 +231,41 @@ extension Runtime {
         return rejoined
     }
 
-    /// Moves `s` to server `j` of `u`, `map` taking its upstream's server indices to `u`'s.
+    /// Sessions kept on servers a reload dropped, by upstream name. They are still that
+    /// upstream's sessions, and its totals (show stat's BACKEND scur, ferry_upstream_sessions)
+    /// count them, while no server line can. O(sessions): for the admin socket and metrics.
+    func sessionsOnDroppedServers() -> [String: Int] {
+        var counts: [String: Int] = [:]
+        guard reloads > 0 else { return counts }
+        var s = sessions
+        while let current = s {
+            s = current.next
+            if current.upstream.retired && current.peer >= 0 { counts[current.upstream.name, default: 0] += 1 }
+        }
+        return counts
+    }
+
+    /// Moves `s` to server `j` of `u`, `map` taking its upstream's server indices to `u`'s. The
+    /// count moves with it: it was opened once on the old server and is closed once, on `u`'s.
     private func move(_ s: Session, to u: Upstream, peer j: Int, map: [Int?]) {
         s.upstream.scheduler.sessionClosed(s.peer)
         u.scheduler.sessionOpened(j)
         s.attemptLog.remap(map)
+        s.tried = s.tried.remapped(map)
         s.upstream = u
         s.peer = j
-        s.tried = TriedSet()
-        s.tried.insert(j)
+    }
+
+    /// A session between attempts (peer -1) whose upstream a reload retired: its next attempt
+    /// is made in the current upstream of the same name, which knows the servers' state now
+    /// and counts the attempt where `show stat` and the balancer see it. No upstream of that
+    /// name any more: it stays, and retries among the servers it started with.
+    func joinCurrentUpstream(_ s: Session) {
+        guard s.peer < 0, let u = upstreams[s.upstream.name], u !== s.upstream else { return }
+        let map = Runtime.matchServers(s.upstream, u)
+        s.attemptLog.remap(map)
+        s.tried = s.tried.remapped(map)
+        s.upstream = u
     }
 
     /// Puts the new admin socket in place: `opened` is the one the reload opened at a new

@@ -414,14 +414,24 @@ public final class Runtime {
     }
 
     /// `proxy_bind` could not be applied to a session's server socket (Session.bindLocal).
+    /// A server of the other family is logged once (see Upstream.otherFamilyLogged); each
+    /// session still records the skipped attempt (`local_error`) in its connection log line.
     func localBindFailed(_ s: Session, address: SocketAddress, cause: Errno) {
         let otherFamily = s.route.bind.map { $0.family != address.family } ?? false
+        if otherFamily {
+            guard s.upstream.otherFamilyLogged.insert(s.peer).inserted else { return }
+        }
         log.log(.error, "proxy_bind_failed") {
             $0.add("bind", s.route.bindText)
             $0.add("upstream", s.upstream.name)
             $0.add("server", s.upstream.serverNames[s.peer])
             $0.add("address", address.description)
-            $0.add("error", otherFamily ? "the server's address family differs from proxy_bind's; trying the next server" : "bind() failed (\(cause.rawValue): \(cause))")
+            if otherFamily {
+                $0.add("error", "the server's address family differs from proxy_bind's; trying the next server")
+                $0.add("effect", "logged once for this server: every session that picks it skips it (local_error in its connection log); delete it, or give it an address of proxy_bind's family")
+            } else {
+                $0.add("error", "bind() failed (\(cause.rawValue): \(cause))")
+            }
         }
     }
 

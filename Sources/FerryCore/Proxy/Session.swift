@@ -48,7 +48,8 @@ public final class Session: EventHandler, TimerTarget {
     unowned(unsafe) let runtime: Runtime
     let route: Route
     /// The upstream this session's server belongs to. Starts as the route's; a reload moves it
-    /// to the new upstream object when the server remains (see Runtime+Reload).
+    /// to the new upstream object when the server remains, connecting or relaying, so the
+    /// server's count holds it in either phase (see Runtime+Reload).
     var upstream: Upstream
     let client: Socket
     var server = Socket(FileDescriptor(-1))
@@ -111,6 +112,8 @@ public final class Session: EventHandler, TimerTarget {
                     return end(.connectFailed)
                 }
             }
+            // A failed attempt on a server a reload dropped: retry among the current servers.
+            if upstream.retired { runtime.joinCurrentUpstream(self) }
             guard let p = upstream.scheduler.select(client: clientKey, now: now, tried: tried) else {
                 return end(attempts == 0 ? .noServer : .connectFailed)
             }
@@ -217,8 +220,6 @@ public final class Session: EventHandler, TimerTarget {
     }
 
     private func established(serverEvents: EpollEvents) {
-        // A reload while this session was connecting replaced its upstream: join the new one.
-        if upstream.successor != nil { runtime.moveToSuccessor(self) }
         upstream.scheduler.connectSucceeded(peer, now: runtime.loop.now)
         attemptLog.finish(.connected, offset: runtime.loop.now &- startedAt)
         upstream.stats[peer].sessionsTotal &+= 1

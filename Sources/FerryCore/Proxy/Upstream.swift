@@ -18,9 +18,16 @@ public final class Upstream {
     public let config: UpstreamConfig
     /// Counters per server, indexed like the scheduler's peers.
     public var stats: [ServerStats]
-    /// Set when a reload replaced this upstream: the new object and, per server here, its index
-    /// there (nil: removed). A session still connecting during the reload moves when it connects.
-    var successor: (upstream: Upstream, map: [Int?])? = nil
+    /// Set when a reload replaced this object. The sessions still on it are on servers the file
+    /// dropped (the others moved, see Runtime+Reload); one of them whose connect fails retries
+    /// in the current upstream of the same name, not among the dropped configuration's servers.
+    var retired = false
+    /// Servers that a session skipped because their address family differs from its
+    /// `proxy_bind`, once that was logged (Runtime.localBindFailed). The mismatch lasts as long
+    /// as the server, so a line per session would repeat one fact at the session rate; one line
+    /// per server says it. A deleted server's index is never reused: a server added again
+    /// starts a new episode with its own line.
+    var otherFamilyLogged = Set<Int>()
     /// Monotonic time (ns) of each server's last state change, for `lastchg`.
     public var lastChange: [UInt64]
     /// The servers' addresses as text, made once for logs and metrics.
