@@ -72,6 +72,28 @@ final class MetricsTests: IntegrationCase {
         }
     }
 
+    /// A server deleted over the admin socket leaves the metrics as it leaves `show stat`.
+    func testDeletedServerLeavesTheMetrics() throws {
+        let b1 = try backend("b1", .banner)
+        let mport = try Net.freePort()
+        let f = try ferry("upstream pool { server 127.0.0.1:\(b1.port) name=b1; server 127.0.0.1:\(try Net.freePort()) name=gone; }\nserver { listen LISTEN; proxy_pass pool; }",
+                          main: "metrics_listen 127.0.0.1:\(mport);\nadmin_socket @DIR@/admin.sock;")
+        XCTAssertTrue(waitUntil(timeout: 5) { FerryInstance.isListening(mport) })
+        func servers() throws -> Set<String> {
+            let r = try HTTPExchange.send("GET /metrics HTTP/1.1\r\n\r\n", port: mport)
+            XCTAssertEqual(r.status, 200, r.head)
+            let (problems, samples) = ExpositionChecker.check(r.body)
+            XCTAssertEqual(problems, [])
+            return Set(samples.filter { $0.name.hasPrefix("ferry_server_") }.compactMap { $0.labels["server"] })
+        }
+        XCTAssertEqual(try servers(), ["b1", "gone"])
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server pool/gone state maint"), "\n")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "del server pool/gone"), "Server deleted.\n\n")
+        // Scrapes less than a second apart share one render.
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? servers()) == ["b1"] }, "deleted server still in the metrics")
+        XCTAssertFalse(try AdminSocket.command(f.adminPath, "show stat").contains("gone"))
+    }
+
     func testResponderAnswersBadRequestsAndSlowClientsTimeOut() throws {
         let b1 = try backend("b1", .banner)
         let mport = try Net.freePort()

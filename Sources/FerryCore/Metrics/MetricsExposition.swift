@@ -42,10 +42,12 @@ enum MetricsExposition {
         let now = runtime.loop.now
         var m = PrometheusText()
 
+        // Servers deleted over the admin socket are left out, as `show stat` leaves them out:
+        // their index is never reused, so their series simply end.
         func perServer(_ name: String, _ kind: PrometheusText.Kind, _ help: String, _ value: (Upstream, Int) -> UInt64) {
             m.family(name, kind, help)
             for u in upstreams {
-                for i in u.stats.indices {
+                for i in u.liveServers {
                     m.sample(name, [("upstream", u.name), ("server", u.serverNames[i]), ("address", u.addresses[i].description)], value(u, i))
                 }
             }
@@ -65,7 +67,7 @@ enum MetricsExposition {
 
         m.family("ferry_server_state", .gauge, "Whether the server takes new sessions, and if not why: 1 for the current state.")
         for u in upstreams {
-            for i in u.stats.indices {
+            for i in u.liveServers {
                 let current = Eligibility.verdict(u.scheduler.peers[i], now: now).stateName
                 for state in Verdict.stateNames {
                     m.sample("ferry_server_state", [("upstream", u.name), ("server", u.serverNames[i]), ("address", u.addresses[i].description), ("state", state)],
