@@ -9,6 +9,6 @@ cd "$(dirname "$0")/.."
 mkdir -p bench/out
 b=Sources/FerryCore/Balancing
 swiftc -O -wmo -enforce-exclusivity=unchecked -parse-as-library \
-    $b/Balancer.swift $b/HashMix.swift $b/Rendezvous.swift $b/ConsistentHash.swift \
+    $b/Balancer.swift $b/HashMix.swift $b/Rendezvous.swift $b/KetamaRing.swift $b/ConsistentHash.swift \
     bench/ConsistentHashBench.swift -o bench/out/chash-rebuild-bench
 bench/out/chash-rebuild-bench "${1:-7}" "${2:-31}"
