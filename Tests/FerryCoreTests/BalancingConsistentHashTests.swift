@@ -161,6 +161,27 @@ final class BalancingConsistentHashTests: XCTestCase {
         }
     }
 
+    /// Sizing follows the configured total, so while runtime weights stay under it one
+    /// server's change leaves every other server's point count alone, even in a capped ring
+    /// (20 x 256: 312 points per unit of weight); past it the ring stays under the cap.
+    func testAWeightChangeBelowTheConfiguredTotalKeepsTheOtherServersCounts() {
+        var views = (0..<20).map { PeerView(weight: 256, active: 0, identity: UInt64($0)) }
+        XCTAssertEqual(ConsistentHash.counts(views), Array(repeating: 256 * 312, count: 20))
+        views[3].weight = 192   // an agent's 75%
+        var expected = Array(repeating: 256 * 312, count: 20)
+        expected[3] = 192 * 312
+        XCTAssertEqual(ConsistentHash.counts(views), expected)
+        views[3].weight = 0
+        expected[3] = 0
+        XCTAssertEqual(ConsistentHash.counts(views), expected)
+        views[3].weight = 100_000
+        XCTAssertLessThanOrEqual(ConsistentHash.counts(views).reduce(0, +), ConsistentHash.maxPoints)
+        // More weight units than maxPoints: shares of the ring, also sized by the configured total.
+        var heavy = (0..<4).map { PeerView(weight: 1_000_000, active: 0, identity: UInt64($0)) }
+        heavy[0].weight = 500_000
+        XCTAssertEqual(ConsistentHash.counts(heavy), [200_000, 400_000, 400_000, 400_000])
+    }
+
     /// Opt-in measurement (FERRY_PERF=1, meaningful with -c release; bench/chash-rebuild.sh
     /// is the quicker way): a full build against one server's weight change, 20 x 256.
     func testCostOfOneWeightChange() throws {
