@@ -69,15 +69,16 @@ public struct ConsistentHash: Balancer {
     /// The ring's entries, for tests that compare it with a fresh build.
     var entries: [UInt64] { ring.entries }
 
-    /// Points per server. Sized for the larger of the configured and the runtime total weight:
-    /// while runtime weights stay at or below the file's (agents' percentages up to 100%,
-    /// `weight 0`, drains), the points per unit of weight stay put, so one server's change
-    /// changes only its own count and the ring can swap just its points. Sized by the runtime
-    /// total alone, a capped ring (20 x 256) would change every server's count on every
-    /// change and be rebuilt each time. The count depends on the current weights alone, not on history, so a restarted
-    /// ferry with the same weights places every client where the running one did. Past the
-    /// configured total (weights raised above the file's) the runtime total sizes the ring, so
-    /// it stays under `maxPoints`; a capped ring then changes every count and is rebuilt.
+    /// Points per server. Sized for the larger of the configured and the runtime total
+    /// weight: while runtime weights stay at or below the file's (agents' percentages up to
+    /// 100%, `weight 0`, drains), the points per unit of weight stay put, so one server's
+    /// change changes only its own count and the ring can swap just its points. Sized by
+    /// the runtime total alone, a capped ring (20 x 256) would change every server's count
+    /// on every change and be rebuilt each time. The count depends on the current weights
+    /// alone, not on history, so a restarted ferry with the same weights places every
+    /// client where the running one did. Past the configured total (weights raised above
+    /// the file's) the runtime total sizes the ring, so it stays under `maxPoints`; a
+    /// capped ring then changes every count and is rebuilt.
     static func counts(_ peers: [PeerView]) -> [Int] {
         let runtime = peers.reduce(0) { $0 + max(0, $1.weight) }
         let configured = peers.reduce(0) { $0 + max(0, $1.configWeight) }
