@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 FERRY_DEBUG := .build/debug/ferry
 FERRY_RELEASE := .build/release/ferry
 
-.PHONY: all build release test demo bench bench-config bench-log fuzz install clean soak
+.PHONY: all build release test demo bench bench-config bench-chash bench-log fuzz install clean soak
 
 all: build
 
@@ -46,6 +46,10 @@ bench-health: release
 bench-config: release
 	bash bench/config-load.sh
 	@/usr/bin/time -f "ferry -t on the same file: %e s, %M KB max RSS" $(FERRY_RELEASE) -t -c bench/out/config-10k.conf 2>&1 | tail -1
+
+# Consistent-hash ring: a full build and one server's weight change (bench/chash-rebuild.sh).
+bench-chash:
+	bash bench/chash-rebuild.sh
 
 # Connection rate with and without a connection log (the cost of logging every session).
 bench-log: release

@@ -89,6 +89,117 @@ final class BalancingConsistentHashTests: XCTestCase {
         XCTAssertEqual(perServer[4], 1)
     }
 
+    // MARK: runtime weight changes (small rings: a fresh build per step must stay cheap in a debug build)
+
+    /// Agent- and admin-style weight changes, one to three servers at a time, each checked
+    /// against a ring built afresh from the same views: swapping servers' points must give
+    /// exactly the ring (and so the placement) a fresh build gives, whatever came before.
+    /// 210 changes; the third upstream has weights raised to 3x the file's, past the configured total.
+    func testWeightChangesGiveTheRingAFreshBuildGives() {
+        let upstreams: [(servers: Int, weight: Int, maxPercent: Int)] = [(5, 2, 100), (8, 1, 100), (3, 1, 300)]
+        var rng = SplitMix64(seed: 0xC4A5_4001)
+        for u in upstreams {
+            var views = (0..<u.servers).map { PeerView(weight: u.weight, active: 0, identity: HashMix.name("s\($0)")) }
+            var ring = ConsistentHash(peers: views, seed: 0)
+            for step in 0..<70 {
+                for _ in 0...rng.next(below: 3) {
+                    let i = rng.next(below: u.servers)
+                    views[i].weight = views[i].configWeight * rng.next(below: u.maxPercent + 1) / 100
+                    if rng.next(below: 20) == 0 { views[i].identity = rng.next() }   // a reload renamed it
+                }
+                ring.peersChanged(views)
+                let fresh = ConsistentHash.build(views)
+                guard ring.entries == fresh else {
+                    return XCTFail("\(u.servers) x \(u.weight), change \(step), weights \(views.map(\.weight)): "
+                                   + "\(ring.entries.count) entries, a fresh build has \(fresh.count)")
+                }
+            }
+        }
+    }
+
+    /// The swap itself, with any point counts (as a capped ring's sizing gives) and identity
+    /// changes: 300 random replacements, each compared with a ring made from scratch.
+    func testSwappingPointsGivesTheRingAFreshBuildGives() {
+        var rng = SplitMix64(seed: 5)
+        var identities = (0..<30).map { UInt64(1000 + $0) }
+        var counts = (0..<30).map { _ in rng.next(below: 60) }
+        var ring = KetamaRing(identities: identities, counts: counts)
+        for step in 0..<300 {
+            var servers: [Int] = []
+            for _ in 0...rng.next(below: 4) {
+                let i = rng.next(below: 30)
+                if servers.contains(i) { continue }
+                servers.append(i)
+                counts[i] = rng.next(below: 8) == 0 ? 0 : rng.next(below: 60)
+                if rng.next(below: 10) == 0 { identities[i] = rng.next() }
+            }
+            ring.replace(servers: servers, identities: identities, counts: counts)
+            guard ring == KetamaRing(identities: identities, counts: counts) else {
+                return XCTFail("step \(step), servers \(servers), counts \(counts)")
+            }
+        }
+    }
+
+    /// The same property seen from clients: after every change, 1,000 clients land where a
+    /// freshly built balancer sends them, with one server ineligible so the walk is used too.
+    func testWeightChangesPlaceClientsAsAFreshRingDoes() {
+        var rng = SplitMix64(seed: 77)
+        var views = (0..<6).map { PeerView(weight: $0 + 1, active: 0, identity: UInt64(300 + $0)) }
+        var ring = ConsistentHash(peers: views, seed: 0)
+        for step in 0..<40 {
+            let i = rng.next(below: views.count)
+            views[i].weight = rng.next(below: views[i].configWeight + 1)
+            ring.peersChanged(views)
+            var fresh = ConsistentHash(peers: views, seed: 0)
+            let down = rng.next(below: views.count)
+            let eligible = { (s: Int) in s != down && views[s].weight > 0 }
+            for c in 0..<1000 {
+                let got = ring.select(peers: views, client: loopbackClient(c), isEligible: eligible)
+                let want = fresh.select(peers: views, client: loopbackClient(c), isEligible: eligible)
+                guard got == want else { return XCTFail("change \(step), client \(c): \(String(describing: got)) != \(String(describing: want))") }
+            }
+        }
+    }
+
+    /// Sizing follows the configured total, so while runtime weights stay under it one
+    /// server's change leaves every other server's point count alone, even in a capped ring
+    /// (20 x 256: 312 points per unit of weight); past it the ring stays under the cap.
+    func testAWeightChangeBelowTheConfiguredTotalKeepsTheOtherServersCounts() {
+        var views = (0..<20).map { PeerView(weight: 256, active: 0, identity: UInt64($0)) }
+        XCTAssertEqual(ConsistentHash.counts(views), Array(repeating: 256 * 312, count: 20))
+        views[3].weight = 192   // an agent's 75%
+        var expected = Array(repeating: 256 * 312, count: 20)
+        expected[3] = 192 * 312
+        XCTAssertEqual(ConsistentHash.counts(views), expected)
+        views[3].weight = 0
+        expected[3] = 0
+        XCTAssertEqual(ConsistentHash.counts(views), expected)
+        views[3].weight = 100_000
+        XCTAssertLessThanOrEqual(ConsistentHash.counts(views).reduce(0, +), ConsistentHash.maxPoints)
+        // More weight units than maxPoints: shares of the ring, also sized by the configured total.
+        var heavy = (0..<4).map { PeerView(weight: 1_000_000, active: 0, identity: UInt64($0)) }
+        heavy[0].weight = 500_000
+        XCTAssertEqual(ConsistentHash.counts(heavy), [200_000, 400_000, 400_000, 400_000])
+    }
+
+    /// Opt-in measurement (FERRY_PERF=1, meaningful with -c release; bench/chash-rebuild.sh
+    /// is the quicker way): a full build against one server's weight change, 20 x 256.
+    func testCostOfOneWeightChange() throws {
+        guard getenv("FERRY_PERF") != nil else { throw XCTSkip("set FERRY_PERF=1 to measure") }
+        var views = (0..<20).map { PeerView(weight: 256, active: 0, identity: UInt64($0)) }
+        var ring = ConsistentHash(peers: views, seed: 0)
+        let build = nanos { ring = ConsistentHash(peers: views, seed: 0) }
+        let points = ring.pointCount
+        var changes: [UInt64] = []
+        for k in 0..<21 {
+            // Every change is real: a server goes to 75% (an agent's reply) or back to 100%.
+            views[k % 20].weight = views[k % 20].weight == 256 ? 192 : 256
+            changes.append(nanos { ring.peersChanged(views) })
+        }
+        changes.sort()
+        print("20 x 256, \(points) points: full build \(build / 1000) us, one weight change median \(changes[10] / 1000) us")
+    }
+
     private func pct(_ x: Double) -> String { fmt(x * 100) + "%" }
     private func fmt(_ x: Double) -> String {
         let r = (x * 100).rounded() / 100

@@ -28,6 +28,13 @@
 // Maglev (not measured) selects in O(1) and balances best, but moves more than 1/N and has
 // no cheap answer to "this server is ineligible right now" short of rebuilding its table.
 //
+// Runtime weights (an agent's `75%` every few seconds, admin `set server ... weight`) reach
+// the ring through peersChanged, on the event loop. Rebuilding the ring for each one hashed
+// and sorted every point: 70-80 ms for 5 servers at weight 100, 190-290 ms at the 1.6M cap
+// (20 x 256 or 10,000 x 1), -O, bench/chash-rebuild.sh. Only the changed servers' points are
+// swapped now (KetamaRing): medians of 6-9 ms, 6-12 ms and 1.4-1.7 ms for those rings. The ring
+// stays exactly what a fresh build of the current weights gives (see `counts`).
+//
 // An ineligible server: walk on to the next points (nginx walks 20). If every one of those
 // belongs to an ineligible server (most of the upstream is down), fall back to rendezvous
 // among the eligible servers rather than nginx's round robin, so the client is still sticky.
@@ -42,40 +49,56 @@ public struct ConsistentHash: Balancer {
     /// large upstream with large weights from taking gigabytes.
     public static let maxPoints = 1_600_000
 
-    /// Sorted; each entry is (point << 32) | server index, so one integer sort builds the ring.
-    private var ring: [UInt64]
+    /// The ring, a pure function of `identities` and `counts` (see KetamaRing).
+    private var ring: KetamaRing
+    /// What the ring was made from, to see which servers a weight change touched.
+    private var identities: [UInt64]
+    private var counts: [Int]
 
     public init(peers: [PeerView], seed: UInt64) {
-        ring = ConsistentHash.build(peers)
+        identities = peers.map(\.identity)
+        counts = ConsistentHash.counts(peers)
+        ring = KetamaRing(identities: identities, counts: counts)
     }
 
+    /// The ring a fresh build gives for `peers` (entries as in KetamaRing).
     public static func build(_ peers: [PeerView]) -> [UInt64] {
-        precondition(peers.count <= Int(UInt32.max), "server index must fit the ring entry")
-        let totalWeight = peers.reduce(0) { $0 + max(0, $1.weight) }
-        guard totalWeight > 0 else { return [] }
-        let perWeight = min(pointsPerWeight, maxPoints / totalWeight)
+        KetamaRing(identities: peers.map(\.identity), counts: counts(peers)).entries
+    }
+
+    /// The ring's entries, for tests that compare it with a fresh build.
+    var entries: [UInt64] { ring.entries }
+
+    /// Points per server. Sized for the larger of the configured and the runtime total
+    /// weight: while runtime weights stay at or below the file's (agents' percentages up to
+    /// 100%, `weight 0`, drains), the points per unit of weight stay put, so one server's
+    /// change changes only its own count and the ring can swap just its points. Sized by
+    /// the runtime total alone, a capped ring (20 x 256) would change every server's count
+    /// on every change and be rebuilt each time. The count depends on the current weights
+    /// alone, not on history, so a restarted ferry with the same weights places every
+    /// client where the running one did. Past the configured total (weights raised above
+    /// the file's) the runtime total sizes the ring, so it stays under `maxPoints`; a
+    /// capped ring then changes every count and is rebuilt.
+    static func counts(_ peers: [PeerView]) -> [Int] {
+        let runtime = peers.reduce(0) { $0 + max(0, $1.weight) }
+        let configured = peers.reduce(0) { $0 + max(0, $1.configWeight) }
+        let total = max(runtime, configured)
+        guard total > 0 else { return Array(repeating: 0, count: peers.count) }
+        let perWeight = min(pointsPerWeight, maxPoints / total)
         // More weight units than maxPoints: a unit cannot have a point of its own, so each
         // server gets its share of the ring instead (at least one point, so it stays reachable);
         // the ring then holds at most maxPoints + one per server.
-        func points(_ weight: Int) -> Int {
-            perWeight > 0 ? weight * perWeight : max(1, weight * maxPoints / totalWeight)
+        return peers.map { p in
+            guard p.weight > 0 else { return 0 }
+            return perWeight > 0 ? p.weight * perWeight : max(1, p.weight * maxPoints / total)
         }
-        var ring: [UInt64] = []
-        ring.reserveCapacity(perWeight > 0 ? totalWeight * perWeight : maxPoints + peers.count)
-        for (i, p) in peers.enumerated() where p.weight > 0 {
-            for n in 0..<points(p.weight) {
-                let point = HashMix.combine(p.identity, UInt64(n)) >> 32
-                ring.append(point << 32 | UInt64(i))
-            }
-        }
-        ring.sort()
-        return ring
     }
 
-    public var pointCount: Int { ring.count }
+    public var pointCount: Int { ring.entries.count }
 
     public mutating func select(peers: [PeerView], client: ClientKey, isEligible: (Int) -> Bool) -> Int? {
         let h = HashMix.client(client)
+        let ring = self.ring.entries
         if !ring.isEmpty {
             var at = ConsistentHash.firstPoint(atOrAfter: h >> 32, in: ring)
             for _ in 0..<min(ConsistentHash.maxWalk, ring.count) {
@@ -99,7 +122,29 @@ public struct ConsistentHash: Balancer {
         return lo == ring.count ? 0 : lo
     }
 
+    /// Cold path (admin, agent, reload), but on the event loop: a weight change of a few
+    /// servers swaps their points instead of rebuilding the ring.
     public mutating func peersChanged(_ peers: [PeerView]) {
-        ring = ConsistentHash.build(peers)
+        let newIdentities = peers.map(\.identity)
+        let newCounts = ConsistentHash.counts(peers)
+        defer { identities = newIdentities; counts = newCounts }
+        guard peers.count == identities.count else {
+            ring = KetamaRing(identities: newIdentities, counts: newCounts)
+            return
+        }
+        var changed: [Int] = []
+        var newPoints = 0
+        for i in peers.indices where newIdentities[i] != identities[i] || newCounts[i] != counts[i] {
+            changed.append(i)
+            newPoints += newCounts[i]
+        }
+        guard !changed.isEmpty else { return }
+        // Both ways give the same ring; swapping is cheaper until most points are new (a
+        // capped ring whose points per weight moved, a small upstream changed at once).
+        if newPoints > ring.entries.count / 2 {
+            ring = KetamaRing(identities: newIdentities, counts: newCounts)
+        } else {
+            ring.replace(servers: changed, identities: newIdentities, counts: newCounts)
+        }
     }
 }

@@ -11,7 +11,8 @@
 //
 // Threading: a Scheduler belongs to one event loop; all calls come from that loop.
 // Cost: `select` is O(servers) at worst, never allocates, reads no clock (`now` is the
-// caller's monotonic nanoseconds). Weight or membership changes rebuild on the cold path.
+// caller's monotonic nanoseconds). Membership and backup-flag changes rebuild the method;
+// weight and identity changes reach it through peersChanged (cold path, but on the loop).
 
 public struct Scheduler {
     public let method: BalancingMethodConfig
