@@ -156,5 +156,13 @@ final class LogTemplateTests: XCTestCase {
         XCTAssertEqual(log.all.map(\.durationMicros), [1000, 1000, 1000, 1000, 1000])
         XCTAssertEqual(log.connected?.peer, 4)
         XCTAssertLessThanOrEqual(MemoryLayout<AttemptLog>.size, 48)
+        // A log is a value: a copy keeps its attempts when the original changes its spill.
+        let copy = log
+        log.begin(peer: 5, offset: 9_000_000)
+        log.finish(.refused, offset: 9_500_000)
+        XCTAssertEqual(copy.all.map(\.peer), [0, 1, 2, 3, 4])
+        XCTAssertEqual(copy.all.last?.outcome, .connected)
+        XCTAssertEqual(log.all.map(\.peer), [0, 1, 2, 3, 4, 5])
+        XCTAssertEqual(log.all.last?.outcome, .refused)
     }
 }

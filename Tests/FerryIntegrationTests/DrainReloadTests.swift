@@ -452,8 +452,9 @@ final class ReloadRejoinTests: IntegrationCase {
     func testARetryAfterAReloadDroppedTheServerGoesToTheCurrentServers() throws {
         let hole = try blackhole()
         let b2 = try backend("b2")
-        let onlyB1 = "upstream u { server 127.0.0.1:\(hole.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }"
-        let onlyB2 = "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }"
+        let log = "access_log @DIR@/access.log;\n"
+        let onlyB1 = log + "upstream u { server 127.0.0.1:\(hole.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }"
+        let onlyB2 = log + "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }"
         let f = try ferry(onlyB1, main: main)
         let held = try TestClient.connect(f.listenPort, timeout: 5)
         defer { held.close() }
@@ -465,6 +466,38 @@ final class ReloadRejoinTests: IntegrationCase {
         XCTAssertEqual(scur, 1, "b2 counts the session")
         held.close()
         XCTAssertTrue(waitUntil(timeout: 5) { (try? self.counts(f, "b2"))?.scur == 0 })
+        // The log line still names the dropped server the session timed out on.
+        let line = JSONLinesFile(path: f.directory.path + "/access.log").waitFor(1).first
+        XCTAssertEqual(tried(line), ["b1 127.0.0.1:\(hole.port) timeout", "b2 127.0.0.1:\(b2.port) connected"])
+    }
+
+    /// "server address outcome" for each attempt of an access-log line's `tried`.
+    func tried(_ line: [String: Any]?) -> [String] {
+        ((line?["tried"] as? [[String: Any]]) ?? []).map { "\($0["server"] ?? "?") \($0["address"] ?? "?") \($0["outcome"] ?? "?")" }
+    }
+
+    /// A reload gives server card1 (same `name=`) a new address while a session is still
+    /// connecting to the old one. That connect's timeout is the old address's: it must not mark
+    /// the new address failed (max_fails=1), and the retry may use the new address.
+    func testAConnectToAnAddressAReloadChangedDoesNotCountAgainstTheNewOne() throws {
+        let hole = try blackhole()
+        let b2 = try backend("b2")
+        func conf(_ port: UInt16) -> String {
+            "access_log @DIR@/access.log;\nupstream u { server 127.0.0.1:\(port) name=card1 max_fails=1 fail_timeout=60s; }\n"
+                + "server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }"
+        }
+        let f = try ferry(conf(hole.port), main: main)
+        let held = try TestClient.connect(f.listenPort, timeout: 5)
+        defer { held.close() }
+        XCTAssertTrue(waitUntil(timeout: 3) { (try? self.counts(f, "card1"))?.listed == 1 }, "the session is connecting to the old address")
+        try f.reloadOverAdmin(stream: conf(b2.port), main: main)
+        XCTAssertEqual(try held.banner(), "b2", "the retry went to card1's new address")
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b2", "card1's new address is not marked failed")
+        let row = try AdminSocket.command(f.adminPath, "show stat").split(separator: "\n").first { $0.hasPrefix("u,card1,") }
+        XCTAssertEqual(row.map { String($0.split(separator: ",", omittingEmptySubsequences: false)[13]) }, "0", "no connect error (econ) on the new address: \(row ?? "no row")")
+        held.close()
+        let lines = JSONLinesFile(path: f.directory.path + "/access.log").waitFor(2)
+        XCTAssertTrue(lines.map(tried).contains(["card1 127.0.0.1:\(hole.port) timeout", "card1 127.0.0.1:\(b2.port) connected"]), "\(lines.map(tried))")
     }
 
     /// The same through `add server`: b1 counts the session from its return, so it cannot be

@@ -58,10 +58,11 @@ public struct ConnectionRecord {
         if let u = upstream { b.append(jsonQuoted: u.name) } else { b.append("null") }
         let connected = attempts.connected
         if let u = upstream, let a = connected {
+            let server = attempts.server(of: a, in: u)
             b.append(",\"server\":")
-            b.append(jsonQuoted: u.serverNames[Int(a.peer)])
+            b.append(jsonQuoted: server.name)
             b.append(",\"server_address\":")
-            b.append(jsonQuoted: u.addressTexts[Int(a.peer)])
+            b.append(jsonQuoted: server.address)
         } else {
             b.append(",\"server\":null,\"server_address\":null")
         }
@@ -69,10 +70,11 @@ public struct ConnectionRecord {
         if let u = upstream {
             for i in 0..<attempts.total {
                 let a = attempts[i]
+                let server = attempts.server(of: a, in: u)
                 b.append(i > 0 ? ",{\"server\":" : "{\"server\":")
-                b.append(jsonQuoted: u.serverNames[Int(a.peer)])
+                b.append(jsonQuoted: server.name)
                 b.append(",\"address\":")
-                b.append(jsonQuoted: u.addressTexts[Int(a.peer)])
+                b.append(jsonQuoted: server.address)
                 b.append(",\"outcome\":\"")
                 b.append(text: a.outcome.name)
                 b.append("\",\"ms\":")
@@ -120,7 +122,7 @@ public struct ConnectionRecord {
         case .hostname: b.append(ConnectionRecord.hostname, escape: escape)
         case .upstreamAddr:
             return perAttempt(&b, noServer: { b in b.append(upstream?.name ?? "", escape: escape) }) { b, u, a in
-                b.append(u.addressTexts[Int(a.peer)], escape: escape)
+                b.append(attempts.server(of: a, in: u).address, escape: escape)
             }
         case .upstreamConnectTime:
             return perAttempt(&b, noServer: { b in b.append("-") }) { b, _, a in

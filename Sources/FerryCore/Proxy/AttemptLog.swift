@@ -53,8 +53,29 @@ public struct Attempt: Equatable, Sendable {
 public struct AttemptLog: Sendable {
     private var first = Attempt(peer: 0, startMicros: 0, durationMicros: 0, outcome: .pending)
     private var second = Attempt(peer: 0, startMicros: 0, durationMicros: 0, outcome: .pending)
-    private var more: [Attempt]? = nil
+    /// Attempts past the second, and the servers a reload dropped after the session tried
+    /// them. One reference, absent for nearly every session, so a session stays small.
+    private var spill: Spill? = nil
     public private(set) var count: UInt8 = 0
+
+    final class Spill: @unchecked Sendable {
+        var more: [Attempt] = []
+        /// Name and address of each dropped server; an attempt on one has peer `departedBase + k`.
+        var departed: [(name: String, address: String)] = []
+        init() {}
+        init(_ other: Spill) { more = other.more; departed = other.departed }
+    }
+
+    /// The spill, copied first if another log shares it (copy on write: a log is a value).
+    private mutating func spillForWriting() -> Spill {
+        if isKnownUniquelyReferenced(&spill) { return spill! }
+        let s = spill.map(Spill.init) ?? Spill()
+        spill = s
+        return s
+    }
+
+    /// Server indices at or above this name a `departed` entry, not a server of the upstream.
+    static let departedBase: UInt32 = 0x8000_0000
 
     public init() {}
 
@@ -66,7 +87,7 @@ public struct AttemptLog: Sendable {
         switch count {
         case 0: first = a
         case 1: second = a
-        default: more = (more ?? []) + [a]
+        default: spillForWriting().more.append(a)
         }
         count &+= count == .max ? 0 : 1
     }
@@ -85,7 +106,7 @@ public struct AttemptLog: Sendable {
         case 0: body(&first)
         case 1: body(&second)
         default:
-            if more != nil && i - 2 < more!.count { body(&more![i - 2]) }
+            if i - 2 < (spill?.more.count ?? 0) { body(&spillForWriting().more[i - 2]) }
         }
     }
 
@@ -93,33 +114,54 @@ public struct AttemptLog: Sendable {
         switch i {
         case 0: return first
         case 1: return second
-        default: return more![i - 2]
+        default: return spill!.more[i - 2]
         }
     }
 
     /// How many attempts are recorded (`count` saturates at 255; the spill array does not).
-    public var total: Int { min(Int(count), 2 + (more?.count ?? 0)) }
+    public var total: Int { min(Int(count), 2 + (spill?.more.count ?? 0)) }
 
     /// The attempts in order (a copy: for tests and cold paths).
     public var all: [Attempt] { (0..<total).map { self[$0] } }
 
-    /// Renumbers the attempts for a reload that moved the session to a new upstream object:
-    /// `map[old]` is the server's index there; attempts on servers the reload removed are dropped
-    /// (their names are gone with the old configuration).
-    public mutating func remap(_ map: [Int?]) {
+    /// Renumbers the attempts for a reload that moved the session from `old` to a new upstream
+    /// object: `map[i]` is old server i's index there. An attempt on a server the reload
+    /// dropped keeps its server's name and address (its index means nothing any more), so the
+    /// log line still says where the session tried, and a 502 names the servers that failed.
+    public mutating func remap(_ map: [Int?], from old: Upstream) {
         var renumbered = AttemptLog()
+        if let d = spill?.departed, !d.isEmpty { renumbered.spillForWriting().departed = d }
         for a in all {
-            guard Int(a.peer) < map.count, let j = map[Int(a.peer)] else { continue }
             var b = a
-            b.peer = UInt32(j)
+            if a.peer >= AttemptLog.departedBase {
+                // Dropped by an earlier reload: already named.
+            } else if Int(a.peer) < map.count, let j = map[Int(a.peer)] {
+                b.peer = UInt32(j)
+            } else {
+                let d = renumbered.spillForWriting()
+                b.peer = AttemptLog.departedBase + UInt32(d.departed.count)
+                let i = Int(a.peer)
+                d.departed.append(i < old.serverNames.count ? (old.serverNames[i], old.addressTexts[i]) : ("?", "?"))
+            }
             switch renumbered.count {
             case 0: renumbered.first = b
             case 1: renumbered.second = b
-            default: renumbered.more = (renumbered.more ?? []) + [b]
+            default: renumbered.spillForWriting().more.append(b)
             }
             renumbered.count &+= 1
         }
         self = renumbered
+    }
+
+    /// The name and address (as written) of the server attempt `a` went to; `u` is the
+    /// session's upstream now.
+    public func server(of a: Attempt, in u: Upstream) -> (name: String, address: String) {
+        if a.peer >= AttemptLog.departedBase {
+            let k = Int(a.peer - AttemptLog.departedBase)
+            if let d = spill?.departed, k < d.count { return d[k] }
+            return ("?", "?")
+        }
+        return (u.serverNames[Int(a.peer)], u.addressTexts[Int(a.peer)])
     }
 
     /// The attempt that connected, if any (always the last one).

@@ -208,7 +208,8 @@ extension Runtime {
     /// counts none of the sessions it holds, so `show stat` undercounts it and least_conn and
     /// max_conns send it more than it may take. Sessions still connecting move as well: their
     /// connect already counts against the server (Scheduler.sessionOpened), and the attempt goes
-    /// on undisturbed (same socket and timer; `tried` and the attempt log are renumbered).
+    /// on undisturbed (same socket and timer; `tried` and the attempt log are renumbered), unless
+    /// the server's address changed under it.
     /// `only` limits the pass to one upstream. Returns how many sessions moved.
     /// Precondition: `upstreams` already names the current upstream objects.
     @discardableResult
@@ -225,6 +226,10 @@ extension Runtime {
             let map = maps[key] ?? Runtime.matchServers(old, u)
             maps[key] = map
             guard current.peer < map.count, let j = map[current.peer] else { continue }
+            // A connect under way to an address the server no longer has (same `name=`, new
+            // address) stays with the old one: its failure must not count against the new
+            // address, which it never tried. If it fails, it retries in the current upstream.
+            if current.phase == .connecting && old.addresses[current.peer] != u.addresses[j] { continue }
             move(current, to: u, peer: j, map: map)
             rejoined += 1
         }
@@ -250,10 +255,21 @@ extension Runtime {
     private func move(_ s: Session, to u: Upstream, peer j: Int, map: [Int?]) {
         s.upstream.scheduler.sessionClosed(s.peer)
         u.scheduler.sessionOpened(j)
-        s.attemptLog.remap(map)
-        s.tried = s.tried.remapped(map)
+        let tried = Runtime.sameAddresses(map, s.upstream, u)
+        s.attemptLog.remap(tried, from: s.upstream)
+        s.tried = s.tried.remapped(tried)
         s.upstream = u
         s.peer = j
+    }
+
+    /// `map` keeping only servers whose address stayed: for what a session already tried. An
+    /// attempt on a server that kept its name but moved went to the old address, so it is
+    /// logged with that address, and the new one counts as not tried yet.
+    static func sameAddresses(_ map: [Int?], _ old: Upstream, _ u: Upstream) -> [Int?] {
+        map.enumerated().map { i, j in
+            guard let j, i < old.addresses.count, j < u.addresses.count, old.addresses[i] == u.addresses[j] else { return nil }
+            return j
+        }
     }
 
     /// A session between attempts (peer -1) whose upstream a reload retired: its next attempt
@@ -262,9 +278,9 @@ extension Runtime {
     /// name any more: it stays, and retries among the servers it started with.
     func joinCurrentUpstream(_ s: Session) {
         guard s.peer < 0, let u = upstreams[s.upstream.name], u !== s.upstream else { return }
-        let map = Runtime.matchServers(s.upstream, u)
-        s.attemptLog.remap(map)
-        s.tried = s.tried.remapped(map)
+        let tried = Runtime.sameAddresses(Runtime.matchServers(s.upstream, u), s.upstream, u)
+        s.attemptLog.remap(tried, from: s.upstream)
+        s.tried = s.tried.remapped(tried)
         s.upstream = u
     }
 
