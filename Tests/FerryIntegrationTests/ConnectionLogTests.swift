@@ -284,6 +284,46 @@ final class ConnectionLogRetireTests: IntegrationCase {
     }
 }
 
+extension ConnectionLogRetireTests {
+    /// A reload moves the log away from the stuck FIFO and the next one moves it back: the new
+    /// writer of that path waits for the retired one, so the FIFO gets every old line, then
+    /// every new one, each whole.
+    func testLogMovedBackToAPathStillRetiringKeepsItsLinesInOrder() throws {
+        let admin = "admin_socket @DIR@/admin.sock;"
+        let (f, reader, fifo, b1Port) = try ferryLoggingToFIFO(main: admin)
+        defer { close(reader) }
+        let b2 = try backend("b2")
+        let before = 600, after = 100
+        for _ in 0..<before { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
+        XCTAssertGreaterThan(steadyValue(timeout: 5, quiet: 0.5) { Int(self.pending(reader)) } ?? 0, 0, "the writer is stuck")
+        let dir = f.directory.path
+        try f.reloadOverAdmin(stream: "access_log \(dir)/elsewhere.log;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b1Port); }", main: admin)
+        try f.reloadOverAdmin(stream: "access_log \(fifo) buffer=4k flush=10ms;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b2.port); }", main: admin)
+        for _ in 0..<after { XCTAssertEqual(try bannerThrough(f.listenPort), "b2") }
+        var text: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        _ = waitUntil(timeout: 10) {
+            while true {
+                let n = read(reader, &buf, buf.count)
+                if n <= 0 { break }
+                text += buf[0..<n]
+            }
+            return text.filter { $0 == UInt8(ascii: "\n") }.count >= before + after
+        }
+        let lines = text.split(separator: UInt8(ascii: "\n"))
+        let ports = lines.map { line -> String in
+            guard let o = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else { return "broken" }
+            return (o["server_address"] as? String) ?? "none"
+        }
+        let b1 = "127.0.0.1:\(b1Port)", b2a = "127.0.0.1:\(b2.port)"
+        XCTAssertEqual(ports.count, before + after)
+        XCTAssertEqual(ports.filter { $0 == b1 }.count, before)
+        XCTAssertEqual(ports.filter { $0 == b2a }.count, after, "every line whole and in order: \(Set(ports))")
+        XCTAssertEqual(ports.firstIndex(of: b2a), before, "the retired writer's lines come first")
+        XCTAssertEqual(f.events("log_lines_dropped"), 0, f.stderr)
+    }
+}
+
 extension IntegrationCase {
     /// Bytes waiting in a FIFO (or pipe) for its reader.
     func pending(_ fd: Int32) -> Int32 {

@@ -35,7 +35,8 @@ public final class ConnectionLog {
                 file = existing
             } else {
                 do {
-                    file = try LogFile(path: log.path, bufferSize: log.buffer, flushInterval: log.flush?.nanoseconds, loop: loop)
+                    file = try LogFile(path: log.path, bufferSize: log.buffer, flushInterval: log.flush?.nanoseconds, loop: loop,
+                                       after: retiring.last { $0.file.path == log.path }?.file)
                 } catch {
                     throw StartupError("open() \"\(log.path)\" failed (\(error.rawValue): \(error))", location)
                 }
@@ -122,8 +123,12 @@ public final class ConnectionLog {
     /// At exit: writes what is buffered and stops the writers.
     public func close() {
         if let t = reportTimer { loop.timers.cancel(t) }
-        for f in files { f.close() }
-        for r in retiring { r.file.close() }
+        // Every writer is told first and all share one deadline: exit waits 2 s at most,
+        // not 2 s per stuck writer.
+        let all = files + retiring.map(\.file)
+        for f in all { f.retire() }
+        let deadline = MonotonicClock.now() &+ 2_000_000_000
+        for f in all { f.close(deadline: deadline) }
         reportDrops(now: loop.now, rearm: false)
     }
 

@@ -57,10 +57,17 @@ public final class LogFile: TimerTarget {
     private var isClosed = false
     private var fd: FileDescriptor
     private var thread: WorkerThread? = nil
+    /// Writer thread only, after init: dropped once it has finished (see init's `after`).
+    private var predecessor: LogFile?
 
     /// Opens the file at once, so a path that cannot be written stops the start (nginx does the same).
-    public init(path: String, bufferSize: Int? = nil, flushInterval: UInt64?, loop: EventLoop?) throws(Errno) {
+    /// `after`: a retired file of the same path whose writer may still be writing its last
+    /// lines (a reload moved the log away and the next one moved it back). This file's writer
+    /// waits for it before writing, so the old lines come first and no write of one splits a
+    /// line of the other (pipe writes over PIPE_BUF are not atomic).
+    public init(path: String, bufferSize: Int? = nil, flushInterval: UInt64?, loop: EventLoop?, after predecessor: LogFile? = nil) throws(Errno) {
         self.path = path
+        self.predecessor = predecessor
         self.bufferSize = max(bufferSize ?? LogFile.defaultBufferSize, LogFile.minimumBufferSize)
         self.flushInterval = bufferSize == nil ? (flushInterval ?? LogFile.defaultFlushInterval) : flushInterval
         self.loop = loop
@@ -68,7 +75,7 @@ public final class LogFile: TimerTarget {
         active.reserveCapacity(self.bufferSize)
         handed.reserveCapacity(self.bufferSize)
         do {
-            // The thread keeps the file alive until `close()` stops it, so a LogFile dropped
+            // The thread keeps the file alive until `retire()`/`close()` stops it, so a LogFile dropped
             // without closing (a start that failed later) never leaves the writer on freed memory.
             thread = try WorkerThread { self.writerMain() }
         } catch {
@@ -184,11 +191,15 @@ public final class LogFile: TimerTarget {
 
     /// Writes what is buffered (waiting at most `timeout` ns) and stops the writer.
     public func close(timeout: UInt64 = 2_000_000_000) {
+        close(deadline: MonotonicClock.now() &+ timeout)
+    }
+
+    /// `close` with a deadline on the monotonic clock, so several files can share one wait.
+    public func close(deadline: UInt64) {
         retire()
         // A writer blocked in write(2) on a FIFO or pipe nobody reads would never return, and
         // joining it would keep ferry from exiting (SIGTERM, `ferry -s quit`) until SIGKILL.
-        // Give it `timeout` to finish; then leave it, and count what it still holds as dropped.
-        let deadline = MonotonicClock.now() &+ timeout
+        // Give it until `deadline` to finish; then leave it, and count what it still holds as dropped.
         while !reap() && MonotonicClock.now() < deadline { usleep(1000) }
         if thread != nil {
             thread?.detach()
@@ -200,9 +211,18 @@ public final class LogFile: TimerTarget {
 
     // MARK: writer thread
 
+    /// Blocks the calling (writer) thread until this file's writer has exited.
+    private func waitForWriterExit() {
+        mutex.lock()
+        while !writerExited { mutex.wait() }
+        mutex.unlock()
+    }
+
     private func writerMain() {
         var batch: [UInt8] = []
         batch.reserveCapacity(bufferSize)
+        predecessor?.waitForWriterExit()
+        predecessor = nil
         mutex.lock()
         while true {
             while !writerBusy && !reopenRequested && !stopRequested { mutex.wait() }
@@ -252,6 +272,7 @@ public final class LogFile: TimerTarget {
             if stopping { break }
         }
         writerExited = true
+        mutex.broadcast()   // a successor of the same path may be waiting (waitForWriterExit)
         mutex.unlock()
         fd.close()
     }

@@ -18,9 +18,10 @@ public final class Upstream {
     public let config: UpstreamConfig
     /// Counters per server, indexed like the scheduler's peers.
     public var stats: [ServerStats]
-    /// Set when a reload replaced this object. The sessions still on it are on servers the file
-    /// dropped (the others moved, see Runtime+Reload); one of them whose connect fails retries
-    /// in the current upstream of the same name, not among the dropped configuration's servers.
+    /// Set when a reload replaced or removed this object. The sessions still on it are on
+    /// servers the file dropped, on an upstream the file dropped, or connecting to an address a
+    /// server no longer has (the others moved, see Runtime+Reload); one of them whose connect
+    /// fails retries in the current upstream of the same name, if there is one.
     var retired = false
     /// Servers that a session skipped because their address family differs from its
     /// `proxy_bind`, once that was logged (Runtime.localBindFailed). The mismatch lasts as long
