@@ -234,17 +234,7 @@ final class ConnectionLogBurstTests: IntegrationCase {
         let sessions = 600
         for _ in 0..<sessions { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
         // The reader comes back and takes everything.
-        var text: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        _ = waitUntil(timeout: 10) {
-            while true {
-                let n = read(reader, &buf, buf.count)
-                if n <= 0 { break }
-                text += buf[0..<n]
-            }
-            return text.filter { $0 == UInt8(ascii: "\n") }.count >= sessions
-        }
-        let lines = text.split(separator: UInt8(ascii: "\n"))
+        let lines = readLines(reader, atLeast: sessions)
         XCTAssertEqual(lines.count, sessions, "one line per session")
         XCTAssertEqual(f.events("log_lines_dropped"), 0, f.stderr)
         let parsed = lines.filter { (try? JSONSerialization.jsonObject(with: Data($0))) != nil }
@@ -260,24 +250,12 @@ final class ConnectionLogRetireTests: IntegrationCase {
         let admin = "admin_socket @DIR@/admin.sock;"
         let (f, reader, fifo, backendPort) = try ferryLoggingToFIFO(main: admin)
         defer { close(reader) }
-        // ~250 bytes a line: 600 sessions fill the FIFO's 64 KiB and leave lines in ferry's buffers.
         let sessions = 600
-        for _ in 0..<sessions { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
-        XCTAssertGreaterThan(steadyValue(timeout: 5, quiet: 0.5) { Int(self.pending(reader)) } ?? 0, 0, "the writer is stuck")
+        try fillUntilStuck(f, reader, sessions: sessions)
         let b = f.directory.path
         try f.reloadOverAdmin(stream: "access_log \(b)/after.log;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(backendPort); }", main: admin)
         XCTAssertEqual(try bannerThrough(f.listenPort), "b1", "relaying goes on")
-        var text: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        _ = waitUntil(timeout: 10) {
-            while true {
-                let n = read(reader, &buf, buf.count)
-                if n <= 0 { break }
-                text += buf[0..<n]
-            }
-            return text.filter { $0 == UInt8(ascii: "\n") }.count >= sessions
-        }
-        XCTAssertEqual(text.split(separator: UInt8(ascii: "\n")).count, sessions, "every line of the retired file arrives")
+        XCTAssertEqual(readLines(reader, atLeast: sessions).count, sessions, "every line of the retired file arrives")
         XCTAssertEqual(f.events("log_lines_dropped"), 0, f.stderr)
         XCTAssertTrue(waitUntil(timeout: 5) { !f.openFiles().contains(fifo) }, "the retired FIFO is closed")
         XCTAssertEqual(JSONLinesFile(path: b + "/after.log").waitFor(1).count, 1)
@@ -294,24 +272,12 @@ extension ConnectionLogRetireTests {
         defer { close(reader) }
         let b2 = try backend("b2")
         let before = 600, after = 100
-        for _ in 0..<before { XCTAssertEqual(try bannerThrough(f.listenPort), "b1") }
-        XCTAssertGreaterThan(steadyValue(timeout: 5, quiet: 0.5) { Int(self.pending(reader)) } ?? 0, 0, "the writer is stuck")
+        try fillUntilStuck(f, reader, sessions: before)
         let dir = f.directory.path
         try f.reloadOverAdmin(stream: "access_log \(dir)/elsewhere.log;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b1Port); }", main: admin)
         try f.reloadOverAdmin(stream: "access_log \(fifo) buffer=4k flush=10ms;\nserver { listen LISTEN; proxy_pass 127.0.0.1:\(b2.port); }", main: admin)
         for _ in 0..<after { XCTAssertEqual(try bannerThrough(f.listenPort), "b2") }
-        var text: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        _ = waitUntil(timeout: 10) {
-            while true {
-                let n = read(reader, &buf, buf.count)
-                if n <= 0 { break }
-                text += buf[0..<n]
-            }
-            return text.filter { $0 == UInt8(ascii: "\n") }.count >= before + after
-        }
-        let lines = text.split(separator: UInt8(ascii: "\n"))
-        let ports = lines.map { line -> String in
+        let ports = readLines(reader, atLeast: before + after).map { line -> String in
             guard let o = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else { return "broken" }
             return (o["server_address"] as? String) ?? "none"
         }
@@ -325,6 +291,28 @@ extension ConnectionLogRetireTests {
 }
 
 extension IntegrationCase {
+    /// Sessions through backend b1 until the log writer is stuck on the FIFO nobody reads:
+    /// ~250 bytes a line, so 600 fill the FIFO's 64 KiB and leave lines in ferry's buffers.
+    func fillUntilStuck(_ f: FerryInstance, _ reader: Int32, sessions: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        for _ in 0..<sessions { XCTAssertEqual(try bannerThrough(f.listenPort), "b1", file: file, line: line) }
+        XCTAssertGreaterThan(steadyValue(timeout: 5, quiet: 0.5) { Int(self.pending(reader)) } ?? 0, 0, "the writer is stuck", file: file, line: line)
+    }
+
+    /// Reads the FIFO's read end (non-blocking) until it has `count` lines, or 10 s pass.
+    func readLines(_ reader: Int32, atLeast count: Int) -> [ArraySlice<UInt8>] {
+        var text: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        _ = waitUntil(timeout: 10) {
+            while true {
+                let n = read(reader, &buf, buf.count)
+                if n <= 0 { break }
+                text += buf[0..<n]
+            }
+            return text.filter { $0 == UInt8(ascii: "\n") }.count >= count
+        }
+        return text.split(separator: UInt8(ascii: "\n"))
+    }
+
     /// Bytes waiting in a FIFO (or pipe) for its reader.
     func pending(_ fd: Int32) -> Int32 {
         var n: Int32 = 0

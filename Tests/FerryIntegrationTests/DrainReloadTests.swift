@@ -308,8 +308,8 @@ final class ReloadRejoinTests: IntegrationCase {
     func testSessionsRejoinAServerAReloadBringsBack() throws {
         let b1 = try backend("b1")
         let b2 = try backend("b2")
-        let withB1 = "upstream u { server 127.0.0.1:\(b1.port) name=b1 max_conns=2; }\nserver { listen LISTEN; proxy_pass u; }"
-        let withoutB1 = "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; }"
+        let withB1 = upstreamU("server 127.0.0.1:\(b1.port) name=b1 max_conns=2;")
+        let withoutB1 = upstreamU("server 127.0.0.1:\(b2.port) name=b2;")
         let f = try ferry(withB1, main: main)
         let held = try (0..<2).map { _ in try TestClient.connect(f.listenPort) }
         for c in held { XCTAssertEqual(try c.banner(), "b1") }
@@ -337,8 +337,8 @@ final class ReloadRejoinTests: IntegrationCase {
     func testSessionsRejoinAServerAddedBack() throws {
         let b1 = try backend("b1")
         let b2 = try backend("b2")
-        let both = "upstream u { server 127.0.0.1:\(b2.port) name=b2; server 127.0.0.1:\(b1.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; }"
-        let onlyB2 = "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; }"
+        let both = upstreamU("server 127.0.0.1:\(b2.port) name=b2; server 127.0.0.1:\(b1.port) name=b1;")
+        let onlyB2 = upstreamU("server 127.0.0.1:\(b2.port) name=b2;")
         let f = try ferry(both, main: main)
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/b2 state maint"), "\n")
         let held = try TestClient.connect(f.listenPort)
@@ -360,7 +360,7 @@ final class ReloadRejoinTests: IntegrationCase {
         let b2 = try backend("b2")
         let mport = try Net.freePort()
         let main = self.main + " metrics_listen 127.0.0.1:\(mport);"
-        let f = try ferry("upstream u { server 127.0.0.1:\(b1.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; }", main: main)
+        let f = try ferry(upstreamU("server 127.0.0.1:\(b1.port) name=b1;"), main: main)
         XCTAssertTrue(waitUntil(timeout: 5) { FerryInstance.isListening(mport) })
         let held = try (0..<2).map { _ in try TestClient.connect(f.listenPort) }
         defer { for c in held { c.close() } }
@@ -377,14 +377,14 @@ final class ReloadRejoinTests: IntegrationCase {
             samples.first { s in s.name == name && labels.allSatisfy { s.labels[$0.key] == $0.value } }?.value
         }
         // b1 becomes the second server: the sessions move to index 1.
-        try f.reloadOverAdmin(stream: "upstream u { server 127.0.0.1:\(b2.port) name=b2 down; server 127.0.0.1:\(b1.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; }", main: main)
+        try f.reloadOverAdmin(stream: upstreamU("server 127.0.0.1:\(b2.port) name=b2 down; server 127.0.0.1:\(b1.port) name=b1;"), main: main)
         var samples = try scrape()
         XCTAssertEqual(metric(samples, "ferry_server_sessions", ["server": "b1"]), 2)
         XCTAssertEqual(metric(samples, "ferry_server_sent_bytes_total", ["server": "b1"]), 10, "the live session's bytes, at b1's new index")
         XCTAssertEqual(metric(samples, "ferry_upstream_sessions", ["upstream": "u"]), 2)
 
         // b1 leaves the file; its two sessions go on. One more session on b2.
-        try f.reloadOverAdmin(stream: "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; }", main: main)
+        try f.reloadOverAdmin(stream: upstreamU("server 127.0.0.1:\(b2.port) name=b2;"), main: main)
         let third = try TestClient.connect(f.listenPort)
         defer { third.close() }
         XCTAssertEqual(try third.banner(), "b2")
@@ -409,8 +409,11 @@ final class ReloadRejoinTests: IntegrationCase {
     }
 
     /// b1 accepts only once released; the server blocks wait 10 s for a connect.
-    func slowConnect(_ servers: String) -> String {
-        "upstream u { \(servers) }\nserver { listen LISTEN; proxy_pass u; proxy_connect_timeout 10s; }"
+    func slowConnect(_ servers: String) -> String { upstreamU(servers, "proxy_connect_timeout 10s;") }
+
+    /// Upstream u of `servers`, proxied from LISTEN with the server block's `directives`.
+    func upstreamU(_ servers: String, _ directives: String = "") -> String {
+        "upstream u { \(servers) }\nserver { listen LISTEN; proxy_pass u; \(directives) }"
     }
 
     /// A session still connecting to b1 (max_conns=1) when a reload drops b1 and the next puts
@@ -453,8 +456,8 @@ final class ReloadRejoinTests: IntegrationCase {
         let hole = try blackhole()
         let b2 = try backend("b2")
         let log = "access_log @DIR@/access.log;\n"
-        let onlyB1 = log + "upstream u { server 127.0.0.1:\(hole.port) name=b1; }\nserver { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }"
-        let onlyB2 = log + "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }"
+        let onlyB1 = log + upstreamU("server 127.0.0.1:\(hole.port) name=b1;", "proxy_connect_timeout 1s;")
+        let onlyB2 = log + upstreamU("server 127.0.0.1:\(b2.port) name=b2;", "proxy_connect_timeout 1s;")
         let f = try ferry(onlyB1, main: main)
         let held = try TestClient.connect(f.listenPort, timeout: 5)
         defer { held.close() }
@@ -483,8 +486,7 @@ final class ReloadRejoinTests: IntegrationCase {
         let hole = try blackhole()
         let b2 = try backend("b2")
         func conf(_ port: UInt16) -> String {
-            "access_log @DIR@/access.log;\nupstream u { server 127.0.0.1:\(port) name=card1 max_fails=1 fail_timeout=60s; }\n"
-                + "server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }"
+            "access_log @DIR@/access.log;\n" + upstreamU("server 127.0.0.1:\(port) name=card1 max_fails=1 fail_timeout=60s;", "proxy_connect_timeout 1s;")
         }
         let f = try ferry(conf(hole.port), main: main)
         let held = try TestClient.connect(f.listenPort, timeout: 5)

@@ -63,13 +63,8 @@ final class ProxyBindTests: IntegrationCase {
     func testAServerOfTheOtherFamilyIsSkippedWithALogLine() throws {
         let b = try peerReporter()
         let six = try Net6.freePort()
-        let f = try ferry("""
-            admin_socket @DIR@/admin.sock;
-            upstream u { server 127.0.0.1:\(b.port) name=four; }
-            server { listen LISTEN; proxy_pass u; proxy_bind 127.0.0.2; }
-            """)
-        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/six [::1]:\(six)"), "New server registered.\n\n")
-        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/six state ready"), "\n")
+        let f = try ferryBoundTo127002(four: b.port)
+        try addReadyServer(f, "u/six [::1]:\(six)")
         for i in 0..<4 { XCTAssertEqual(try peerSeen(through: f.listenPort), "127.0.0.2", "session \(i)") }
         XCTAssertTrue(waitUntil(timeout: 2) { f.events("proxy_bind_failed") >= 1 }, f.stderr)
         let line = f.stderr.split(separator: "\n").first { $0.contains("\"event\":\"proxy_bind_failed\"") } ?? ""
@@ -83,19 +78,13 @@ final class ProxyBindTests: IntegrationCase {
     func testTheOtherFamilyIsLoggedOncePerServer() throws {
         let b = try peerReporter()
         let six = try Net6.freePort()
-        let f = try ferry("""
-            admin_socket @DIR@/admin.sock;
-            access_log @DIR@/access.log;
-            upstream u { server 127.0.0.1:\(b.port) name=four; }
-            server { listen LISTEN; proxy_pass u; proxy_bind 127.0.0.2; }
-            """)
+        let f = try ferryBoundTo127002(four: b.port, main: "access_log @DIR@/access.log;")
         let accessLog = f.directory.appendingPathComponent("access.log").path
         func skipped() -> Int {
             ((try? String(contentsOfFile: accessLog, encoding: .utf8)) ?? "").components(separatedBy: "\"outcome\":\"local_error\"").count - 1
         }
         // Weight 9 to four's 1: nine sessions in ten pick six first.
-        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/six [::1]:\(six) weight=9"), "New server registered.\n\n")
-        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/six state ready"), "\n")
+        try addReadyServer(f, "u/six [::1]:\(six) weight=9")
         for i in 0..<6 { XCTAssertEqual(try peerSeen(through: f.listenPort), "127.0.0.2", "session \(i)") }
         XCTAssertTrue(waitUntil(timeout: 3) { skipped() >= 5 }, "sessions skipped six: \(skipped())")
         XCTAssertEqual(f.events("proxy_bind_failed"), 1, f.stderr)
@@ -103,12 +92,28 @@ final class ProxyBindTests: IntegrationCase {
         // Deleted and added again: a new server, and one more line for it.
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/six state maint"), "\n")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "del server u/six"), "Server deleted.\n\n")
-        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server u/six [::1]:\(six) weight=9"), "New server registered.\n\n")
-        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/six state ready"), "\n")
+        try addReadyServer(f, "u/six [::1]:\(six) weight=9")
         let before = skipped()
         for i in 0..<4 { XCTAssertEqual(try peerSeen(through: f.listenPort), "127.0.0.2", "session \(i) after the new add") }
         XCTAssertTrue(waitUntil(timeout: 3) { skipped() >= before + 3 }, "sessions skipped the new six: \(skipped() - before)")
         XCTAssertEqual(f.events("proxy_bind_failed"), 2, f.stderr)
         XCTAssertEqual(f.events("connect_failed"), 0)
+    }
+
+    /// ferry with admin socket, upstream u of server `four` at 127.0.0.1:`four`, proxy_bind 127.0.0.2.
+    func ferryBoundTo127002(four: UInt16, main: String = "") throws -> FerryInstance {
+        try ferry("""
+            admin_socket @DIR@/admin.sock;
+            \(main)
+            upstream u { server 127.0.0.1:\(four) name=four; }
+            server { listen LISTEN; proxy_pass u; proxy_bind 127.0.0.2; }
+            """)
+    }
+
+    /// `add server SPEC` then `set server ... state ready` (a server added at run time starts in maintenance).
+    func addReadyServer(_ f: FerryInstance, _ spec: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "add server \(spec)"), "New server registered.\n\n", file: file, line: line)
+        let name = spec.split(separator: " ")[0]
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server \(name) state ready"), "\n", file: file, line: line)
     }
 }

@@ -129,28 +129,19 @@ public struct AttemptLog: Sendable {
     /// dropped keeps its server's name and address (its index means nothing any more), so the
     /// log line still says where the session tried, and a 502 names the servers that failed.
     public mutating func remap(_ map: [Int?], from old: Upstream) {
-        var renumbered = AttemptLog()
-        if let d = spill?.departed, !d.isEmpty { renumbered.spillForWriting().departed = d }
-        for a in all {
-            var b = a
-            if a.peer >= AttemptLog.departedBase {
-                // Dropped by an earlier reload: already named.
-            } else if Int(a.peer) < map.count, let j = map[Int(a.peer)] {
-                b.peer = UInt32(j)
+        for i in 0..<total {
+            let p = self[i].peer
+            guard p < AttemptLog.departedBase else { continue }   // dropped earlier: already named
+            let peer: UInt32
+            if Int(p) < map.count, let j = map[Int(p)] {
+                peer = UInt32(j)
             } else {
-                let d = renumbered.spillForWriting()
-                b.peer = AttemptLog.departedBase + UInt32(d.departed.count)
-                let i = Int(a.peer)
-                d.departed.append(i < old.serverNames.count ? (old.serverNames[i], old.addressTexts[i]) : ("?", "?"))
+                let d = spillForWriting()
+                peer = AttemptLog.departedBase + UInt32(d.departed.count)
+                d.departed.append(Int(p) < old.serverNames.count ? (old.serverNames[Int(p)], old.addressTexts[Int(p)]) : ("?", "?"))
             }
-            switch renumbered.count {
-            case 0: renumbered.first = b
-            case 1: renumbered.second = b
-            default: renumbered.spillForWriting().more.append(b)
-            }
-            renumbered.count &+= 1
+            update(i) { $0.peer = peer }
         }
-        self = renumbered
     }
 
     /// The name and address (as written) of the server attempt `a` went to; `u` is the

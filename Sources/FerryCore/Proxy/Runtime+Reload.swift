@@ -255,11 +255,16 @@ extension Runtime {
     private func move(_ s: Session, to u: Upstream, peer j: Int, map: [Int?]) {
         s.upstream.scheduler.sessionClosed(s.peer)
         u.scheduler.sessionOpened(j)
+        renumberAttempts(s, to: u, map: map)
+        s.upstream = u
+        s.peer = j
+    }
+
+    /// Renumbers what `s` already tried for its move to `u` (`map` from Runtime.matchServers).
+    private func renumberAttempts(_ s: Session, to u: Upstream, map: [Int?]) {
         let tried = Runtime.sameAddresses(map, s.upstream, u)
         s.attemptLog.remap(tried, from: s.upstream)
         s.tried = s.tried.remapped(tried)
-        s.upstream = u
-        s.peer = j
     }
 
     /// `map` keeping only servers whose address stayed: for what a session already tried. An
@@ -278,9 +283,7 @@ extension Runtime {
     /// name any more: it stays, and retries among the servers it started with.
     func joinCurrentUpstream(_ s: Session) {
         guard s.peer < 0, let u = upstreams[s.upstream.name], u !== s.upstream else { return }
-        let tried = Runtime.sameAddresses(Runtime.matchServers(s.upstream, u), s.upstream, u)
-        s.attemptLog.remap(tried, from: s.upstream)
-        s.tried = s.tried.remapped(tried)
+        renumberAttempts(s, to: u, map: Runtime.matchServers(s.upstream, u))
         s.upstream = u
     }
 
