@@ -51,6 +51,11 @@ bench-config: release
 bench-chash:
 	bash bench/chash-rebuild.sh
 
+# How long a 10,000-server upstream holds the loop: reload, weight change, reload carrying weights.
+.PHONY: bench-reload
+bench-reload: release
+	python3 bench/reload-cost.py --ferry-bin $(FERRY_RELEASE)
+
 # Connection rate with and without a connection log (the cost of logging every session).
 bench-log: release
 	python3 bench/log-cost.py --ferry-bin $(FERRY_RELEASE)

@@ -182,6 +182,29 @@ final class BalancingConsistentHashTests: XCTestCase {
         XCTAssertEqual(ConsistentHash.counts(heavy), [200_000, 400_000, 400_000, 400_000])
     }
 
+    /// Weights raised past the configured total (admin `weight 7` over the file's 1-5, agents
+    /// above 100%): the ring is re-sized only when the total crosses a power of two times the
+    /// configured one, so the next raise inside the same basis changes one server's count.
+    /// Sized by the runtime total, every raise changed every count and rebuilt the whole ring
+    /// (500 servers: 170 ms per agent reply, 96 s for a reload carrying the weights).
+    func testRaisesPastTheConfiguredTotalChangeOnlyTheRaisedServerUntilTheTotalDoubles() {
+        var views = (0..<20).map { PeerView(weight: 256, active: 0, identity: UInt64($0)) }   // capped: 312 per unit
+        views[3].weight = 300                       // total 5,164 > 5,120: basis 10,240, 156 per unit
+        var before = ConsistentHash.counts(views)
+        XCTAssertEqual(before[0], 256 * 156)
+        XCTAssertEqual(before[3], 300 * 156)
+        for i in 4..<20 {                           // every raise stays under 10,240 (total 5,868 at the end)
+            views[i].weight = 300
+            let after = ConsistentHash.counts(views)
+            let changed = after.indices.filter { after[$0] != before[$0] }
+            XCTAssertEqual(changed, [i], "raising server \(i)")
+            before = after
+        }
+        XCTAssertLessThanOrEqual(before.reduce(0, +), ConsistentHash.maxPoints)
+        for i in 0..<20 { views[i].weight = 1_024 }  // 20,480 > 10,240: basis 20,480, 78 per unit
+        XCTAssertEqual(ConsistentHash.counts(views), Array(repeating: 1_024 * 78, count: 20))
+    }
+
     /// Opt-in measurement (FERRY_PERF=1, meaningful with -c release; bench/chash-rebuild.sh
     /// is the quicker way): a full build against one server's weight change, 20 x 256.
     func testCostOfOneWeightChange() throws {

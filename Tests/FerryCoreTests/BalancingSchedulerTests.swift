@@ -84,4 +84,39 @@ final class BalancingSchedulerTests: XCTestCase {
         }
         XCTAssertGreaterThan(counts(after, servers: 3)[2], counts(before, servers: 3)[2])
     }
+
+    /// A reload carries many servers' runtime state at once: one batch must leave every method
+    /// choosing exactly as the same changes made one server at a time, including a server
+    /// moving to the backups and a consistent-hash ring whose weights pass the configured total.
+    func testUpdateAllChoosesAsOneUpdatePerServer() {
+        let methods: [BalancingMethodConfig] = [.roundRobin, .leastConn, .hash(consistent: false), .hash(consistent: true),
+                                                .random(two: true, leastConn: false)]
+        var rng = SplitMix64(seed: 0x5EED)
+        for method in methods {
+            for round in 0..<6 {
+                var peers = servers(weights: (0..<12).map { 1 + $0 % 4 })
+                for i in peers.indices { peers[i].identity = HashMix.name("s\(i)") }
+                var oneByOne = Scheduler(method: method, peers: peers, seed: 9)
+                var batch = oneByOne
+                let weights = peers.indices.map { _ in rng.next(below: 3) == 0 ? peers[0].weight : rng.next(below: 9) }
+                let toBackup = round == 5 && method == .leastConn ? 4 : -1
+                let change = { (i: Int, p: inout PeerState) in
+                    p.weight = weights[i]
+                    if i == toBackup { p.backup = true }
+                    if i == 7 { p.admin = .drain }
+                }
+                for i in peers.indices { oneByOne.update(i) { change(i, &$0) } }
+                batch.updateAll(change)
+                XCTAssertEqual(batch.peers.map(\.weight), oneByOne.peers.map(\.weight))
+                for c in 0..<300 {
+                    let client = loopbackClient(c * 7 + round)
+                    let want = oneByOne.select(client: client, now: 0, tried: TriedSet())
+                    let got = batch.select(client: client, now: 0, tried: TriedSet())
+                    guard got == want else {
+                        return XCTFail("\(method), round \(round), client \(c): \(letter(got)) != \(letter(want)), weights \(weights)")
+                    }
+                }
+            }
+        }
+    }
 }

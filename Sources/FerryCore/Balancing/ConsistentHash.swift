@@ -69,28 +69,30 @@ public struct ConsistentHash: Balancer {
     /// The ring's entries, for tests that compare it with a fresh build.
     var entries: [UInt64] { ring.entries }
 
-    /// Points per server. Sized for the larger of the configured and the runtime total
-    /// weight: while runtime weights stay at or below the file's (agents' percentages up to
-    /// 100%, `weight 0`, drains), the points per unit of weight stay put, so one server's
-    /// change changes only its own count and the ring can swap just its points. Sized by
-    /// the runtime total alone, a capped ring (20 x 256) would change every server's count
-    /// on every change and be rebuilt each time. The count depends on the current weights
-    /// alone, not on history, so a restarted ferry with the same weights places every
-    /// client where the running one did. Past the configured total (weights raised above
-    /// the file's) the runtime total sizes the ring, so it stays under `maxPoints`; a
-    /// capped ring then changes every count and is rebuilt.
+    /// Points per server. Sized for a basis: the configured total weight, or, once runtime
+    /// weights add up to more (weights raised above the file's), the configured total doubled
+    /// until it covers them. While the basis holds still, one server's change changes only its
+    /// own count, and the ring swaps just its points. Sized by the runtime total itself, a
+    /// capped ring (20 x 256) would change every server's count on every change and be rebuilt
+    /// each time: 500 servers whose agents each raised the weight once cost 170 ms per change
+    /// and a reload carrying those weights 96 s of stalled relaying. With the doubling basis a
+    /// rebuild happens only when the total crosses a power of two times the configured one.
+    /// The count depends on the current and configured weights alone, not on history, so a
+    /// restarted ferry with the same weights places every client where the running one did,
+    /// and the ring stays under `maxPoints` (runtime total <= basis).
     static func counts(_ peers: [PeerView]) -> [Int] {
         let runtime = peers.reduce(0) { $0 + max(0, $1.weight) }
         let configured = peers.reduce(0) { $0 + max(0, $1.configWeight) }
-        let total = max(runtime, configured)
-        guard total > 0 else { return Array(repeating: 0, count: peers.count) }
-        let perWeight = min(pointsPerWeight, maxPoints / total)
+        guard runtime > 0 else { return Array(repeating: 0, count: peers.count) }
+        var basis = max(configured, 1)
+        while basis < runtime { basis *= 2 }   // at most ~60 doublings of a positive Int
+        let perWeight = min(pointsPerWeight, maxPoints / basis)
         // More weight units than maxPoints: a unit cannot have a point of its own, so each
         // server gets its share of the ring instead (at least one point, so it stays reachable);
         // the ring then holds at most maxPoints + one per server.
         return peers.map { p in
             guard p.weight > 0 else { return 0 }
-            return perWeight > 0 ? p.weight * perWeight : max(1, p.weight * maxPoints / total)
+            return perWeight > 0 ? p.weight * perWeight : max(1, p.weight * maxPoints / basis)
         }
     }
 

@@ -102,6 +102,35 @@ public struct Scheduler {
         }
     }
 
+    /// Changes to many servers at once (a reload carrying runtime state over): `change` sees
+    /// every server, and the method hears of the result once. One `update` per server would
+    /// tell it once per server, and a consistent-hash ring re-sized for each of thousands.
+    public mutating func updateAll(_ change: (Int, inout PeerState) -> Void) {
+        let before = peers
+        for i in peers.indices { change(i, &peers[i]) }
+        if peers.indices.contains(where: { before[$0].backup != peers[$0].backup }) {
+            (primary, backup, position) = Scheduler.groups(method: method, peers: peers, seed: seed)
+            return
+        }
+        var notifyPrimary = false
+        var notifyBackup = false
+        for i in peers.indices {
+            let (was, now) = (before[i], peers[i])
+            let weightsChanged = was.weight != now.weight || was.identity != now.identity
+            guard weightsChanged || was.active != now.active else { continue }
+            let view = Scheduler.view(now, index: i)
+            if now.backup {
+                backup.set(position[i], view, notify: false)
+                notifyBackup = notifyBackup || weightsChanged
+            } else {
+                primary.set(position[i], view, notify: false)
+                notifyPrimary = notifyPrimary || weightsChanged
+            }
+        }
+        if notifyPrimary { primary.notify() }
+        if notifyBackup { backup.notify() }
+    }
+
     /// Appends a server (runtime `add server`); returns its index. Rebuilds the method on
     /// this cold path, so a hash ring or rotation position may restart.
     public mutating func add(_ peer: PeerState) -> Int {
@@ -184,8 +213,11 @@ struct PeerGroup {
 
     mutating func set(_ member: Int, _ view: PeerView, notify: Bool) {
         views[member] = view
-        if notify { balancer.peersChanged(views) }
+        if notify { self.notify() }
     }
+
+    /// Tells the method the views changed (weights or identities).
+    mutating func notify() { balancer.peersChanged(views) }
 
     static func make(_ method: BalancingMethodConfig, _ views: [PeerView], _ seed: UInt64) -> any Balancer {
         switch method {

@@ -337,35 +337,39 @@ extension Runtime {
     }
 
     static func carryState(from old: Upstream, to new: Upstream, map: [Int?]) {
+        // Which old server each new one continues, so the scheduler takes every carried
+        // state in one batch.
+        var source = [Int?](repeating: nil, count: new.scheduler.peers.count)
         for (i, target) in map.enumerated() {
             guard let j = target else { continue }
+            source[j] = i
+            new.stats[j] = old.stats[i]
+            new.lastChange[j] = old.lastChange[i]
+        }
+        // A verdict stays only with a check that can revise it: with `health_check` or the
+        // agent gone from the file, a "down" or an agent's "drain" carried over would hold
+        // the server out until a restart.
+        let probed = new.config.healthCheck != nil
+        new.scheduler.updateAll { j, p in
+            guard let i = source[j] else { return }
             let before = old.scheduler.peers[i]
             let oldConfig = i < old.config.servers.count ? old.config.servers[i] : nil
             let newConfig = new.config.servers[j]
-            // A verdict stays only with a check that can revise it: with `health_check` or the
-            // agent gone from the file, a "down" or an agent's "drain" carried over would hold
-            // the server out until a restart.
-            let probed = new.config.healthCheck != nil
-            let agentAsked = HealthChecks.agentConfig(new.config, newConfig) != nil
-            new.scheduler.update(j) { p in
-                p.admin = before.admin
-                if agentAsked {
-                    p.agentAdmin = before.agentAdmin
-                    p.agentUp = before.agentUp
-                }
-                if probed { p.probeUp = before.probeUp }
-                p.fails = before.fails
-                p.lastFailureAt = before.lastFailureAt
-                p.checkedAt = before.checkedAt
-                if before.weight != before.configWeight && newConfig.weight == before.configWeight {
-                    p.weight = before.weight
-                }
-                if let oc = oldConfig, before.maxConns != oc.maxConns && newConfig.maxConns == oc.maxConns {
-                    p.maxConns = before.maxConns
-                }
+            p.admin = before.admin
+            if HealthChecks.agentConfig(new.config, newConfig) != nil {
+                p.agentAdmin = before.agentAdmin
+                p.agentUp = before.agentUp
             }
-            new.stats[j] = old.stats[i]
-            new.lastChange[j] = old.lastChange[i]
+            if probed { p.probeUp = before.probeUp }
+            p.fails = before.fails
+            p.lastFailureAt = before.lastFailureAt
+            p.checkedAt = before.checkedAt
+            if before.weight != before.configWeight && newConfig.weight == before.configWeight {
+                p.weight = before.weight
+            }
+            if let oc = oldConfig, before.maxConns != oc.maxConns && newConfig.maxConns == oc.maxConns {
+                p.maxConns = before.maxConns
+            }
         }
     }
 
