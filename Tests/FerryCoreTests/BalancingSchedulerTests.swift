@@ -119,4 +119,26 @@ final class BalancingSchedulerTests: XCTestCase {
             }
         }
     }
+
+    /// Weight changes reach the method at the next selection, once for all of them: with
+    /// updates and selections interleaved at random, every selection must match a scheduler
+    /// built afresh from the same servers.
+    func testWeightChangesBetweenSelectionsChooseAsAFreshScheduler() {
+        var rng = SplitMix64(seed: 0xD1A7)
+        var peers = servers(weights: (0..<6).map { 1 + $0 % 3 })
+        for i in peers.indices { peers[i].identity = HashMix.name("s\(i)") }
+        var s = Scheduler(method: .hash(consistent: true), peers: peers, seed: 4)
+        for step in 0..<60 {
+            for _ in 0..<rng.next(below: 4) {
+                let i = rng.next(below: peers.count)
+                let w = rng.next(below: 5)
+                s.setWeight(i, w)
+                peers[i].weight = w
+            }
+            var fresh = Scheduler(method: .hash(consistent: true), peers: peers, seed: 4)
+            let client = loopbackClient(step * 31)
+            let want = fresh.select(client: client, now: 0, tried: TriedSet())
+            XCTAssertEqual(letter(s.select(client: client, now: 0, tried: TriedSet())), letter(want), "step \(step)")
+        }
+    }
 }

@@ -10,9 +10,10 @@
 // frees a max_conns slot in the meantime is preferred. The difference is one attempt.
 //
 // Threading: a Scheduler belongs to one event loop; all calls come from that loop.
-// Cost: `select` is O(servers) at worst, never allocates, reads no clock (`now` is the
-// caller's monotonic nanoseconds). Membership and backup-flag changes rebuild the method;
-// weight and identity changes reach it through peersChanged (cold path, but on the loop).
+// Cost: `select` is O(servers) at worst, reads no clock (`now` is the caller's monotonic
+// nanoseconds), and allocates only when it first hands the method a weight change. Membership and backup-flag changes rebuild the method;
+// weight and identity changes reach it through peersChanged at the next selection (once for
+// all changes since, see PeerGroup.stale).
 
 public struct Scheduler {
     public let method: BalancingMethodConfig
@@ -103,8 +104,7 @@ public struct Scheduler {
     }
 
     /// Changes to many servers at once (a reload carrying runtime state over): `change` sees
-    /// every server, and the method hears of the result once. One `update` per server would
-    /// tell it once per server, and a consistent-hash ring re-sized for each of thousands.
+    /// every server; the backup groups are rebuilt at most once.
     public mutating func updateAll(_ change: (Int, inout PeerState) -> Void) {
         let before = peers
         for i in peers.indices { change(i, &peers[i]) }
@@ -112,23 +112,17 @@ public struct Scheduler {
             (primary, backup, position) = Scheduler.groups(method: method, peers: peers, seed: seed)
             return
         }
-        var notifyPrimary = false
-        var notifyBackup = false
         for i in peers.indices {
             let (was, now) = (before[i], peers[i])
             let weightsChanged = was.weight != now.weight || was.identity != now.identity
             guard weightsChanged || was.active != now.active else { continue }
             let view = Scheduler.view(now, index: i)
             if now.backup {
-                backup.set(position[i], view, notify: false)
-                notifyBackup = notifyBackup || weightsChanged
+                backup.set(position[i], view, notify: weightsChanged)
             } else {
-                primary.set(position[i], view, notify: false)
-                notifyPrimary = notifyPrimary || weightsChanged
+                primary.set(position[i], view, notify: weightsChanged)
             }
         }
-        if notifyPrimary { primary.notify() }
-        if notifyBackup { backup.notify() }
     }
 
     /// Appends a server (runtime `add server`); returns its index. Rebuilds the method on
@@ -165,6 +159,7 @@ public struct Scheduler {
                              _ now: UInt64, _ tried: TriedSet) -> Int? {
         let members = group.members
         guard !members.isEmpty else { return nil }
+        if group.stale { group.notify() }
         let views = group.views
         let local = group.balancer.select(peers: views, client: client) { m in
             let i = members[m]
@@ -211,13 +206,23 @@ struct PeerGroup {
         balancer = PeerGroup.make(method, views, seed)
     }
 
+    /// The method has not yet heard of a weight or identity change. It hears at the next
+    /// selection, once for every change since: agents on hundreds of servers each reporting a
+    /// new percentage every few seconds would otherwise re-size a consistent-hash ring once
+    /// per reply (milliseconds each), while CCcam clients, which stay for hours, ask for a
+    /// server a few times a minute.
+    private(set) var stale = false
+
     mutating func set(_ member: Int, _ view: PeerView, notify: Bool) {
         views[member] = view
-        if notify { self.notify() }
+        if notify { stale = true }
     }
 
     /// Tells the method the views changed (weights or identities).
-    mutating func notify() { balancer.peersChanged(views) }
+    mutating func notify() {
+        balancer.peersChanged(views)
+        stale = false
+    }
 
     static func make(_ method: BalancingMethodConfig, _ views: [PeerView], _ seed: UInt64) -> any Balancer {
         switch method {
