@@ -61,6 +61,56 @@ final class ProxyHeaderTests: XCTestCase {
         XCTAssertEqual(ProxyHeader.parse(h + [0xAA]), .complete(.proxied(source: v4("1.2.3.4", 80), destination: v4("5.6.7.8", 81), length: 33)))
     }
 
+    /// The spec's other valid families (UDP over IPv4/IPv6, unix datagram) fall back to the
+    /// connection's own endpoints, as UNSPEC and unix stream do; their TLVs are still checked.
+    func testV2ValidFamiliesFerryDoesNotRelayFallBackToLocal() {
+        for (family, size) in [(UInt8(0x12), 12), (0x22, 36), (0x32, 216)] {
+            let h = sig + [0x21, family, UInt8(size >> 8), UInt8(size & 0xFF)] + [UInt8](repeating: 7, count: size)
+            XCTAssertEqual(ProxyHeader.parse(h + [0xAA]), .complete(.local(length: 16 + size)), "family \(family)")
+        }
+    }
+
+    /// A TLV chain that overruns the header, or a wrong CRC32c, is a damaged header: refused.
+    /// A right CRC32c (computed here over the header with the value zeroed) is accepted.
+    func testV2TLVChainAndChecksumAreChecked() {
+        let addresses: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8, 0, 80, 0, 81]
+        func header(_ tlvs: [UInt8]) -> [UInt8] {
+            sig + [0x21, 0x11, 0x00, UInt8(12 + tlvs.count)] + addresses + tlvs
+        }
+        XCTAssertEqual(ProxyHeader.parse(header([0x01, 0x00, 0x09, 0x68, 0x32])),
+                       .invalid("v2 header: TLV 0x1 of 9 bytes runs past the header's end"))
+        XCTAssertEqual(ProxyHeader.parse(header([0x01, 0x00, 0x02, 0x68, 0x32, 0x04])),
+                       .invalid("v2 header: truncated TLV at byte 33"))
+        XCTAssertEqual(ProxyHeader.parse(header([0x03, 0x00, 0x02, 0x00, 0x00])),
+                       .invalid("v2 header: CRC32c TLV of 2 bytes, not 4"))
+
+        var withCRC = header([0x04, 0x00, 0x01, 0x00, 0x03, 0x00, 0x04, 0, 0, 0, 0])   // NOOP, then CRC32c
+        let crc = crc32c(withCRC)
+        withCRC[withCRC.count - 4..<withCRC.count] = [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)]
+        let proxied = ProxyHeader.Parse.complete(.proxied(source: v4("1.2.3.4", 80), destination: v4("5.6.7.8", 81), length: withCRC.count))
+        XCTAssertEqual(ProxyHeader.parse(withCRC), proxied)
+        withCRC[20] ^= 1                         // one address bit flipped in transit
+        XCTAssertEqual(ProxyHeader.parse(withCRC), .invalid("v2 header: CRC32c does not match"))
+    }
+
+    /// CRC-32C by the bit, written out from the polynomial, for the test above; and the
+    /// table-driven one against the standard check value of "123456789".
+    private func crc32c(_ bytes: [UInt8]) -> UInt32 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in bytes {
+            c ^= UInt32(b)
+            for _ in 0..<8 { c = (c >> 1) ^ (0x82F6_3B78 & (0 &- (c & 1))) }
+        }
+        return ~c
+    }
+
+    func testCRC32CCheckValue() {
+        var crc = CRC32C()
+        crc.update(Array("123456789".utf8))
+        XCTAssertEqual(crc.value, 0xE306_9283)
+        XCTAssertEqual(crc32c(Array("123456789".utf8)), 0xE306_9283)
+    }
+
     func testInvalid() {
         let cases: [([UInt8], String)] = [
             (Array("GET / HTTP/1.0\r\n".utf8), "no PROXY protocol signature"),
@@ -78,7 +128,9 @@ final class ProxyHeaderTests: XCTestCase {
             (Array(("PROXY UNKNOWN " + String(repeating: "x", count: 100)).utf8), "v1 header longer than 107 bytes"),
             (sig + [0x11, 0x11, 0x00, 0x0C], "v2 header: version 1"),
             (sig + [0x22, 0x11, 0x00, 0x0C], "v2 header: unknown command 2"),
-            (sig + [0x21, 0x12, 0x00, 0x0C] + [UInt8](repeating: 0, count: 12), "v2 header: unsupported family/transport 0x12"),
+            (sig + [0x21, 0x13, 0x00, 0x0C] + [UInt8](repeating: 0, count: 12), "v2 header: unknown family/transport 0x13"),
+            (sig + [0x21, 0x41, 0x00, 0x0C] + [UInt8](repeating: 0, count: 12), "v2 header: unknown family/transport 0x41"),
+            (sig + [0x21, 0x32, 0x00, 0x0C] + [UInt8](repeating: 0, count: 12), "v2 header: address block too short for its family"),
             (sig + [0x21, 0x11, 0x00, 0x04, 1, 2, 3, 4], "v2 header: address block too short for its family"),
             (sig + [0x21, 0x11, 0xFF, 0xFF], "v2 header of 65551 bytes is longer than 4096"),
         ]

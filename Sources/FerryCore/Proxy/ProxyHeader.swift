@@ -155,17 +155,62 @@ public enum ProxyHeader {
                   let d = SocketAddress(addressBytes: Array(bytes[16 + size..<16 + 2 * size]), port: dport) else { return nil }
             return (s, d)
         }
+        // Address block sizes of the spec's valid families: TCP or UDP over IPv4 (12), over IPv6
+        // (36), unix stream or datagram (216). TLVs follow it, up to `length`.
+        let addressSize: Int
+        switch family {
+        case 0x00:
+            // UNSPEC: the block is unspecified and ignored, TLVs included.
+            return .complete(.local(length: length))
+        case 0x11, 0x12: addressSize = 12
+        case 0x21, 0x22: addressSize = 36
+        case 0x31, 0x32: addressSize = 216
+        default:
+            return .invalid("v2 header: unknown family/transport 0x\(String(family, radix: 16))")
+        }
+        guard blockLength >= addressSize else { return .invalid("v2 header: address block too short for its family") }
+        if let problem = checkTLVs(bytes, from: 16 + addressSize, to: length) { return .invalid(problem) }
         switch family {
         case 0x11, 0x21:
-            // TLVs after the addresses are skipped: `length` covers them.
-            guard let (s, d) = address(family == 0x11 ? 4 : 16) else { return .invalid("v2 header: address block too short for its family") }
+            guard let (s, d) = address(family == 0x11 ? 4 : 16) else { return .invalid("v2 header: invalid address") }
             return .complete(.proxied(source: s, destination: d, length: length))
-        case 0x00, 0x31:
-            // UNSPEC, or a unix stream socket on the sender's side: nothing ferry can use as a
-            // client address, so the spec's fallback applies.
-            return .complete(.local(length: length))
         default:
-            return .invalid("v2 header: unsupported family/transport 0x\(String(family, radix: 16))")
+            // UDP, or a unix socket on the sender's side: nothing ferry relays or can use as a
+            // client address. The spec lets a receiver treat valid families it does not support
+            // as UNSPEC, so the connection's own endpoints stand.
+            return .complete(.local(length: length))
         }
+    }
+
+    /// TLV type whose 4-byte value is the CRC32c of the whole header with this value zeroed.
+    static let crc32cType: UInt8 = 0x03
+
+    /// Walks the TLVs between the address block and the header's end. ferry uses none of
+    /// them, but a chain that overruns the header, or a checksum that does not match, means
+    /// the header is not what its sender wrote: refused, as HAProxy refuses it, rather than
+    /// relaying for an address read from damaged bytes. (The spec makes checking the CRC
+    /// optional; a receiver that checks must drop a connection whose CRC is wrong.)
+    private static func checkTLVs(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> String? {
+        var at = start
+        while at < end {                          // each TLV moves `at` on by 3 bytes or more
+            guard at + 3 <= end else { return "v2 header: truncated TLV at byte \(at)" }
+            let type = bytes[at]
+            let valueLength = Int(bytes[at + 1]) << 8 | Int(bytes[at + 2])
+            guard at + 3 + valueLength <= end else {
+                return "v2 header: TLV 0x\(String(type, radix: 16)) of \(valueLength) bytes runs past the header's end"
+            }
+            if type == crc32cType {
+                guard valueLength == 4 else { return "v2 header: CRC32c TLV of \(valueLength) bytes, not 4" }
+                let value = at + 3
+                let sent = (0..<4).reduce(UInt32(0)) { $0 << 8 | UInt32(bytes[value + $1]) }
+                var crc = CRC32C()
+                crc.update(UnsafeRawBufferPointer(rebasing: bytes[0..<value]))
+                crc.update([0, 0, 0, 0])
+                crc.update(UnsafeRawBufferPointer(rebasing: bytes[(value + 4)..<end]))
+                guard crc.value == sent else { return "v2 header: CRC32c does not match" }
+            }
+            at += 3 + valueLength
+        }
+        return nil
     }
 }
