@@ -121,6 +121,17 @@ final class HealthAgentReplyTests: XCTestCase {
         XCTAssertEqual(AgentReply.parse("weight:-5%").problems, ["\"weight:-5%\": a relative weight must not be negative"])
     }
 
+    /// What the event log's `effect` rests on: whether anything of a reply with problems is used.
+    func testHasUsableWord() {
+        let table: [(String, Bool)] = [
+            ("50% junk", true), ("junk", false), ("", false), ("weight:257", false), ("maxconn:x", false),
+            ("maxconn:x drain", true), ("weight:257 maxconn:3", true), ("down junk", true), ("-5%", false),
+        ]
+        for (reply, usable) in table {
+            XCTAssertEqual(AgentReply.parse(reply).hasUsableWord, usable, "reply \"\(reply)\"")
+        }
+    }
+
     func testResolveWeight() {
         let table: [(AgentReply.Weight, Int, Int?)] = [
             (.relative(percent: 50), 100, 50),

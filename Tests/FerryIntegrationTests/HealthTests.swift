@@ -134,6 +134,24 @@ final class HealthTests: IntegrationCase {
         XCTAssertGreaterThanOrEqual(try spread(f, 10)["a", default: 0], 4)
     }
 
+    /// A reply with a word ferry does not know still applies the rest, as in HAProxy, and the
+    /// warning says so; a reply of nothing usable says it changed nothing.
+    func testAgentReplyWithUnknownWordAppliesTheRestAndSaysSo() throws {
+        let a = try backend("a"), b = try backend("b")
+        let agentA = try agent("up"), agentB = try agent("up")
+        let f = try twoServers(a, b, agentA, agentB)
+        agentA.say("50% junk")
+        guard f.waitForState("a", field: "weight", new: "50") != nil else { return XCTFail(f.stderr) }
+        XCTAssertTrue(waitUntil(timeout: 5) { !f.eventLines("agent_reply_ignored").isEmpty }, f.stderr)
+        let partly = f.eventLines("agent_reply_ignored")[0]
+        XCTAssertEqual(partly["problems"] as? String, "unknown word \"junk\"")
+        XCTAssertEqual(partly["effect"] as? String, "the rest of the reply applies")
+        agentA.say("junk")
+        XCTAssertTrue(waitUntil(timeout: 5) { f.eventLines("agent_reply_ignored").count >= 2 }, f.stderr)
+        XCTAssertEqual(f.eventLines("agent_reply_ignored")[1]["effect"] as? String, "none; the server keeps its state")
+        XCTAssertEqual(f.stateChanges("a").filter { $0["field"] as? String == "weight" }.count, 1, "\"junk\" changed the weight")
+    }
+
     /// An agent that stops answering properly changes nothing: an incomplete line, then a
     /// refused connection, leave the server where the agent last put it.
     func testAgentGoingAwayChangesNothing() throws {

@@ -103,6 +103,14 @@ public struct AgentReply: Equatable, Sendable {
     /// Whether the reply asks for anything at all (an empty line or only unknown words do not).
     public var isEmpty: Bool { health == nil && admin == nil && weight == nil && maxConns == nil }
 
+    /// Whether any word of the reply is used (unknown words and invalid values are not).
+    public var hasUsableWord: Bool {
+        if health != nil || admin != nil { return true }
+        if let weight, case .invalid = weight {} else if weight != nil { return true }
+        if let maxConns, case .invalid = maxConns {} else if maxConns != nil { return true }
+        return false
+    }
+
     // MARK: applying
 
     /// One field of a server's state that a reply changed, for the event log.

@@ -193,6 +193,8 @@ final class HealthChecks {
                     $0.add("upstream", target.upstream.name); $0.add("server", target.serverName)
                     $0.add("reply", text)
                     $0.add("problems", problems.joined(separator: "; "))
+                    // As HAProxy, the words that can be used still are: `50% junk` sets 50%.
+                    $0.add("effect", reply.hasUsableWord ? "the rest of the reply applies" : "none; the server keeps its state")
                 }
             }
         }
