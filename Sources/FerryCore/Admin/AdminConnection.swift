@@ -8,7 +8,10 @@ import Glibc
 /// once and the connection closed; at most `maxCommands` commands per line; while more than
 /// `maxPendingOutput` bytes wait for a slow reader no further line is run and nothing more is
 /// read; once the connection is closing (answered, EOF, error) it is no longer read at all; the
-/// idle timeout is re-armed only when the client makes progress (sends a line or takes output).
+/// idle timeout is re-armed only when the client makes progress (sends a complete line or takes
+/// output), so a client dripping bytes without a newline cannot hold one of the 64 places.
+/// Only complete lines run: a line cut off by EOF is dropped, so a script killed mid-write
+/// cannot half-apply a command (`set weight u/b 1` of an intended `100`).
 final class AdminConnection: EventHandler, TimerTarget {
     /// Strong: the connection may outlive the server's socket by a few events (a reload that
     /// moves the admin socket closes the server, which closes its connections).
@@ -61,15 +64,15 @@ final class AdminConnection: EventHandler, TimerTarget {
             case .success(.wouldBlock):
                 return
             case .success(.done(0)):
-                // The client finished sending: answer what is complete, then close.
+                // The client finished sending: answer the complete lines, then close. A rest
+                // without its newline is dropped, not run: it may be a command cut short.
                 processLines()
-                if !input.isEmpty && !closing && input.count <= AdminConnection.maxLine { runLine(input) }
                 input.removeAll()
                 closing = true
                 return flush()
             case .success(.done(let n)):
+                // No timer re-arm here: bytes without a newline are not progress.
                 input.append(contentsOf: chunk[0..<n])
-                armTimer()
                 processLines()
             }
         }
@@ -83,6 +86,7 @@ final class AdminConnection: EventHandler, TimerTarget {
             var line = Array(input[input.startIndex..<nl])
             input.removeSubrange(input.startIndex...nl)
             if line.last == UInt8(ascii: "\r") { line.removeLast() }
+            armTimer()
             runLine(line)
         }
         if !closing && input.count > AdminConnection.maxLine && input.firstIndex(of: UInt8(ascii: "\n")) == nil {
