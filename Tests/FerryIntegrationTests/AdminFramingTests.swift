@@ -2,7 +2,8 @@ import XCTest
 import Glibc
 
 /// How the admin socket cuts its input into commands, as HAProxy 2.6 does: only complete lines
-/// run, and only a complete line keeps a silent client's place.
+/// run, every complete line sent before the answers end is run, every command (an empty one
+/// too) gets an answer, and only a complete line keeps a silent client's place.
 final class AdminFramingTests: IntegrationCase {
     let main = "admin_socket @DIR@/admin.sock;"
 
@@ -33,6 +34,56 @@ final class AdminFramingTests: IntegrationCase {
         XCTAssertEqual(try exchange(f.adminPath, "prompt\nset weight u/b2 2", finish: true), "\n> ")
         XCTAssertEqual(try exchange(f.adminPath, "set weight u/b1 3\nset weight u/b2 3", finish: true), "\n")
         XCTAssertEqual(try weights(f), "3 (initial 5)\n\n5 (initial 5)\n\n")
+    }
+
+    /// Without `prompt`, every line received by the time the earlier ones are answered is run,
+    /// then the connection closes (the client does not have to close first).
+    func testPipelinedLinesAreAllRun() throws {
+        let f = try twoServers()
+        XCTAssertEqual(try exchange(f.adminPath, "set weight u/b1 7\nset weight u/b2 7\n", finish: false), "\n\n")
+        XCTAssertEqual(try weights(f), "7 (initial 5)\n\n7 (initial 5)\n\n")
+        XCTAssertEqual(try exchange(f.adminPath, "set weight u/b1 4\nget weight u/b1\nset weight u/b2 4\n", finish: false),
+                       "\n4 (initial 5)\n\n\n")
+        // `prompt` twice is back to one-shot mode, and the line after it is still answered.
+        XCTAssertEqual(try exchange(f.adminPath, "prompt\nprompt\nget weight u/b1\n", finish: false), "\n> \n4 (initial 5)\n\n")
+        // A line still arriving when the first answer is done keeps the connection open for its rest.
+        let c = TestClient(fd: try AdminSocket.connect(f.adminPath), timeout: 5)
+        try c.send("set weight u/b1 2\nset weight u/")
+        XCTAssertEqual(try c.receive(exactly: 1), Array("\n".utf8))
+        usleep(300_000)
+        try c.send("b2 2\n")
+        XCTAssertEqual(String(decoding: try c.receiveToEOF(), as: UTF8.self), "\n")
+        XCTAssertEqual(try weights(f), "2 (initial 5)\n\n2 (initial 5)\n\n")
+    }
+
+    /// Blank lines, whitespace and `;;` are empty commands; each is answered with HAProxy's
+    /// unknown-command text (and a prompt after each in prompt mode), never with silence.
+    func testEmptyCommandsAreAnswered() throws {
+        let f = try twoServers()
+        let help = "Unknown command. Please enter one of the following commands only:\n"
+        for input in ["\n", "   \n", "\t\r\n"] {
+            let answer = try exchange(f.adminPath, input, finish: false)
+            XCTAssertTrue(answer.hasPrefix(help), "\(input.debugDescription): \(answer)")
+            XCTAssertTrue(answer.contains("  get weight <bk>/<srv>"), "the command list follows")
+            XCTAssertTrue(answer.hasSuffix("\n\n"), "ends with an empty line")
+            XCTAssertEqual(answer.components(separatedBy: help).count - 1, 1)
+        }
+        let four = try exchange(f.adminPath, ";;;\n", finish: false)
+        XCTAssertEqual(four.components(separatedBy: help).count - 1, 4, four)
+        XCTAssertEqual(four.components(separatedBy: "\n\n").count - 1, 4, "four answers, each ending with an empty line")
+        let after = try exchange(f.adminPath, "get weight u/b1;\n", finish: false)
+        XCTAssertTrue(after.hasPrefix("5 (initial 5)\n\n" + help), after)
+        let helpAnswer = try exchange(f.adminPath, "\n", finish: false)
+        XCTAssertEqual(try exchange(f.adminPath, "prompt\n\n;get weight u/b1\nquit\n", finish: false),
+                       "\n> " + helpAnswer + "> " + helpAnswer + "> 5 (initial 5)\n\n> ")
+        XCTAssertEqual(try exchange(f.adminPath, "set severity-output number;\n", finish: false).prefix(6 + help.count), "\n[3]: " + help)
+    }
+
+    /// In prompt mode the prompt follows every command, also several on one line.
+    func testPromptAfterEachCommand() throws {
+        let f = try twoServers()
+        XCTAssertEqual(try exchange(f.adminPath, "prompt\nget weight u/b1;get weight u/b2\n", finish: true),
+                       "\n> 5 (initial 5)\n\n> 5 (initial 5)\n\n> ")
     }
 
     /// Only a complete line (or output taken) re-arms the 10 s idle timeout: a client dripping
