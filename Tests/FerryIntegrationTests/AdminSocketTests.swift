@@ -233,8 +233,8 @@ final class AdminSocketTests: IntegrationCase {
                        "5 (initial 5)\n\n1 (initial 1)\n\nNo such server.\n\n")
         XCTAssertEqual(try AdminSocket.exchange(f.adminPath, "prompt\nget weight u/b1\nget weight u/b2\nquit\n"),
                        "\n> 5 (initial 5)\n\n> 1 (initial 1)\n\n> ")
-        // Without prompt only the first line is served, then the connection closes.
-        XCTAssertEqual(try AdminSocket.exchange(f.adminPath, "get weight u/b1\nget weight u/b2\n"), "5 (initial 5)\n\n")
+        // Without prompt the lines sent together are all served, then the connection closes.
+        XCTAssertEqual(try AdminSocket.exchange(f.adminPath, "get weight u/b1\nget weight u/b2\n"), "5 (initial 5)\n\n1 (initial 1)\n\n")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "set severity-output number; get weight u/zz; set weight u/b1 2"),
                        "\n[3]: No such server.\n\n\n")
     }

@@ -56,8 +56,14 @@ final class HealthHAProxyDiffTests: IntegrationCase {
                 agent_check port=\(agentF.port) interval=200ms timeout=1s;
             }
             server { listen LISTEN; proxy_pass u; }
-            """)
+            """, main: "admin_socket @DIR@/admin.sock;")
         XCTAssertTrue(agentH.waitServed(2) && agentF.waitServed(2), "agents not asked")
+        // `show stat`'s status column, which words who took the server out ("DRAIN (agent)").
+        func status(_ path: String, _ row: String) throws -> String {
+            let line = try AdminSocket.command(path, "show stat").split(separator: "\n").first { $0.hasPrefix(row) } ?? ""
+            let cols = line.split(separator: ",", omittingEmptySubsequences: false)
+            return cols.count > 17 ? String(cols[17]) : "?"
+        }
 
         var mismatches: [String] = []
         for (reply, newline) in sequence {
@@ -80,6 +86,10 @@ final class HealthHAProxyDiffTests: IntegrationCase {
             }
             if theirs != ours {
                 mismatches.append("after \"\(reply)\"\(newline ? "" : " (no newline)"): haproxy \(theirs), ferry \(ours)")
+            }
+            let (theirStatus, ourStatus) = (try status(h.socketPath, "be,s1,"), try status(f.adminPath, "u,s1,"))
+            if theirStatus != ourStatus {
+                mismatches.append("after \"\(reply)\": show stat status: haproxy \(theirStatus), ferry \(ourStatus)")
             }
         }
         XCTAssertEqual(mismatches, [], "\n" + mismatches.joined(separator: "\n") + "\nferry log:\n" + f.stderr)

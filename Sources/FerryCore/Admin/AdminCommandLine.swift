@@ -6,7 +6,9 @@ public struct AdminCommandLine: Equatable, Sendable {
 
     public init(_ words: [String]) { self.words = words }
 
-    /// Commands with at least one word, in order.
+    /// The commands in order, one per `;`-separated part. A part with no words (a blank line,
+    /// `;;`, a trailing `;`) is an empty command: HAProxy answers each with its unknown-command
+    /// help, so a client counting answers sees one per part, and so does ferry.
     public static func split(_ line: String) -> [AdminCommandLine] {
         var commands: [AdminCommandLine] = []
         var words: [String] = []
@@ -20,7 +22,7 @@ public struct AdminCommandLine: Equatable, Sendable {
         }
         func endCommand() {
             endWord()
-            if !words.isEmpty { commands.append(AdminCommandLine(words)) }
+            commands.append(AdminCommandLine(words))
             words = []
         }
         for c in line {

@@ -54,6 +54,9 @@ enum AdminCommands {
         let w = command.words
         func at(_ i: Int) -> String? { i < w.count ? w[i] : nil }
         switch (at(0), at(1)) {
+        case (nil, _):
+            // HAProxy's answer to an empty command, word for word, then ferry's own command list.
+            return .error("Unknown command. Please enter one of the following commands only:\n" + helpText)
         case ("help", _):
             return .data("The following commands are valid at this level:\n" + helpText)
         case ("show", "info"): return .data(AdminReports.info(runtime))

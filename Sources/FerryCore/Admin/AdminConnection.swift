@@ -1,14 +1,19 @@
 import Glibc
 
-/// One client of the admin socket, with HAProxy's conventions: one line of commands per
-/// connection (several separated by `;`), each answer ending with an empty line; after
-/// `prompt` the connection stays open and a `> ` prompt follows every answer until `quit`.
+/// One client of the admin socket, with HAProxy 2.6's conventions: a line holds commands
+/// separated by `;`, and every command, an empty one included, gets an answer ending with an
+/// empty line. Without `prompt`, every complete line received by the time the earlier ones are
+/// answered is run, then the connection closes (HAProxy's pipelining: a script may send several
+/// lines in one write); after `prompt` the connection stays open and a `> ` prompt follows every
+/// answer until `quit`. Only complete lines run: a line cut off by EOF is dropped, so a script
+/// killed mid-write cannot half-apply a command (`set weight u/b 1` of an intended `100`).
 ///
 /// Bad input is bounded so it costs the loop nothing: a line longer than `maxLine` is answered
 /// once and the connection closed; at most `maxCommands` commands per line; while more than
 /// `maxPendingOutput` bytes wait for a slow reader no further line is run and nothing more is
 /// read; once the connection is closing (answered, EOF, error) it is no longer read at all; the
-/// idle timeout is re-armed only when the client makes progress (sends a line or takes output).
+/// idle timeout is re-armed only when the client makes progress (sends a complete line or takes
+/// output), so a client dripping bytes without a newline cannot hold one of the 64 places.
 final class AdminConnection: EventHandler, TimerTarget {
     /// Strong: the connection may outlive the server's socket by a few events (a reload that
     /// moves the admin socket closes the server, which closes its connections).
@@ -19,6 +24,8 @@ final class AdminConnection: EventHandler, TimerTarget {
     private var output: [UInt8] = []
     private var sent = 0
     private var interactive = false
+    /// A line has been run: from then on a non-interactive connection ends once it has no more input.
+    private var answered = false
     private var closing = false
     private var closed = false
     private var reading = true
@@ -41,35 +48,45 @@ final class AdminConnection: EventHandler, TimerTarget {
 
     func handleEvent(_ events: EpollEvents, side: UInt8) {
         guard !closed else { return }
+        let wasBlocked = pendingOutput > 0
         if events.contains(.writable) { flush() }
         guard !closed else { return }
-        if reading && !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { readInput() }
+        // Once a backlog has drained, read even without a readable event: the socket may have
+        // nothing more, and only a read that finds it empty may end a non-interactive connection.
+        let drained = wasBlocked && pendingOutput == 0
+        if mayRead && (drained || !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error])) { readInput() }
         updateInterest()
     }
 
     private var pendingOutput: Int { output.count - sent }
+    private var mayRead: Bool { !closing && !closed && pendingOutput <= AdminConnection.maxPendingOutput }
 
     private func readInput() {
         var chunk = [UInt8](repeating: 0, count: 4096)
         // Bounded: at most 16 reads per event, so one client cannot hold the loop.
         for _ in 0..<16 {
-            guard !closing && !closed && pendingOutput <= AdminConnection.maxPendingOutput else { return }
+            guard mayRead else { return }
             let result = chunk.withUnsafeMutableBytes { b in Result { () throws(Errno) in try socket.receive(into: b.baseAddress!, count: b.count) } }
             switch result {
             case .failure:
                 return close()
             case .success(.wouldBlock):
+                // All the client has sent so far is read.
+                if !interactive && answered && input.isEmpty && !closing {
+                    closing = true
+                    flush()
+                }
                 return
             case .success(.done(0)):
-                // The client finished sending: answer what is complete, then close.
+                // The client finished sending: answer the complete lines, then close. A rest
+                // without its newline is dropped, not run: it may be a command cut short.
                 processLines()
-                if !input.isEmpty && !closing && input.count <= AdminConnection.maxLine { runLine(input) }
                 input.removeAll()
                 closing = true
                 return flush()
             case .success(.done(let n)):
+                // No timer re-arm here: bytes without a newline are not progress.
                 input.append(contentsOf: chunk[0..<n])
-                armTimer()
                 processLines()
             }
         }
@@ -83,6 +100,7 @@ final class AdminConnection: EventHandler, TimerTarget {
             var line = Array(input[input.startIndex..<nl])
             input.removeSubrange(input.startIndex...nl)
             if line.last == UInt8(ascii: "\r") { line.removeLast() }
+            armTimer()
             runLine(line)
         }
         if !closing && input.count > AdminConnection.maxLine && input.firstIndex(of: UInt8(ascii: "\n")) == nil {
@@ -99,8 +117,8 @@ final class AdminConnection: EventHandler, TimerTarget {
     }
 
     private func runLine(_ bytes: [UInt8]) {
+        answered = true
         let line = String(decoding: bytes, as: UTF8.self)
-        let wasInteractive = interactive
         let commands = AdminCommandLine.split(line)
         if commands.count > AdminConnection.maxCommands {
             reply(prefix(.error) + "Too many commands on one line (at most \(AdminConnection.maxCommands)).\n\n")
@@ -108,37 +126,40 @@ final class AdminConnection: EventHandler, TimerTarget {
             return
         }
         for command in commands {
-            if command.words.first == "prompt" && command.words.count == 1 {
-                interactive.toggle()
-                if !interactive { closing = true }
-                reply("\n")
-                continue
-            }
-            if command.words.first == "quit" && command.words.count == 1 {
-                closing = true
-                break
-            }
-            if command.words.count == 3 && command.words[0] == "set" && command.words[1] == "severity-output" {
-                switch command.words[2] {
-                case "none": severityOutput = .none
-                case "number": severityOutput = .number
-                case "string": severityOutput = .string
-                default: reply(prefix(.error) + "one of 'none', 'number', 'string' is a required argument\n\n"); continue
-                }
-                reply("\n")
-                continue
-            }
-            let answer = AdminCommands.run(command, runtime: server.runtime)
-            if closed { return }
-            if answer.kind != .data { reply(prefix(answer.kind)) }
-            reply(answer.text.hasSuffix("\n") || answer.text.isEmpty ? answer.text : answer.text + "\n")
-            reply("\n")
+            run(command)
+            if closed || closing { return }
+            // HAProxy prompts after each command, not after each line.
+            if interactive { reply("> ") }
         }
-        if interactive && !closing {
-            reply("> ")
-        } else if !wasInteractive && !interactive {
+    }
+
+    /// Answers one command; the connection's own commands (`prompt`, `quit`, severity) are here.
+    private func run(_ command: AdminCommandLine) {
+        let words = command.words
+        if words == ["prompt"] {
+            // Toggling off does not close: the lines already received are still answered.
+            interactive.toggle()
+            return reply("\n")
+        }
+        if words == ["quit"] {
             closing = true
+            return
         }
+        if words.count == 3 && words[0] == "set" && words[1] == "severity-output" {
+            switch words[2] {
+            case "none": severityOutput = .none
+            case "number": severityOutput = .number
+            case "string": severityOutput = .string
+            default: return reply(prefix(.error) + "one of 'none', 'number', 'string' is a required argument\n\n")
+            }
+            return reply("\n")
+        }
+        let answer = AdminCommands.run(command, runtime: server.runtime)
+        // A reload run by this command may have closed the admin socket and its clients.
+        if closed { return }
+        if answer.kind != .data { reply(prefix(answer.kind)) }
+        reply(answer.text.hasSuffix("\n") || answer.text.isEmpty ? answer.text : answer.text + "\n")
+        reply("\n")
     }
 
     /// HAProxy's severity prefix: syslog level 3 (err) for errors, 6 (info) for notices.

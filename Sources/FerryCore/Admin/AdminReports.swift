@@ -49,6 +49,11 @@ enum AdminReports {
             ])
         }
         let dropped = r.sessionsOnDroppedServers()
+        // Each server's probe counts, looked up once rather than once per server.
+        var probes: [ProbeKey: HealthState] = [:]
+        for probe in r.health?.probes ?? [] {
+            probes[ProbeKey(upstream: ObjectIdentifier(probe.target.upstream), index: probe.target.index)] = probe.health
+        }
         for u in r.upstreamList {
             var totals = ServerStats()
             var active = 0, act = 0, bck = 0, weight = 0, usable = false
@@ -61,7 +66,7 @@ enum AdminReports {
                     "scur": "\(p.active)", "smax": "\(s.maxActive)", "slim": p.maxConns > 0 ? "\(p.maxConns)" : "",
                     "stot": "\(s.sessionsTotal)", "bin": "\(s.bytesToServer)", "bout": "\(s.bytesToClient)",
                     "econ": "\(s.connectFailures)", "wretr": "0", "wredis": "0",
-                    "status": status(u, i), "weight": "\(p.weight)", "act": p.backup ? "0" : "1", "bck": p.backup ? "1" : "0",
+                    "status": status(u, i, probe: probes[ProbeKey(upstream: ObjectIdentifier(u), index: i)]), "weight": "\(p.weight)", "act": p.backup ? "0" : "1", "bck": p.backup ? "1" : "0",
                     "lastchg": "\((now &- u.lastChange[i]) / 1_000_000_000)", "pid": "1", "iid": "\(u.id)", "sid": "\(i + 1)",
                     "lbtot": "\(s.sessionsTotal)", "type": "2",
                     "lastsess": s.lastSessionAtMillis == 0 ? "-1" : "\(max(0, WallClock.nowMilliseconds() - Int64(s.lastSessionAtMillis)) / 1000)",
@@ -91,20 +96,33 @@ enum AdminReports {
         return out
     }
 
+    private struct ProbeKey: Hashable { let upstream: ObjectIdentifier; let index: Int }
+
     /// A frontend is named by the address its `listen` wrote.
     static func frontendName(_ l: Listener) -> String { l.config.address.written }
 
-    /// HAProxy's status words: MAINT and DRAIN first, then the checks' verdict; "no check"
-    /// when neither a probe nor an agent watches the server.
-    static func status(_ u: Upstream, _ i: Int) -> String {
+    /// HAProxy 2.6's status words: MAINT first, then the agent's or the probe's DOWN, then
+    /// DRAIN, then the probe's verdict; "no check" when no TCP probe watches the server (an
+    /// agent alone is not a check, as in HAProxy). A probe on its way to the other verdict
+    /// shows its progress as HAProxy does: "UP 2/3" (failures left before down), "DOWN 1/2"
+    /// (passes so far). One difference on purpose: HAProxy says "DRAIN (agent)" for any drain
+    /// of a server that has an agent, also one the operator set; ferry says "(agent)" only
+    /// when the agent's drain is in effect, so the operator sees who must lift it.
+    static func status(_ u: Upstream, _ i: Int, probe: HealthState?) -> String {
         let p = u.scheduler.peers[i]
         if p.configDown || p.effectiveAdmin == .maint { return "MAINT" }
         if !p.agentUp { return "DOWN (agent)" }
-        if !p.probeUp { return "DOWN" }
-        if p.effectiveAdmin == .drain { return "DRAIN" }
-        let checked = u.config.healthCheck != nil || u.config.agentCheck != nil
-            || (i < u.config.servers.count && u.config.servers[i].agentPort != nil)
-        return checked ? "UP" : "no check"
+        // A verdict forced with `set server ... health` reaches the probe's counts only at its
+        // next result: until then the counts belong to the old verdict and are not shown.
+        let counts = probe.flatMap { ($0.status == .up) == p.probeUp ? $0 : nil }
+        if !p.probeUp {
+            if let c = counts, c.against > 0 { return "DOWN \(c.against)/\(c.rise)" }
+            return "DOWN"
+        }
+        if p.effectiveAdmin == .drain { return p.agentAdmin == .drain ? "DRAIN (agent)" : "DRAIN" }
+        guard u.config.healthCheck != nil else { return "no check" }
+        if let c = counts, c.against > 0 { return "UP \(c.fall - c.against)/\(c.fall)" }
+        return "UP"
     }
 
     static func algorithm(_ m: BalancingMethodConfig) -> String {
