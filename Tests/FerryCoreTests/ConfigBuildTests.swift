@@ -18,12 +18,12 @@ final class ConfigBuildTests: XCTestCase {
         ("server order before upstream",
          "server { listen 80; proxy_pass b; }\nupstream b { server 127.0.0.1:1; }", minimal),
         ("every server parameter",
-         "upstream b { server 127.0.0.1:1 weight=5 max_fails=0 fail_timeout=1m30s max_conns=100 backup down name=alpha agent_port=9707; least_conn; }\nserver { listen 80; proxy_pass b; }",
+         "upstream b { server 127.0.0.1:1 weight=5 max_fails=0 fail_timeout=1m30s max_conns=100 backup down name=alpha agent_port=9707; server 127.0.0.1:2; least_conn; }\nserver { listen 80; proxy_pass b; }",
          config {
              $0.upstreams = [upstream("b", .leastConn, [upstreamServer(v4("127.0.0.1:1", "127.0.0.1", 1)) {
                  $0.weight = 5; $0.maxFails = 0; $0.failTimeout = .seconds(90); $0.maxConns = 100
                  $0.backup = true; $0.down = true; $0.name = "alpha"; $0.agentPort = 9707
-             }])]
+             }, upstreamServer(v4("127.0.0.1:2", "127.0.0.1", 2))])]
              $0.listeners = minimal.listeners
          }),
         ("hash consistent, IPv6 and unix servers, resolved names",

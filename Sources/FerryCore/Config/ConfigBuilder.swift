@@ -211,6 +211,7 @@ final class ConfigBuilder {
     }
 
     func errorLog(_ d: Directive) throws {
+        try refuseLogTarget(d, d.arguments[0], refused: ["syslog:", "memory:"])
         var level = LogLevel.error
         if d.arguments.count == 2 {
             guard let l = LogLevel(rawValue: d.arguments[1].text) else {
@@ -225,6 +226,19 @@ final class ConfigBuilder {
         if errorLogFromStream && !inStream { return }
         config.errorLog = ErrorLogConfig(path: d.arguments[0].text, level: level)
         errorLogFromStream = inStream
+    }
+
+    /// nginx's `syslog:` (and error_log's `memory:`) log targets. Without this check they would
+    /// be taken as relative file names and ferry would write to a file called `syslog:server=...`
+    /// while the operator waits for lines in syslog.
+    private func refuseLogTarget(_ d: Directive, _ target: Argument, refused prefixes: [String]) throws {
+        guard let prefix = prefixes.first(where: { target.text.hasPrefix($0) }) else { return }
+        let kind = prefix == "syslog:" ? "syslog" : "memory"
+        let instead = d.name == "error_log"
+            ? "write a file path, or \"stderr\" (the default; under systemd it reaches the journal)"
+            : "write a file path; a FIFO works too, so a reader such as \"logger -t ferry < FIFO\" can pass the lines to syslog"
+        throw ConfigError("\"\(d.name)\" to \(kind) (\"\(target.text)\") is not supported by ferry", at: target.location,
+                          hint: "ferry logs to files only; \(instead)")
     }
 
     func adminSocket(_ d: Directive) throws {
@@ -342,6 +356,7 @@ final class ConfigBuilder {
             withSettings { $0.accessLogs = [] }
             return
         }
+        try refuseLogTarget(d, d.arguments[0], refused: ["syslog:"])
         var log = AccessLogConfig(path: d.arguments[0].text, format: nil)
         for (i, arg) in d.arguments.enumerated().dropFirst() {
             guard let (key, value) = parameter(arg) else {
@@ -553,8 +568,13 @@ final class ConfigBuilder {
 
     func upstream(_ d: Directive) throws {
         let name = d.arguments[0]
-        if config.upstreams.contains(where: { $0.name == name.text }) {
-            throw ConfigError("duplicate upstream \"\(name.text)\"", at: name.location)
+        if let other = upstreamBlock(named: name.text) {
+            throw ConfigError("duplicate upstream \"\(name.text)\"", at: name.location,
+                              hint: other.name == name.text ? nil : "\"\(other.name)\" of \(other.location) is the same name: nginx compares upstream names without regard to case")
+        }
+        if let (host, port) = ConfigBuilder.splitHostPort(name.text) {
+            warn("upstream \"\(name.text)\" cannot be used: \"proxy_pass \(name.text);\" means host \"\(host)\" port \(port), as in nginx; rename the upstream without \":\"",
+                 at: name.location)
         }
         currentUpstream = UpstreamDraft(upstream: UpstreamConfig(name: name.text, location: d.location))
         try walk(d.block!, in: .upstream)
@@ -565,6 +585,12 @@ final class ConfigBuilder {
         }
         if let method = draft.methodName, method != "least_conn", let backup = draft.backupLocations.first {
             throw ConfigError("invalid parameter \"backup\"", at: backup, hint: "\"\(method)\" does not support backup servers")
+        }
+        // nginx (ngx_stream_upstream_init_round_robin, under every method): backups only stand
+        // in for primary servers, so an upstream without one would never choose any.
+        if draft.upstream.servers.allSatisfy(\.backup) {
+            throw ConfigError("no servers in upstream \"\(name.text)\"", at: d.location,
+                              hint: "every server is \"backup\"; remove \"backup\" from at least one")
         }
         config.upstreams.append(draft.upstream)
     }
@@ -884,19 +910,7 @@ final class ConfigBuilder {
     }
 
     private func merge(_ draft: ListenerDraft) throws -> ListenerConfig {
-        let target = draft.proxyPass!
-        let proxyPass: ProxyTarget
-        if config.upstream(named: target.text) != nil {
-            proxyPass = .upstream(target.text)
-        } else {
-            switch AddressSyntax.parse(target.text, isListen: false, environment: environment) {
-            case .success(let a): proxyPass = .address(a)
-            case .failure(.noPort):
-                throw ConfigError("unknown upstream \"\(target.text)\"", at: target.location,
-                                  hint: NameSuggestion.nearest(to: target.text, in: config.upstreams.map(\.name)).map { "did you mean \"\($0)\"?" })
-            case .failure(let problem): throw upstreamAddressError(problem, target)
-            }
-        }
+        let proxyPass = try proxyTarget(draft.proxyPass!)
         let own = draft.settings
         var listener = ListenerConfig(proxyPass: proxyPass, location: draft.location)
         listener.listens = draft.listens
@@ -928,6 +942,86 @@ final class ConfigBuilder {
             listener.bind = bind.address
         }
         return listener
+    }
+
+    /// What `proxy_pass` names, by nginx's rule (ngx_stream_upstream_add): the argument is read
+    /// as an address first, splitting host from port at the first ":", and an upstream block is
+    /// found by that host, case-insensitively. A block has no port, so `proxy_pass u;` is the
+    /// upstream, `proxy_pass u:80;` is refused when a block is named "u", and an upstream named
+    /// "u:80" is never the target of anything. Any other reading would send traffic somewhere
+    /// else than nginx sends it from the same file.
+    private func proxyTarget(_ target: Argument) throws -> ProxyTarget {
+        let text = target.text
+        if text.hasPrefix("unix:") {
+            // nginx takes the path as the host and port 0, and refuses a block of that name.
+            let path = String(text.dropFirst(5))
+            if !path.isEmpty, let block = upstreamBlock(named: path) {
+                throw ConfigError("upstream \"\(path)\" may not have port 0", at: target.location,
+                                  hint: "\"\(text)\" is read as a unix socket whose path is the name of the upstream of \(block.location); rename that upstream")
+            }
+            switch AddressSyntax.parse(text, isListen: false, environment: environment) {
+            case .success(let a): return .address(a)
+            case .failure(let problem): throw upstreamAddressError(problem, target)
+            }
+        }
+        if text.contains("/") {
+            let hint = text.contains("://")
+                ? "a stream proxy_pass takes no scheme: write \"host:port\" or an upstream name, e.g. \"proxy_pass \(ConfigBuilder.withoutScheme(text));\""
+                : nil
+            throw ConfigError("invalid host in upstream \"\(text)\"", at: target.location, hint: hint)
+        }
+        guard let (host, portText) = ConfigBuilder.splitHostPort(text) else {
+            if let block = upstreamBlock(named: text) { return .upstream(block.name) }
+            let hint: String
+            if let near = NameSuggestion.nearest(to: text, in: config.upstreams.map(\.name)) {
+                hint = "no upstream is named \"\(text)\"; did you mean \"\(near)\"?"
+            } else if IPText.parseIPv4(text) != nil || text.hasPrefix("[") {
+                hint = "add the server's port: \"\(text):PORT\""
+            } else {
+                hint = "no upstream is named \"\(text)\"; write an upstream name or \"host:port\""
+            }
+            throw ConfigError("no port in upstream \"\(text)\"", at: target.location, hint: hint)
+        }
+        guard let port = AddressSyntax.port(portText) else {
+            throw upstreamAddressError(.invalidPort, target)
+        }
+        if let block = upstreamBlock(named: host) {
+            throw ConfigError("upstream \"\(host)\" may not have port \(port)", at: target.location,
+                              hint: "\"\(host)\" is the upstream of \(block.location), whose servers carry their own ports: write \"proxy_pass \(host);\" to use it, or rename it to connect to \(text) directly")
+        }
+        switch AddressSyntax.parse(text, isListen: false, environment: environment) {
+        case .success(let a):
+            return .address(a)
+        case .failure(.hostNotFound):
+            // nginx resolves after parsing and names the host alone.
+            let hint = upstreamBlock(named: text).map {
+                "the upstream of \($0.location) is not this: \"\(text)\" is read as host \"\(host)\" and port \(port), as nginx does, so no proxy_pass can name an upstream whose name has a \":\""
+            }
+            throw ConfigError("host not found in upstream \"\(host)\"", at: target.location, hint: hint)
+        case .failure(let problem):
+            throw upstreamAddressError(problem, target)
+        }
+    }
+
+    /// The upstream block nginx would match a proxy_pass host against (ngx_strncasecmp).
+    private func upstreamBlock(named host: String) -> UpstreamConfig? {
+        let key = host.lowercased()
+        return config.upstreams.first { $0.name.lowercased() == key }
+    }
+
+    /// nginx's split (ngx_parse_inet_url): the port follows the first ":" outside brackets;
+    /// nil when there is none.
+    static func splitHostPort(_ text: String) -> (host: String, port: String)? {
+        var searchFrom = text.startIndex
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") { searchFrom = close }
+        guard let colon = text[searchFrom...].firstIndex(of: ":") else { return nil }
+        return (String(text[..<colon]), String(text[text.index(after: colon)...]))
+    }
+
+    /// `http://127.0.0.1:13000/` as `127.0.0.1:13000`, for the hint.
+    static func withoutScheme(_ text: String) -> String {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: true)
+        return parts.count >= 2 ? String(parts[1]) : text
     }
 
     /// A socket binds only an address of its own family: nginx accepts the file and then fails
