@@ -23,6 +23,14 @@ enum AddressSyntax {
     static let maximumUnixPath = SocketAddress.unixPathCapacity
 
     static func parse(_ text: String, isListen: Bool, environment: ConfigEnvironment) -> Result<ServerAddress, Problem> {
+        var unused: [String] = []
+        return parse(text, isListen: isListen, environment: environment, unusedAddresses: &unused)
+    }
+
+    /// As above; a host name with several addresses gives the first, and `unusedAddresses`
+    /// the rest, for the caller's warning (nginx would use every one).
+    static func parse(_ text: String, isListen: Bool, environment: ConfigEnvironment,
+                      unusedAddresses: inout [String]) -> Result<ServerAddress, Problem> {
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
             if path.isEmpty { return .failure(.noUnixPath) }
@@ -61,7 +69,11 @@ enum AddressSyntax {
         }
         // An unbracketed IPv6 address is ambiguous about its port; nginx refuses it too.
         if host.contains(":") { return .failure(.hostNotFound) }
-        switch environment.resolveHost(host) {
+        let resolved = environment.resolveHost(host)
+        unusedAddresses = resolved.dropFirst().map {
+            switch $0 { case .ipv4(let a): return a; case .ipv6(let a): return a }
+        }
+        switch resolved.first {
         case .ipv4(let a)?: return .success(ServerAddress(written: text, endpoint: .ipv4(host: a, port: port)))
         case .ipv6(let a)?: return .success(ServerAddress(written: text, endpoint: .ipv6(host: a, port: port)))
         case nil: return .failure(.hostNotFound)

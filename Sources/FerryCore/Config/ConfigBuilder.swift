@@ -265,7 +265,7 @@ final class ConfigBuilder {
             throw ConfigError("\"metrics_listen\" directive is duplicate", at: d.location)
         }
         let address = d.arguments[0]
-        switch AddressSyntax.parse(address.text, isListen: true, environment: environment) {
+        switch parseAddress(address, isListen: true, nginxWould: "write the address itself to choose another") {
         case .success(let a):
             config.metricsListen = MetricsListenConfig(address: a, location: d.location)
         case .failure(let problem):
@@ -600,7 +600,7 @@ final class ConfigBuilder {
     func upstreamServer(_ d: Directive) throws {
         let address = d.arguments[0]
         let resolved: ServerAddress
-        switch AddressSyntax.parse(address.text, isListen: false, environment: environment) {
+        switch parseAddress(address, isListen: false, nginxWould: "nginx would make a server of each; write one \"server\" per address to balance over all of them") {
         case .success(let a): resolved = a
         case .failure(let problem): throw upstreamAddressError(problem, address)
         }
@@ -674,6 +674,24 @@ final class ConfigBuilder {
         if currentUpstream!.writtenAddresses[server.address.written] == nil {
             currentUpstream!.writtenAddresses[server.address.written] = index
         }
+    }
+
+    /// AddressSyntax.parse, warning when a host name has more addresses than the one ferry
+    /// takes: nginx uses every address of a name, so the same file would spread wider there.
+    private func parseAddress(_ arg: Argument, isListen: Bool, nginxWould: String) -> Result<ServerAddress, AddressSyntax.Problem> {
+        var unused: [String] = []
+        let result = AddressSyntax.parse(arg.text, isListen: isListen, environment: environment, unusedAddresses: &unused)
+        guard case .success(let address) = result, !unused.isEmpty, let colon = arg.text.lastIndex(of: ":") else { return result }
+        let used: String
+        switch address.endpoint {
+        case .ipv4(let host, _), .ipv6(let host, _): used = host
+        case .unix: return result
+        }
+        let all = [used] + unused
+        diagnostics.append(Diagnostic(level: .warn,
+            message: "host \"\(arg.text[..<colon])\" has \(all.count) addresses (\(all.joined(separator: ", "))); ferry uses only the first, \(used)",
+            location: arg.location, hint: nginxWould))
+        return result
     }
 
     private func upstreamAddressError(_ problem: AddressSyntax.Problem, _ address: Argument) -> ConfigError {
@@ -831,7 +849,7 @@ final class ConfigBuilder {
     func listen(_ d: Directive) throws {
         let address = d.arguments[0]
         var listen: ListenConfig
-        switch AddressSyntax.parse(address.text, isListen: true, environment: environment) {
+        switch parseAddress(address, isListen: true, nginxWould: "nginx would listen on each; write one \"listen\" per address to accept on all of them") {
         case .success(let a): listen = ListenConfig(address: a, location: d.location)
         case .failure(let problem):
             throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"listen\" directive", at: address.location)
@@ -989,7 +1007,7 @@ final class ConfigBuilder {
             throw ConfigError("upstream \"\(host)\" may not have port \(port)", at: target.location,
                               hint: "\"\(host)\" is the upstream of \(block.location), whose servers carry their own ports: write \"proxy_pass \(host);\" to use it, or rename it to connect to \(text) directly")
         }
-        switch AddressSyntax.parse(text, isListen: false, environment: environment) {
+        switch parseAddress(target, isListen: false, nginxWould: "nginx would balance over all of them; write an upstream with one \"server\" per address") {
         case .success(let a):
             return .address(a)
         case .failure(.hostNotFound):
