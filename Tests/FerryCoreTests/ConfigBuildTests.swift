@@ -17,6 +17,16 @@ final class ConfigBuildTests: XCTestCase {
          "stream {\n upstream b { server 127.0.0.1:1; }\n server { listen 80; proxy_pass b; }\n}", minimal),
         ("server order before upstream",
          "server { listen 80; proxy_pass b; }\nupstream b { server 127.0.0.1:1; }", minimal),
+        ("listen parameters nginx has",
+         "server { listen [::]:80 bind ipv6only=off rcvbuf=64k sndbuf=100000 fastopen=16; listen 81 bind; proxy_pass 127.0.0.1:1; }",
+         config {
+             $0.listeners = [listener([
+                 listen(ServerAddress(written: "[::]:80", endpoint: .ipv6(host: "::", port: 80))) {
+                     $0.ipv6Only = false; $0.receiveBuffer = 65536; $0.sendBuffer = 100000; $0.fastOpen = 16
+                 },
+                 listen(v4("81", "0.0.0.0", 81)),
+             ], .address(v4("127.0.0.1:1", "127.0.0.1", 1)))]
+         }),
         ("every server parameter",
          "upstream b { server 127.0.0.1:1 weight=5 max_fails=0 fail_timeout=1m30s max_conns=100 backup down name=alpha agent_port=9707; server 127.0.0.1:2; least_conn; }\nserver { listen 80; proxy_pass b; }",
          config {

@@ -62,7 +62,7 @@ final class ConfigBuilder {
     private var listeners: [ListenerDraft] = []
     private var currentListener: ListenerDraft?
     private var currentUpstream: UpstreamDraft?
-    private var listenAddresses: [ServerAddress.Endpoint: (written: String, location: SourceLocation, reusePort: Bool)] = [:]
+    private var listenAddresses: [ServerAddress.Endpoint: (written: String, location: SourceLocation, reusePort: Bool, dualStack: Bool)] = [:]
     private var formatReferences: [(name: String, location: SourceLocation)] = []
     private var zoneReferences: [(name: String, location: SourceLocation)] = []
 
@@ -811,14 +811,15 @@ final class ConfigBuilder {
     /// have SO_REUSEPORT (then the specific one takes its own clients, as nginx would route
     /// them): say so here, where `-t` and a reload see it, rather than at start.
     private func checkNoWildcardOverlap(_ listen: ListenConfig, _ address: Argument) throws {
-        guard let seen = wildcardOverlap(listen.address.endpoint, reusePort: listen.reusePort) else { return }
+        guard let seen = wildcardOverlap(listen.address.endpoint, reusePort: listen.reusePort, dualStack: !listen.ipv6Only) else { return }
         throw ConfigError("\"\(address.text)\" overlaps \"\(seen.written)\" of \(seen.location)", at: address.location,
                           hint: "ferry binds each listen address itself; keep only the wildcard address or only the specific ones, or add \"reuseport\" to both")
     }
 
     /// A listen address seen so far that `endpoint` cannot be bound beside: the same port and
-    /// family, one of the two the wildcard, not both with SO_REUSEPORT.
-    private func wildcardOverlap(_ endpoint: ServerAddress.Endpoint, reusePort: Bool) -> (written: String, location: SourceLocation)? {
+    /// family, one of the two the wildcard, not both with SO_REUSEPORT. An IPv6 wildcard with
+    /// `ipv6only=off` also holds the port on every IPv4 address.
+    private func wildcardOverlap(_ endpoint: ServerAddress.Endpoint, reusePort: Bool, dualStack: Bool = false) -> (written: String, location: SourceLocation)? {
         func split(_ e: ServerAddress.Endpoint) -> (v6: Bool, host: String, port: UInt16)? {
             switch e {
             case .ipv4(let host, let port): return (false, host, port)
@@ -829,8 +830,11 @@ final class ConfigBuilder {
         guard let new = split(endpoint) else { return nil }
         func isWildcard(_ host: String) -> Bool { host == "0.0.0.0" || host == "::" }
         for (other, seen) in listenAddresses {
-            guard let old = split(other), old.v6 == new.v6, old.port == new.port,
-                  isWildcard(old.host) != isWildcard(new.host), !(seen.reusePort && reusePort) else { continue }
+            guard let old = split(other), old.port == new.port, !(seen.reusePort && reusePort) else { continue }
+            let sameFamily = old.v6 == new.v6 && isWildcard(old.host) != isWildcard(new.host)
+            let acrossFamilies = old.v6 != new.v6
+                && ((old.v6 && old.host == "::" && seen.dualStack) || (new.v6 && new.host == "::" && dualStack))
+            guard sameFamily || acrossFamilies else { continue }
             return (seen.written, seen.location)
         }
         return nil
@@ -854,18 +858,39 @@ final class ConfigBuilder {
         case .failure(let problem):
             throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"listen\" directive", at: address.location)
         }
-        let known = ["backlog=", "reuseport", "so_keepalive=", "proxy_protocol"]
+        let known = ["backlog=", "reuseport", "so_keepalive=", "proxy_protocol", "bind", "ipv6only=", "rcvbuf=", "sndbuf=", "fastopen="]
         for arg in d.arguments.dropFirst() {
             if let hint = DirectiveTable.listenHints[arg.text] { throw invalidParameter(arg, known: [], hint: hint) }
             guard let (key, value) = parameter(arg) else {
                 switch arg.text {
                 case "reuseport": listen.reusePort = true
                 case "proxy_protocol": listen.proxyProtocol = true
+                // nginx binds a wildcard address once and tells its servers apart by the local
+                // address; `bind` asks for a socket of this address's own. ferry gives every
+                // listen address its own socket already, so there is nothing to change.
+                case "bind": break
                 default: throw invalidParameter(arg, known: known)
                 }
                 continue
             }
             switch key {
+            case "ipv6only":
+                guard value == "on" || value == "off" else {
+                    throw ConfigError("the invalid \"\(arg.text)\" parameter", at: arg.location, hint: "write \"ipv6only=on\" or \"ipv6only=off\"")
+                }
+                if case .ipv6 = listen.address.endpoint { listen.ipv6Only = value == "on" } else {
+                    warn("\"ipv6only\" applies to IPv6 listen addresses only; ignored for \"\(address.text)\"", at: arg.location)
+                }
+            case "rcvbuf", "sndbuf":
+                guard let size = Units.size(value), size <= Int(Int32.max) else {
+                    throw ConfigError("invalid \(key) \"\(arg.text)\"", at: arg.location, hint: "write a size in bytes, optionally with k or m, e.g. \"\(key)=256k\"")
+                }
+                if key == "rcvbuf" { listen.receiveBuffer = size } else { listen.sendBuffer = size }
+            case "fastopen":
+                guard let n = Units.number(value), n <= Int(Int32.max) else {
+                    throw ConfigError("invalid fastopen \"\(arg.text)\"", at: arg.location, hint: "write the most connections waiting for their handshake with data, e.g. \"fastopen=256\"")
+                }
+                listen.fastOpen = n
             case "backlog":
                 guard let n = Units.number(value), n >= 1 else {
                     throw ConfigError("invalid backlog \"\(value)\"", at: arg.location)
@@ -884,7 +909,7 @@ final class ConfigBuilder {
             throw ConfigError("duplicate \"\(address.text)\" address and port pair", at: address.location)
         }
         try checkNoWildcardOverlap(listen, address)
-        listenAddresses[listen.address.endpoint] = (address.text, address.location, listen.reusePort)
+        listenAddresses[listen.address.endpoint] = (address.text, address.location, listen.reusePort, !listen.ipv6Only)
         currentListener!.listens.append(listen)
     }
 
