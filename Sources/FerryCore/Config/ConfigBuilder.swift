@@ -115,7 +115,7 @@ final class ConfigBuilder {
                 ? "this file has a \"stream\" block, put it inside" : nil
             throw ConfigError("\"\(directive.name)\" directive is not allowed here", at: directive.location, hint: hint)
         }
-        let hint = DirectiveTable.httpHints[directive.name]
+        let hint = DirectiveTable.httpHints[directive.name] ?? DirectiveTable.streamHint(directive.name)
             ?? NameSuggestion.nearest(to: directive.name, in: DirectiveTable.names).map { "did you mean \"\($0)\"?" }
         throw ConfigError("unknown directive \"\(directive.name)\"", at: directive.location, hint: hint)
     }
@@ -187,6 +187,10 @@ final class ConfigBuilder {
 
     func ignored(_ d: Directive) throws {
         warn("\"\(d.name)\" directive is ignored by ferry", at: d.location)
+    }
+
+    func skippedBlock(_ d: Directive) throws {
+        warn("\"\(d.name)\" block is skipped: ferry runs only the \"stream\" part of an nginx configuration, and nothing in this block is served", at: d.location)
     }
 
     func workerProcesses(_ d: Directive) throws {
@@ -950,6 +954,12 @@ final class ConfigBuilder {
         }
         config.accessLogs = stream.accessLogs ?? []
         config.listeners = try listeners.map(merge)
+        // nginx refuses such a file only for want of "events"; ferry's short form needs none,
+        // so an empty or wrong file (an http-only nginx.conf) would start and do nothing.
+        if config.listeners.isEmpty {
+            diagnostics.append(Diagnostic(level: .warn, message: "no \"listen\" is defined in \(config.file): ferry will accept no connections",
+                                          location: nil, hint: "add a \"server { listen PORT; proxy_pass ADDRESS; }\" block (inside \"stream\" when the file has one)"))
+        }
     }
 
     private func merge(_ draft: ListenerDraft) throws -> ListenerConfig {
