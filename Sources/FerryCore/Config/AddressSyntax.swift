@@ -67,8 +67,9 @@ enum AddressSyntax {
         if let bytes = IPText.parseIPv4(host) {
             return .success(ServerAddress(written: text, endpoint: .ipv4(host: IPText.format(bytes), port: port)))
         }
-        // An unbracketed IPv6 address is ambiguous about its port; nginx refuses it too.
-        if host.contains(":") { return .failure(.hostNotFound) }
+        // An unbracketed IPv6 address is ambiguous about its port. nginx takes what follows the
+        // first ":" as the port and refuses it; so does ferry, in nginx's words.
+        if host.contains(":") { return .failure(.invalidPort) }
         let resolved = environment.resolveHost(host)
         unusedAddresses = resolved.dropFirst().map {
             switch $0 { case .ipv4(let a): return a; case .ipv6(let a): return a }
@@ -78,6 +79,14 @@ enum AddressSyntax {
         case .ipv6(let a)?: return .success(ServerAddress(written: text, endpoint: .ipv6(host: a, port: port)))
         case nil: return .failure(.hostNotFound)
         }
+    }
+
+    /// For `::1:12000`, which nginx and ferry refuse: the bracketed spelling they take.
+    static func bracketHint(_ text: String) -> String? {
+        guard !text.hasPrefix("["), let colon = text.lastIndex(of: ":") else { return nil }
+        let host = String(text[..<colon])
+        guard host.contains(":"), IPText.parseIPv6(host) != nil else { return nil }
+        return "an IPv6 address with a port goes in brackets: \"[\(host)]\(text[colon...])\""
     }
 
     /// A local address for `proxy_bind`: `192.0.2.1`, `192.0.2.1:4000`, `[2001:db8::1]`,

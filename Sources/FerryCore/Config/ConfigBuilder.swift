@@ -273,7 +273,8 @@ final class ConfigBuilder {
         case .success(let a):
             config.metricsListen = MetricsListenConfig(address: a, location: d.location)
         case .failure(let problem):
-            throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"metrics_listen\" directive", at: address.location)
+            throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"metrics_listen\" directive", at: address.location,
+                              hint: AddressSyntax.bracketHint(address.text))
         }
     }
 
@@ -699,7 +700,7 @@ final class ConfigBuilder {
     }
 
     private func upstreamAddressError(_ problem: AddressSyntax.Problem, _ address: Argument) -> ConfigError {
-        ConfigError("\(problem.phrase) in upstream \"\(address.text)\"", at: address.location)
+        ConfigError("\(problem.phrase) in upstream \"\(address.text)\"", at: address.location, hint: AddressSyntax.bracketHint(address.text))
     }
 
     private func setMethod(_ method: BalancingMethodConfig, _ d: Directive) {
@@ -860,7 +861,8 @@ final class ConfigBuilder {
         switch parseAddress(address, isListen: true, nginxWould: "nginx would listen on each; write one \"listen\" per address to accept on all of them") {
         case .success(let a): listen = ListenConfig(address: a, location: d.location)
         case .failure(let problem):
-            throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"listen\" directive", at: address.location)
+            throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"listen\" directive", at: address.location,
+                              hint: AddressSyntax.bracketHint(address.text))
         }
         let known = ["backlog=", "reuseport", "so_keepalive=", "proxy_protocol", "bind", "ipv6only=", "rcvbuf=", "sndbuf=", "fastopen="]
         for arg in d.arguments.dropFirst() {
