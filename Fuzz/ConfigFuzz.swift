@@ -13,7 +13,7 @@ private let sandbox = ConfigEnvironment(
     },
     glob: { _ in ["inc.conf"] },
     canonicalPath: { $0 },
-    resolveHost: { $0 == "localhost" ? .ipv4("127.0.0.1") : nil })
+    resolveHost: { $0 == "localhost" ? [.ipv4("127.0.0.1")] : [] })
 
 /// Blanks locations: the dump is a different file, the meaning must be the same.
 private func meaning(_ config: Config) -> String {

@@ -17,13 +17,23 @@ final class ConfigBuildTests: XCTestCase {
          "stream {\n upstream b { server 127.0.0.1:1; }\n server { listen 80; proxy_pass b; }\n}", minimal),
         ("server order before upstream",
          "server { listen 80; proxy_pass b; }\nupstream b { server 127.0.0.1:1; }", minimal),
+        ("listen parameters nginx has",
+         "server { listen [::]:80 bind ipv6only=off rcvbuf=64k sndbuf=100000 fastopen=16; listen 81 bind; proxy_pass 127.0.0.1:1; }",
+         config {
+             $0.listeners = [listener([
+                 listen(ServerAddress(written: "[::]:80", endpoint: .ipv6(host: "::", port: 80))) {
+                     $0.ipv6Only = false; $0.receiveBuffer = 65536; $0.sendBuffer = 100000; $0.fastOpen = 16
+                 },
+                 listen(v4("81", "0.0.0.0", 81)),
+             ], .address(v4("127.0.0.1:1", "127.0.0.1", 1)))]
+         }),
         ("every server parameter",
-         "upstream b { server 127.0.0.1:1 weight=5 max_fails=0 fail_timeout=1m30s max_conns=100 backup down name=alpha agent_port=9707; least_conn; }\nserver { listen 80; proxy_pass b; }",
+         "upstream b { server 127.0.0.1:1 weight=5 max_fails=0 fail_timeout=1m30s max_conns=100 backup down name=alpha agent_port=9707; server 127.0.0.1:2; least_conn; }\nserver { listen 80; proxy_pass b; }",
          config {
              $0.upstreams = [upstream("b", .leastConn, [upstreamServer(v4("127.0.0.1:1", "127.0.0.1", 1)) {
                  $0.weight = 5; $0.maxFails = 0; $0.failTimeout = .seconds(90); $0.maxConns = 100
                  $0.backup = true; $0.down = true; $0.name = "alpha"; $0.agentPort = 9707
-             }])]
+             }, upstreamServer(v4("127.0.0.1:2", "127.0.0.1", 2))])]
              $0.listeners = minimal.listeners
          }),
         ("hash consistent, IPv6 and unix servers, resolved names",
@@ -243,8 +253,43 @@ final class ConfigBuildTests: XCTestCase {
                        location: SourceLocation(file: "t.conf", line: 4, column: 3)),
             Diagnostic(level: .warn, message: "load balancing method redefined", location: SourceLocation(file: "t.conf", line: 5, column: 3)),
             Diagnostic(level: .warn, message: "low address bits of 10.0.0.1/8 are meaningless", location: SourceLocation(file: "t.conf", line: 8, column: 7)),
+            Diagnostic(level: .warn, message: #"no "listen" is defined in t.conf: ferry will accept no connections"#, location: nil,
+                       hint: #"add a "server { listen PORT; proxy_pass ADDRESS; }" block (inside "stream" when the file has one)"#),
         ])
         XCTAssertEqual(loaded.config.upstreams[0].method, .leastConn)
+    }
+
+    /// An nginx.conf loads: its http and mail blocks are skipped, nginx tuning that means nothing
+    /// to ferry is ignored, each with a warning; the stream part runs.
+    func testTheNonStreamPartsOfAnNginxConfAreSkippedWithAWarning() throws {
+        let loaded = try load("""
+            thread_pool default threads=32 max_queue=65536;
+            http { server { listen 80; location / { return 200; } } }
+            mail { server { listen 25; protocol smtp; } }
+            stream {
+                variables_hash_max_size 2048;
+                server { listen 12000; proxy_requests 1; proxy_responses 1; proxy_pass 127.0.0.1:1; }
+            }
+            """)
+        XCTAssertEqual(loaded.diagnostics.map(\.description), [
+            #""thread_pool" directive is ignored by ferry in t.conf:1:1"#,
+            #""http" block is skipped: ferry runs only the "stream" part of an nginx configuration, and nothing in this block is served in t.conf:2:1"#,
+            #""mail" block is skipped: ferry runs only the "stream" part of an nginx configuration, and nothing in this block is served in t.conf:3:1"#,
+            #""variables_hash_max_size" directive is ignored by ferry in t.conf:5:5"#,
+            #""proxy_requests" directive is ignored by ferry in t.conf:6:28"#,
+            #""proxy_responses" directive is ignored by ferry in t.conf:6:46"#,
+        ])
+        XCTAssertEqual(loaded.config.listeners.map { $0.listens[0].address.written }, ["12000"])
+    }
+
+    /// nginx refuses an empty file only for want of "events"; ferry would start and do nothing.
+    func testAFileWithoutListenWarnsThatNothingWillBeAccepted() throws {
+        for text in ["", "# only a comment\n", "http { }", "upstream b { server 127.0.0.1:1; }", "stream { }"] {
+            XCTAssertEqual(try load(text).diagnostics.filter { $0.location == nil }.map(\.description), [
+                #"no "listen" is defined in t.conf: ferry will accept no connections; add a "server { listen PORT; proxy_pass ADDRESS; }" block (inside "stream" when the file has one)"#,
+            ], text)
+        }
+        XCTAssertEqual(try load("server { listen 1; proxy_pass 127.0.0.1:2; }").diagnostics, [])
     }
 
     /// ferry keeps trusting every PROXY sender without set_real_ip_from, and says so where

@@ -1,7 +1,7 @@
 import XCTest
 @testable import FerryCore
 
-/// An environment with no disk and no DNS: files come from `files`, two names resolve.
+/// An environment with no disk and no DNS: files come from `files`, a few names resolve.
 func offlineEnvironment(files: [String: String] = [:]) -> ConfigEnvironment {
     ConfigEnvironment(
         readFile: { path in
@@ -16,10 +16,12 @@ func offlineEnvironment(files: [String: String] = [:]) -> ConfigEnvironment {
         canonicalPath: { $0 },
         resolveHost: { host in
             switch host {
-            case "localhost": return .ipv4("127.0.0.1")
-            case "backend.example": return .ipv4("192.0.2.10")
-            case "v6.example": return .ipv6("2001:db8::10")
-            default: return nil
+            case "localhost": return [.ipv4("127.0.0.1")]
+            case "backend.example": return [.ipv4("192.0.2.10")]
+            case "v6.example": return [.ipv6("2001:db8::10")]
+            // one name, two loopback addresses, as /etc/hosts may give
+            case "twin.example": return [.ipv4("127.0.0.2"), .ipv4("127.0.0.3")]
+            default: return []
             }
         })
 }

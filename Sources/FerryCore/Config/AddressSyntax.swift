@@ -23,6 +23,14 @@ enum AddressSyntax {
     static let maximumUnixPath = SocketAddress.unixPathCapacity
 
     static func parse(_ text: String, isListen: Bool, environment: ConfigEnvironment) -> Result<ServerAddress, Problem> {
+        var unused: [String] = []
+        return parse(text, isListen: isListen, environment: environment, unusedAddresses: &unused)
+    }
+
+    /// As above; a host name with several addresses gives the first, and `unusedAddresses`
+    /// the rest, for the caller's warning (nginx would use every one).
+    static func parse(_ text: String, isListen: Bool, environment: ConfigEnvironment,
+                      unusedAddresses: inout [String]) -> Result<ServerAddress, Problem> {
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
             if path.isEmpty { return .failure(.noUnixPath) }
@@ -59,13 +67,26 @@ enum AddressSyntax {
         if let bytes = IPText.parseIPv4(host) {
             return .success(ServerAddress(written: text, endpoint: .ipv4(host: IPText.format(bytes), port: port)))
         }
-        // An unbracketed IPv6 address is ambiguous about its port; nginx refuses it too.
-        if host.contains(":") { return .failure(.hostNotFound) }
-        switch environment.resolveHost(host) {
+        // An unbracketed IPv6 address is ambiguous about its port. nginx takes what follows the
+        // first ":" as the port and refuses it; so does ferry, in nginx's words.
+        if host.contains(":") { return .failure(.invalidPort) }
+        let resolved = environment.resolveHost(host)
+        unusedAddresses = resolved.dropFirst().map {
+            switch $0 { case .ipv4(let a): return a; case .ipv6(let a): return a }
+        }
+        switch resolved.first {
         case .ipv4(let a)?: return .success(ServerAddress(written: text, endpoint: .ipv4(host: a, port: port)))
         case .ipv6(let a)?: return .success(ServerAddress(written: text, endpoint: .ipv6(host: a, port: port)))
         case nil: return .failure(.hostNotFound)
         }
+    }
+
+    /// For `::1:12000`, which nginx and ferry refuse: the bracketed spelling they take.
+    static func bracketHint(_ text: String) -> String? {
+        guard !text.hasPrefix("["), let colon = text.lastIndex(of: ":") else { return nil }
+        let host = String(text[..<colon])
+        guard host.contains(":"), IPText.parseIPv6(host) != nil else { return nil }
+        return "an IPv6 address with a port goes in brackets: \"[\(host)]\(text[colon...])\""
     }
 
     /// A local address for `proxy_bind`: `192.0.2.1`, `192.0.2.1:4000`, `[2001:db8::1]`,

@@ -132,6 +132,12 @@ public struct ListenConfig: Equatable, Sendable {
     public var reusePort: Bool = false
     public var keepalive: KeepaliveConfig = .off
     public var proxyProtocol: Bool = false    // `listen ... proxy_protocol` (accept a header)
+    /// IPV6_V6ONLY on an IPv6 listen socket; nginx's default is on (an IPv6 wildcard does not
+    /// also take IPv4 clients).
+    public var ipv6Only: Bool = true
+    public var receiveBuffer: Int? = nil      // `rcvbuf=`: SO_RCVBUF, the kernel's default when nil
+    public var sendBuffer: Int? = nil         // `sndbuf=`: SO_SNDBUF
+    public var fastOpen: Int? = nil           // `fastopen=`: TCP_FASTOPEN queue length
     public var location: SourceLocation
     public init(address: ServerAddress, location: SourceLocation) { self.address = address; self.location = location }
 }

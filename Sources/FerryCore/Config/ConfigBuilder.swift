@@ -62,7 +62,7 @@ final class ConfigBuilder {
     private var listeners: [ListenerDraft] = []
     private var currentListener: ListenerDraft?
     private var currentUpstream: UpstreamDraft?
-    private var listenAddresses: [ServerAddress.Endpoint: (written: String, location: SourceLocation, reusePort: Bool)] = [:]
+    private var listenAddresses: [ServerAddress.Endpoint: (written: String, location: SourceLocation, reusePort: Bool, dualStack: Bool)] = [:]
     private var formatReferences: [(name: String, location: SourceLocation)] = []
     private var zoneReferences: [(name: String, location: SourceLocation)] = []
 
@@ -115,7 +115,7 @@ final class ConfigBuilder {
                 ? "this file has a \"stream\" block, put it inside" : nil
             throw ConfigError("\"\(directive.name)\" directive is not allowed here", at: directive.location, hint: hint)
         }
-        let hint = DirectiveTable.httpHints[directive.name]
+        let hint = DirectiveTable.httpHints[directive.name] ?? DirectiveTable.streamHint(directive.name)
             ?? NameSuggestion.nearest(to: directive.name, in: DirectiveTable.names).map { "did you mean \"\($0)\"?" }
         throw ConfigError("unknown directive \"\(directive.name)\"", at: directive.location, hint: hint)
     }
@@ -189,6 +189,10 @@ final class ConfigBuilder {
         warn("\"\(d.name)\" directive is ignored by ferry", at: d.location)
     }
 
+    func skippedBlock(_ d: Directive) throws {
+        warn("\"\(d.name)\" block is skipped: ferry runs only the \"stream\" part of an nginx configuration, and nothing in this block is served", at: d.location)
+    }
+
     func workerProcesses(_ d: Directive) throws {
         let arg = d.arguments[0]
         if arg.text == "auto" { config.workerProcesses = .auto; return }
@@ -211,6 +215,7 @@ final class ConfigBuilder {
     }
 
     func errorLog(_ d: Directive) throws {
+        try refuseLogTarget(d, d.arguments[0], refused: ["syslog:", "memory:"])
         var level = LogLevel.error
         if d.arguments.count == 2 {
             guard let l = LogLevel(rawValue: d.arguments[1].text) else {
@@ -225,6 +230,19 @@ final class ConfigBuilder {
         if errorLogFromStream && !inStream { return }
         config.errorLog = ErrorLogConfig(path: d.arguments[0].text, level: level)
         errorLogFromStream = inStream
+    }
+
+    /// nginx's `syslog:` (and error_log's `memory:`) log targets. Without this check they would
+    /// be taken as relative file names and ferry would write to a file called `syslog:server=...`
+    /// while the operator waits for lines in syslog.
+    private func refuseLogTarget(_ d: Directive, _ target: Argument, refused prefixes: [String]) throws {
+        guard let prefix = prefixes.first(where: { target.text.hasPrefix($0) }) else { return }
+        let kind = prefix == "syslog:" ? "syslog" : "memory"
+        let instead = d.name == "error_log"
+            ? "write a file path, or \"stderr\" (the default; under systemd it reaches the journal)"
+            : "write a file path; a FIFO works too, so a reader such as \"logger -t ferry < FIFO\" can pass the lines to syslog"
+        throw ConfigError("\"\(d.name)\" to \(kind) (\"\(target.text)\") is not supported by ferry", at: target.location,
+                          hint: "ferry logs to files only; \(instead)")
     }
 
     func adminSocket(_ d: Directive) throws {
@@ -251,11 +269,12 @@ final class ConfigBuilder {
             throw ConfigError("\"metrics_listen\" directive is duplicate", at: d.location)
         }
         let address = d.arguments[0]
-        switch AddressSyntax.parse(address.text, isListen: true, environment: environment) {
+        switch parseAddress(address, isListen: true, nginxWould: "write the address itself to choose another") {
         case .success(let a):
             config.metricsListen = MetricsListenConfig(address: a, location: d.location)
         case .failure(let problem):
-            throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"metrics_listen\" directive", at: address.location)
+            throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"metrics_listen\" directive", at: address.location,
+                              hint: AddressSyntax.bracketHint(address.text))
         }
     }
 
@@ -342,6 +361,7 @@ final class ConfigBuilder {
             withSettings { $0.accessLogs = [] }
             return
         }
+        try refuseLogTarget(d, d.arguments[0], refused: ["syslog:"])
         var log = AccessLogConfig(path: d.arguments[0].text, format: nil)
         for (i, arg) in d.arguments.enumerated().dropFirst() {
             guard let (key, value) = parameter(arg) else {
@@ -553,8 +573,13 @@ final class ConfigBuilder {
 
     func upstream(_ d: Directive) throws {
         let name = d.arguments[0]
-        if config.upstreams.contains(where: { $0.name == name.text }) {
-            throw ConfigError("duplicate upstream \"\(name.text)\"", at: name.location)
+        if let other = upstreamBlock(named: name.text) {
+            throw ConfigError("duplicate upstream \"\(name.text)\"", at: name.location,
+                              hint: other.name == name.text ? nil : "\"\(other.name)\" of \(other.location) is the same name: nginx compares upstream names without regard to case")
+        }
+        if let (host, port) = ConfigBuilder.splitHostPort(name.text) {
+            warn("upstream \"\(name.text)\" cannot be used: \"proxy_pass \(name.text);\" means host \"\(host)\" port \(port), as in nginx; rename the upstream without \":\"",
+                 at: name.location)
         }
         currentUpstream = UpstreamDraft(upstream: UpstreamConfig(name: name.text, location: d.location))
         try walk(d.block!, in: .upstream)
@@ -566,6 +591,12 @@ final class ConfigBuilder {
         if let method = draft.methodName, method != "least_conn", let backup = draft.backupLocations.first {
             throw ConfigError("invalid parameter \"backup\"", at: backup, hint: "\"\(method)\" does not support backup servers")
         }
+        // nginx (ngx_stream_upstream_init_round_robin, under every method): backups only stand
+        // in for primary servers, so an upstream without one would never choose any.
+        if draft.upstream.servers.allSatisfy(\.backup) {
+            throw ConfigError("no servers in upstream \"\(name.text)\"", at: d.location,
+                              hint: "every server is \"backup\"; remove \"backup\" from at least one")
+        }
         config.upstreams.append(draft.upstream)
     }
 
@@ -574,7 +605,7 @@ final class ConfigBuilder {
     func upstreamServer(_ d: Directive) throws {
         let address = d.arguments[0]
         let resolved: ServerAddress
-        switch AddressSyntax.parse(address.text, isListen: false, environment: environment) {
+        switch parseAddress(address, isListen: false, nginxWould: "nginx would make a server of each; write one \"server\" per address to balance over all of them") {
         case .success(let a): resolved = a
         case .failure(let problem): throw upstreamAddressError(problem, address)
         }
@@ -650,8 +681,26 @@ final class ConfigBuilder {
         }
     }
 
+    /// AddressSyntax.parse, warning when a host name has more addresses than the one ferry
+    /// takes: nginx uses every address of a name, so the same file would spread wider there.
+    private func parseAddress(_ arg: Argument, isListen: Bool, nginxWould: String) -> Result<ServerAddress, AddressSyntax.Problem> {
+        var unused: [String] = []
+        let result = AddressSyntax.parse(arg.text, isListen: isListen, environment: environment, unusedAddresses: &unused)
+        guard case .success(let address) = result, !unused.isEmpty, let colon = arg.text.lastIndex(of: ":") else { return result }
+        let used: String
+        switch address.endpoint {
+        case .ipv4(let host, _), .ipv6(let host, _): used = host
+        case .unix: return result
+        }
+        let all = [used] + unused
+        diagnostics.append(Diagnostic(level: .warn,
+            message: "host \"\(arg.text[..<colon])\" has \(all.count) addresses (\(all.joined(separator: ", "))); ferry uses only the first, \(used)",
+            location: arg.location, hint: nginxWould))
+        return result
+    }
+
     private func upstreamAddressError(_ problem: AddressSyntax.Problem, _ address: Argument) -> ConfigError {
-        ConfigError("\(problem.phrase) in upstream \"\(address.text)\"", at: address.location)
+        ConfigError("\(problem.phrase) in upstream \"\(address.text)\"", at: address.location, hint: AddressSyntax.bracketHint(address.text))
     }
 
     private func setMethod(_ method: BalancingMethodConfig, _ d: Directive) {
@@ -767,14 +816,15 @@ final class ConfigBuilder {
     /// have SO_REUSEPORT (then the specific one takes its own clients, as nginx would route
     /// them): say so here, where `-t` and a reload see it, rather than at start.
     private func checkNoWildcardOverlap(_ listen: ListenConfig, _ address: Argument) throws {
-        guard let seen = wildcardOverlap(listen.address.endpoint, reusePort: listen.reusePort) else { return }
+        guard let seen = wildcardOverlap(listen.address.endpoint, reusePort: listen.reusePort, dualStack: !listen.ipv6Only) else { return }
         throw ConfigError("\"\(address.text)\" overlaps \"\(seen.written)\" of \(seen.location)", at: address.location,
                           hint: "ferry binds each listen address itself; keep only the wildcard address or only the specific ones, or add \"reuseport\" to both")
     }
 
     /// A listen address seen so far that `endpoint` cannot be bound beside: the same port and
-    /// family, one of the two the wildcard, not both with SO_REUSEPORT.
-    private func wildcardOverlap(_ endpoint: ServerAddress.Endpoint, reusePort: Bool) -> (written: String, location: SourceLocation)? {
+    /// family, one of the two the wildcard, not both with SO_REUSEPORT. An IPv6 wildcard with
+    /// `ipv6only=off` also holds the port on every IPv4 address.
+    private func wildcardOverlap(_ endpoint: ServerAddress.Endpoint, reusePort: Bool, dualStack: Bool = false) -> (written: String, location: SourceLocation)? {
         func split(_ e: ServerAddress.Endpoint) -> (v6: Bool, host: String, port: UInt16)? {
             switch e {
             case .ipv4(let host, let port): return (false, host, port)
@@ -785,8 +835,11 @@ final class ConfigBuilder {
         guard let new = split(endpoint) else { return nil }
         func isWildcard(_ host: String) -> Bool { host == "0.0.0.0" || host == "::" }
         for (other, seen) in listenAddresses {
-            guard let old = split(other), old.v6 == new.v6, old.port == new.port,
-                  isWildcard(old.host) != isWildcard(new.host), !(seen.reusePort && reusePort) else { continue }
+            guard let old = split(other), old.port == new.port, !(seen.reusePort && reusePort) else { continue }
+            let sameFamily = old.v6 == new.v6 && isWildcard(old.host) != isWildcard(new.host)
+            let acrossFamilies = old.v6 != new.v6
+                && ((old.v6 && old.host == "::" && seen.dualStack) || (new.v6 && new.host == "::" && dualStack))
+            guard sameFamily || acrossFamilies else { continue }
             return (seen.written, seen.location)
         }
         return nil
@@ -805,23 +858,45 @@ final class ConfigBuilder {
     func listen(_ d: Directive) throws {
         let address = d.arguments[0]
         var listen: ListenConfig
-        switch AddressSyntax.parse(address.text, isListen: true, environment: environment) {
+        switch parseAddress(address, isListen: true, nginxWould: "nginx would listen on each; write one \"listen\" per address to accept on all of them") {
         case .success(let a): listen = ListenConfig(address: a, location: d.location)
         case .failure(let problem):
-            throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"listen\" directive", at: address.location)
+            throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"listen\" directive", at: address.location,
+                              hint: AddressSyntax.bracketHint(address.text))
         }
-        let known = ["backlog=", "reuseport", "so_keepalive=", "proxy_protocol"]
+        let known = ["backlog=", "reuseport", "so_keepalive=", "proxy_protocol", "bind", "ipv6only=", "rcvbuf=", "sndbuf=", "fastopen="]
         for arg in d.arguments.dropFirst() {
             if let hint = DirectiveTable.listenHints[arg.text] { throw invalidParameter(arg, known: [], hint: hint) }
             guard let (key, value) = parameter(arg) else {
                 switch arg.text {
                 case "reuseport": listen.reusePort = true
                 case "proxy_protocol": listen.proxyProtocol = true
+                // nginx binds a wildcard address once and tells its servers apart by the local
+                // address; `bind` asks for a socket of this address's own. ferry gives every
+                // listen address its own socket already, so there is nothing to change.
+                case "bind": break
                 default: throw invalidParameter(arg, known: known)
                 }
                 continue
             }
             switch key {
+            case "ipv6only":
+                guard value == "on" || value == "off" else {
+                    throw ConfigError("the invalid \"\(arg.text)\" parameter", at: arg.location, hint: "write \"ipv6only=on\" or \"ipv6only=off\"")
+                }
+                if case .ipv6 = listen.address.endpoint { listen.ipv6Only = value == "on" } else {
+                    warn("\"ipv6only\" applies to IPv6 listen addresses only; ignored for \"\(address.text)\"", at: arg.location)
+                }
+            case "rcvbuf", "sndbuf":
+                guard let size = Units.size(value), size <= Int(Int32.max) else {
+                    throw ConfigError("invalid \(key) \"\(arg.text)\"", at: arg.location, hint: "write a size in bytes, optionally with k or m, e.g. \"\(key)=256k\"")
+                }
+                if key == "rcvbuf" { listen.receiveBuffer = size } else { listen.sendBuffer = size }
+            case "fastopen":
+                guard let n = Units.number(value), n <= Int(Int32.max) else {
+                    throw ConfigError("invalid fastopen \"\(arg.text)\"", at: arg.location, hint: "write the most connections waiting for their handshake with data, e.g. \"fastopen=256\"")
+                }
+                listen.fastOpen = n
             case "backlog":
                 guard let n = Units.number(value), n >= 1 else {
                     throw ConfigError("invalid backlog \"\(value)\"", at: arg.location)
@@ -840,7 +915,7 @@ final class ConfigBuilder {
             throw ConfigError("duplicate \"\(address.text)\" address and port pair", at: address.location)
         }
         try checkNoWildcardOverlap(listen, address)
-        listenAddresses[listen.address.endpoint] = (address.text, address.location, listen.reusePort)
+        listenAddresses[listen.address.endpoint] = (address.text, address.location, listen.reusePort, !listen.ipv6Only)
         currentListener!.listens.append(listen)
     }
 
@@ -881,22 +956,16 @@ final class ConfigBuilder {
         }
         config.accessLogs = stream.accessLogs ?? []
         config.listeners = try listeners.map(merge)
+        // nginx refuses such a file only for want of "events"; ferry's short form needs none,
+        // so an empty or wrong file (an http-only nginx.conf) would start and do nothing.
+        if config.listeners.isEmpty {
+            diagnostics.append(Diagnostic(level: .warn, message: "no \"listen\" is defined in \(config.file): ferry will accept no connections",
+                                          location: nil, hint: "add a \"server { listen PORT; proxy_pass ADDRESS; }\" block (inside \"stream\" when the file has one)"))
+        }
     }
 
     private func merge(_ draft: ListenerDraft) throws -> ListenerConfig {
-        let target = draft.proxyPass!
-        let proxyPass: ProxyTarget
-        if config.upstream(named: target.text) != nil {
-            proxyPass = .upstream(target.text)
-        } else {
-            switch AddressSyntax.parse(target.text, isListen: false, environment: environment) {
-            case .success(let a): proxyPass = .address(a)
-            case .failure(.noPort):
-                throw ConfigError("unknown upstream \"\(target.text)\"", at: target.location,
-                                  hint: NameSuggestion.nearest(to: target.text, in: config.upstreams.map(\.name)).map { "did you mean \"\($0)\"?" })
-            case .failure(let problem): throw upstreamAddressError(problem, target)
-            }
-        }
+        let proxyPass = try proxyTarget(draft.proxyPass!)
         let own = draft.settings
         var listener = ListenerConfig(proxyPass: proxyPass, location: draft.location)
         listener.listens = draft.listens
@@ -928,6 +997,86 @@ final class ConfigBuilder {
             listener.bind = bind.address
         }
         return listener
+    }
+
+    /// What `proxy_pass` names, by nginx's rule (ngx_stream_upstream_add): the argument is read
+    /// as an address first, splitting host from port at the first ":", and an upstream block is
+    /// found by that host, case-insensitively. A block has no port, so `proxy_pass u;` is the
+    /// upstream, `proxy_pass u:80;` is refused when a block is named "u", and an upstream named
+    /// "u:80" is never the target of anything. Any other reading would send traffic somewhere
+    /// else than nginx sends it from the same file.
+    private func proxyTarget(_ target: Argument) throws -> ProxyTarget {
+        let text = target.text
+        if text.hasPrefix("unix:") {
+            // nginx takes the path as the host and port 0, and refuses a block of that name.
+            let path = String(text.dropFirst(5))
+            if !path.isEmpty, let block = upstreamBlock(named: path) {
+                throw ConfigError("upstream \"\(path)\" may not have port 0", at: target.location,
+                                  hint: "\"\(text)\" is read as a unix socket whose path is the name of the upstream of \(block.location); rename that upstream")
+            }
+            switch AddressSyntax.parse(text, isListen: false, environment: environment) {
+            case .success(let a): return .address(a)
+            case .failure(let problem): throw upstreamAddressError(problem, target)
+            }
+        }
+        if text.contains("/") {
+            let hint = text.contains("://")
+                ? "a stream proxy_pass takes no scheme: write \"host:port\" or an upstream name, e.g. \"proxy_pass \(ConfigBuilder.withoutScheme(text));\""
+                : nil
+            throw ConfigError("invalid host in upstream \"\(text)\"", at: target.location, hint: hint)
+        }
+        guard let (host, portText) = ConfigBuilder.splitHostPort(text) else {
+            if let block = upstreamBlock(named: text) { return .upstream(block.name) }
+            let hint: String
+            if let near = NameSuggestion.nearest(to: text, in: config.upstreams.map(\.name)) {
+                hint = "no upstream is named \"\(text)\"; did you mean \"\(near)\"?"
+            } else if IPText.parseIPv4(text) != nil || text.hasPrefix("[") {
+                hint = "add the server's port: \"\(text):PORT\""
+            } else {
+                hint = "no upstream is named \"\(text)\"; write an upstream name or \"host:port\""
+            }
+            throw ConfigError("no port in upstream \"\(text)\"", at: target.location, hint: hint)
+        }
+        guard let port = AddressSyntax.port(portText) else {
+            throw upstreamAddressError(.invalidPort, target)
+        }
+        if let block = upstreamBlock(named: host) {
+            throw ConfigError("upstream \"\(host)\" may not have port \(port)", at: target.location,
+                              hint: "\"\(host)\" is the upstream of \(block.location), whose servers carry their own ports: write \"proxy_pass \(host);\" to use it, or rename it to connect to \(text) directly")
+        }
+        switch parseAddress(target, isListen: false, nginxWould: "nginx would balance over all of them; write an upstream with one \"server\" per address") {
+        case .success(let a):
+            return .address(a)
+        case .failure(.hostNotFound):
+            // nginx resolves after parsing and names the host alone.
+            let hint = upstreamBlock(named: text).map {
+                "the upstream of \($0.location) is not this: \"\(text)\" is read as host \"\(host)\" and port \(port), as nginx does, so no proxy_pass can name an upstream whose name has a \":\""
+            }
+            throw ConfigError("host not found in upstream \"\(host)\"", at: target.location, hint: hint)
+        case .failure(let problem):
+            throw upstreamAddressError(problem, target)
+        }
+    }
+
+    /// The upstream block nginx would match a proxy_pass host against (ngx_strncasecmp).
+    private func upstreamBlock(named host: String) -> UpstreamConfig? {
+        let key = host.lowercased()
+        return config.upstreams.first { $0.name.lowercased() == key }
+    }
+
+    /// nginx's split (ngx_parse_inet_url): the port follows the first ":" outside brackets;
+    /// nil when there is none.
+    static func splitHostPort(_ text: String) -> (host: String, port: String)? {
+        var searchFrom = text.startIndex
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") { searchFrom = close }
+        guard let colon = text[searchFrom...].firstIndex(of: ":") else { return nil }
+        return (String(text[..<colon]), String(text[text.index(after: colon)...]))
+    }
+
+    /// `http://127.0.0.1:13000/` as `127.0.0.1:13000`, for the hint.
+    static func withoutScheme(_ text: String) -> String {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: true)
+        return parts.count >= 2 ? String(parts[1]) : text
     }
 
     /// A socket binds only an address of its own family: nginx accepts the file and then fails

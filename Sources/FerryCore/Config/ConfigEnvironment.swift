@@ -15,8 +15,9 @@ public struct ConfigEnvironment {
     public var glob: (String) -> [String]
     /// The identity of a file for include-loop detection.
     public var canonicalPath: (String) -> String
-    /// The first address for a host name, or nil when it does not resolve.
-    public var resolveHost: (String) -> Resolved?
+    /// Every address of a host name in the resolver's order (duplicates removed); none when it
+    /// does not resolve. ferry uses the first and warns about the others.
+    public var resolveHost: (String) -> [Resolved]
 
     public struct FileProblem: Error, Equatable, Sendable {
         public var message: String
@@ -26,7 +27,7 @@ public struct ConfigEnvironment {
     public init(readFile: @escaping (String) -> Result<[UInt8], FileProblem>,
                 glob: @escaping (String) -> [String],
                 canonicalPath: @escaping (String) -> String,
-                resolveHost: @escaping (String) -> Resolved?) {
+                resolveHost: @escaping (String) -> [Resolved]) {
         self.readFile = readFile; self.glob = glob; self.canonicalPath = canonicalPath; self.resolveHost = resolveHost
     }
 
@@ -79,32 +80,35 @@ public struct ConfigEnvironment {
         return String(cString: resolved)
     }
 
-    private static func systemResolve(_ host: String) -> Resolved? {
+    private static func systemResolve(_ host: String) -> [Resolved] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return nil }
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return [] }
         defer { freeaddrinfo(list) }
+        var found: [Resolved] = []
         var cursor: UnsafeMutablePointer<addrinfo>? = first
         while let info = cursor {
-            if let sa = info.pointee.ai_addr {
-                if info.pointee.ai_family == AF_INET {
-                    let bytes = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-                        withUnsafeBytes(of: sin.pointee.sin_addr) { Array($0) }
-                    }
-                    return .ipv4(IPText.format(bytes))
-                }
-                if info.pointee.ai_family == AF_INET6 {
-                    let bytes = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
-                        withUnsafeBytes(of: sin6.pointee.sin6_addr) { Array($0) }
-                    }
-                    return .ipv6(IPText.format(bytes))
-                }
-            }
             cursor = info.pointee.ai_next
+            guard let sa = info.pointee.ai_addr else { continue }
+            let address: Resolved
+            if info.pointee.ai_family == AF_INET {
+                let bytes = sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
+                    withUnsafeBytes(of: sin.pointee.sin_addr) { Array($0) }
+                }
+                address = .ipv4(IPText.format(bytes))
+            } else if info.pointee.ai_family == AF_INET6 {
+                let bytes = sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
+                    withUnsafeBytes(of: sin6.pointee.sin6_addr) { Array($0) }
+                }
+                address = .ipv6(IPText.format(bytes))
+            } else {
+                continue
+            }
+            if !found.contains(address) { found.append(address) }
         }
-        return nil
+        return found
     }
 }
 

@@ -69,6 +69,10 @@ public enum ConfigRenderer {
             if listen.reusePort { words.append("reuseport") }
             if listen.keepalive != .off { words.append("so_keepalive=" + keepaliveText(listen.keepalive)) }
             if listen.proxyProtocol { words.append("proxy_protocol") }
+            if !listen.ipv6Only { words.append("ipv6only=off") }
+            if let n = listen.receiveBuffer { words.append("rcvbuf=" + Units.sizeText(n)) }
+            if let n = listen.sendBuffer { words.append("sndbuf=" + Units.sizeText(n)) }
+            if let n = listen.fastOpen { words.append("fastopen=\(n)") }
             out += line(2, words)
         }
         switch listener.proxyPass {

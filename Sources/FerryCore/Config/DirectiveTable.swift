@@ -69,6 +69,12 @@ enum DirectiveTable {
         DirectiveSpec("timer_resolution", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
         DirectiveSpec("lock_file", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
         DirectiveSpec("working_directory", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("worker_rlimit_core", [.main], .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("thread_pool", [.main], .between(2, 3), ConfigBuilder.ignored),
+        // The rest of an nginx.conf: skipped with a warning so /etc/nginx/nginx.conf loads and
+        // ferry runs its stream part; nobody must believe ferry serves what these blocks hold.
+        DirectiveSpec("http", [.main], .exactly(0), block: true, once: true, ConfigBuilder.skippedBlock),
+        DirectiveSpec("mail", [.main], .exactly(0), block: true, once: true, ConfigBuilder.skippedBlock),
 
         // stream
         DirectiveSpec("upstream", [.stream], .exactly(1), block: true, ConfigBuilder.upstream),
@@ -103,6 +109,11 @@ enum DirectiveTable {
         DirectiveSpec("preread_buffer_size", streamLevel, .exactly(1), once: true, ConfigBuilder.ignored),
         DirectiveSpec("preread_timeout", streamLevel, .exactly(1), once: true, ConfigBuilder.ignored),
         DirectiveSpec("limit_conn_log_level", streamLevel, .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("variables_hash_max_size", [.stream], .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("variables_hash_bucket_size", [.stream], .exactly(1), once: true, ConfigBuilder.ignored),
+        // UDP only in nginx; ferry balances TCP, where they change nothing there either.
+        DirectiveSpec("proxy_requests", streamLevel, .exactly(1), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("proxy_responses", streamLevel, .exactly(1), once: true, ConfigBuilder.ignored),
 
         // upstream
         DirectiveSpec("server", [.upstream], .atLeast(1), ConfigBuilder.upstreamServer),
@@ -141,7 +152,6 @@ enum DirectiveTable {
         "keepalive_timeout": "\"keepalive_timeout\" \(http); in a stream server use \"proxy_timeout\" for idle sessions or \"listen ... so_keepalive=on\" for TCP keepalive",
         "location": "\"location\" \(http); a stream server has no locations, put \"proxy_pass\" directly in \"server\"",
         "server_name": "\"server_name\" \(http); a stream server is chosen by its \"listen\" address only",
-        "http": "\"http\" blocks are not supported; ferry balances TCP streams, use \"stream\"",
         "keepalive": "\"keepalive\" is an http upstream directive; ferry does not pool upstream connections",
         "proxy_set_header": "\"proxy_set_header\" \(http); ferry relays TCP bytes and does not look inside them",
         "proxy_http_version": "\"proxy_http_version\" \(http); ferry relays TCP bytes and does not look inside them",
@@ -152,6 +162,28 @@ enum DirectiveTable {
         "ssl_protocols": noTLS,
         "proxy_ssl": noTLS,
     ]
+
+    private static func notImplemented(_ name: String, _ why: String) -> String {
+        "\"\(name)\" is an nginx stream directive that ferry does not implement; \(why)"
+    }
+    private static let noVariables = "ferry has no variables beyond its log formats, so a server block's behaviour is fixed by its directives"
+
+    /// nginx stream directives with a meaning ferry does not provide: refused (ignoring them
+    /// would change where or whether traffic goes), with a hint so they do not read as typos.
+    static func streamHint(_ name: String) -> String? {
+        switch name {
+        case "ssl_preread": return notImplemented(name, "ferry does not read the TLS ClientHello, so it cannot choose by SNI or ALPN")
+        case "map", "geo", "geoip_country", "geoip_city", "split_clients", "set": return notImplemented(name, noVariables)
+        case "return": return notImplemented(name, "a server block always proxies; use \"deny all;\" to refuse clients")
+        case "pass": return notImplemented(name, "use \"proxy_pass\"")
+        case "limit_conn_dry_run": return notImplemented(name, "remove it, or \"limit_conn\" to enforce the limit")
+        default: break
+        }
+        if name.hasPrefix("js_") { return notImplemented(name, "ferry runs no scripts (njs)") }
+        if name.hasPrefix("proxy_ssl") { return notImplemented(name, "ferry does not speak TLS to servers; it passes TLS through as bytes") }
+        if name.hasPrefix("ssl_") { return notImplemented(name, noTLS) }
+        return nil
+    }
 
     /// `listen` parameters that make sense only elsewhere.
     static let listenHints: [String: String] = [

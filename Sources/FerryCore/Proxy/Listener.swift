@@ -27,7 +27,12 @@ public final class Listener: EventHandler {
         let userTimeout = route.userTimeoutMilliseconds
         socket = try Listener.openListening(config.address, backlog: config.backlog, location: config.location) { socket, address throws(Errno) in
             if config.reusePort { try socket.setReusePort() }
-            if address.family == AF_INET6 { socket.setIPv6Only() }
+            if address.family == AF_INET6 { try socket.setIPv6Only(config.ipv6Only) }
+            // Before listen(): the window scale offered to clients is fixed by the receive
+            // buffer the listening socket has when their handshake arrives.
+            if let n = config.receiveBuffer { try socket.setReceiveBuffer(n) }
+            if let n = config.sendBuffer { try socket.setSendBuffer(n) }
+            if let n = config.fastOpen { try socket.setFastOpen(queueLength: n) }
             // Accepted sockets inherit TCP_NODELAY and keepalive settings from the listener,
             // which saves system calls on every accept.
             socket.setNoDelay()

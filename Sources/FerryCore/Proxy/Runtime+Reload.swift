@@ -314,6 +314,10 @@ extension Runtime {
         if old.backlog != new.backlog { names.append("backlog") }
         if old.reusePort != new.reusePort { names.append("reuseport") }
         if old.keepalive != new.keepalive { names.append("so_keepalive") }
+        if old.ipv6Only != new.ipv6Only { names.append("ipv6only") }
+        if old.receiveBuffer != new.receiveBuffer { names.append("rcvbuf") }
+        if old.sendBuffer != new.sendBuffer { names.append("sndbuf") }
+        if old.fastOpen != new.fastOpen { names.append("fastopen") }
         if oldRoute.userTimeoutMilliseconds != newRoute.userTimeoutMilliseconds { names.append("tcp_user_timeout") }
         return names
     }

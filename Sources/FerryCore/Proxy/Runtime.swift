@@ -182,6 +182,10 @@ public final class Runtime {
             list.append(upstream)
             byName[u.name] = upstream
         }
+        // proxy_pass addresses, each an upstream of one server shared by the listeners that
+        // name it. Kept apart from the blocks: `upstream 127.0.0.1:80 { }` is not what
+        // `proxy_pass 127.0.0.1:80;` names (nginx matches blocks by host, and they have no port).
+        var implicit: [String: Upstream] = [:]
         var listens: [(ListenConfig, Route)] = []
         for l in config.listeners {
             let upstream: Upstream
@@ -190,12 +194,12 @@ public final class Runtime {
                 guard let u = byName[name] else { throw StartupError("no upstream \"\(name)\"", l.location) }
                 upstream = u
             case .address(let a):
-                if let u = byName[a.written] {
+                if let u = implicit[a.written] {
                     upstream = u
                 } else {
                     upstream = Upstream(single: a, location: l.location)
                     list.append(upstream)
-                    byName[a.written] = upstream
+                    implicit[a.written] = upstream
                 }
             }
             var limits: ClientLimits? = nil

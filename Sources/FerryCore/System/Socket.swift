@@ -112,7 +112,11 @@ public struct Socket: Equatable {
     public func setNoDelay() { try? setOption(level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1) }
     public func setReuseAddress() throws(Errno) { try setOption(level: SOL_SOCKET, name: SO_REUSEADDR, value: 1) }
     public func setReusePort() throws(Errno) { try setOption(level: SOL_SOCKET, name: SO_REUSEPORT, value: 1) }
-    public func setIPv6Only() { try? setOption(level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: 1) }
+    public func setIPv6Only(_ on: Bool) throws(Errno) { try setOption(level: Int32(IPPROTO_IPV6), name: IPV6_V6ONLY, value: on ? 1 : 0) }
+    public func setReceiveBuffer(_ bytes: Int) throws(Errno) { try setOption(level: SOL_SOCKET, name: SO_RCVBUF, value: Int32(bytes)) }
+    public func setSendBuffer(_ bytes: Int) throws(Errno) { try setOption(level: SOL_SOCKET, name: SO_SNDBUF, value: Int32(bytes)) }
+    /// On a listening socket: how many connections may wait with data sent in their SYN.
+    public func setFastOpen(queueLength: Int) throws(Errno) { try setOption(level: Int32(IPPROTO_TCP), name: TCP_FASTOPEN, value: Int32(queueLength)) }
 
     /// Before binding a client socket to an address with port 0: the kernel picks the port at
     /// connect, per destination, instead of reserving one at bind for every destination (which
