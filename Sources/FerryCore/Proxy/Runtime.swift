@@ -306,7 +306,8 @@ public final class Runtime {
 
     /// Closes a client turned away before it became a session (denied, limited, bad header),
     /// counting it against its listener. Every refusal goes through here so the connection log
-    /// and the counters see the same events.
+    /// and the counters see the same events. `origin`: the PROXY header of a client refused
+    /// after it, for the log line.
     func clientRefused(_ client: Socket, peer: SocketAddress, listener: Listener, reason: SessionEnd, origin: ClientOrigin? = nil) {
         listener.stats.refused &+= 1
         logRefused(client, peer: peer, listener: listener, reason: reason, origin: origin)
