@@ -79,6 +79,87 @@ final class LogTemplateTests: XCTestCase {
         XCTAssertEqual(try LogTemplate.compile("$status-$msec", escape: .json).get().variables, [.status, .msec])
     }
 
+    func origin(replacesSender: Bool, source: SocketAddress = SocketAddress(ipv4: "203.0.113.7", port: 40001)!,
+                destination: SocketAddress = SocketAddress(ipv4: "198.51.100.1", port: 443)!) -> ClientOrigin {
+        ClientOrigin(source: source, destination: destination, sender: SocketAddress(ipv4: "127.0.0.5", port: 5555)!,
+                     replacesSender: replacesSender)
+    }
+
+    static let headerFormat = "$remote_addr:$remote_port|$proxy_protocol_addr:$proxy_protocol_port|"
+        + "$proxy_protocol_server_addr:$proxy_protocol_server_port|$realip_remote_addr:$realip_remote_port"
+
+    func testPROXYHeaderAndRealIPVariables() {
+        // A trusted header replaced the sender 127.0.0.5:5555: the record's client is the header's source.
+        var r = record()
+        r.client = ClientKey(ipv4: 203, 0, 113, 7); r.clientPort = 40001
+        r.origin = origin(replacesSender: true)
+        XCTAssertEqual(render(LogTemplateTests.headerFormat, .default, r),
+                       "203.0.113.7:40001|203.0.113.7:40001|198.51.100.1:443|127.0.0.5:5555")
+        // An untrusted sender stays the client; the header's addresses are still logged (nginx's
+        // $proxy_protocol_* do not depend on set_real_ip_from), and realip is the client.
+        r = record()
+        r.origin = origin(replacesSender: false)
+        XCTAssertEqual(render(LogTemplateTests.headerFormat, .default, r),
+                       "127.0.0.9:50123|203.0.113.7:40001|198.51.100.1:443|127.0.0.9:50123")
+        // No header (or v1 UNKNOWN, v2 LOCAL): nginx's "not found", "-" or nothing in JSON.
+        r = record()
+        XCTAssertEqual(render(LogTemplateTests.headerFormat, .default, r), "127.0.0.9:50123|-:-|-:-|127.0.0.9:50123")
+        XCTAssertEqual(render(#"{"pp":"$proxy_protocol_addr","ppp":"$proxy_protocol_port","rr":"$realip_remote_addr"}"#, .json, r),
+                       #"{"pp":"","ppp":"","rr":"127.0.0.9"}"#)
+        // A port of 0 in the header is an empty value, not "-"; IPv6 prints without brackets.
+        r.origin = origin(replacesSender: false, source: SocketAddress(ipv6: "2001:db8::7", port: 0)!,
+                          destination: SocketAddress(ipv6: "2001:db8::1", port: 0)!)
+        XCTAssertEqual(render("$proxy_protocol_addr|$proxy_protocol_port|$proxy_protocol_server_addr|$proxy_protocol_server_port", .default, r),
+                       "2001:db8::7||2001:db8::1|")
+        // A Unix-socket client: realip as remote_addr, with an empty port.
+        r = record()
+        r.client = .none; r.clientPort = nil
+        XCTAssertEqual(render("$realip_remote_addr:$realip_remote_port|$binary_remote_addr", .default, r), "unix::|unix:")
+    }
+
+    func testBinaryRemoteAddrIsFourOrSixteenBytesEscapedAsTheFormatSays() {
+        var r = record()
+        // 10.34.92.127: a newline, a quote, a backslash and DEL.
+        r.client = ClientKey(ipv4: 10, 34, 92, 127)
+        XCTAssertEqual(render("[$binary_remote_addr]", .default, r), #"[\x0A\x22\x5C\x7F]"#)
+        func bytes(_ format: String, _ escape: LogFormatConfig.Escape) -> [UInt8] {
+            guard case .success(let t) = LogTemplate.compile(format, escape: escape) else { XCTFail(format); return [] }
+            var b = LineBuffer()
+            t.render(r, into: &b)
+            return b.bytes
+        }
+        XCTAssertEqual(bytes("[$binary_remote_addr]", .json), Array(#"[\n\"\\"#.utf8) + [0x7F, UInt8(ascii: "]")])
+        XCTAssertEqual(bytes("[$binary_remote_addr]", .none), [UInt8(ascii: "["), 10, 34, 92, 127, UInt8(ascii: "]")])
+        // Bytes above 0x7F: \xHH by default, raw in JSON (as nginx writes them).
+        r.client = ClientKey(ipv4: 65, 66, 67, 200)
+        XCTAssertEqual(render("$binary_remote_addr", .default, r), #"ABC\xC8"#)
+        XCTAssertEqual(bytes("$binary_remote_addr", .json), [65, 66, 67, 200])
+        r.client = ClientKey(high: 0x2001_0db8_0000_0000, low: 0x41)
+        XCTAssertEqual(render("$binary_remote_addr", .default, r), #" \x01\x0D\xB8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00A"#)
+    }
+
+    func testUpstreamFirstByteTimeIsPerAttemptFromTheAttemptsStart() {
+        // Connected to b at 1.5 ms (after a refusal by a); b's first byte came 13.75 ms into the session.
+        var r = record()
+        XCTAssertEqual(render("$upstream_first_byte_time", .default, r), "-, -")   // the server never sent
+        r.attempts.firstByte(offset: 13_750_000)
+        r.attempts.firstByte(offset: 99_000_000)   // only the first read counts
+        XCTAssertEqual(render("$upstream_first_byte_time|$upstream_connect_time", .default, r), "-, 0.012|-, 0.002")
+        XCTAssertEqual(render("$upstream_first_byte_time", .default, record(.denied, attempts: false)), "-")
+        XCTAssertEqual(render("[$upstream_first_byte_time]", .json, record(.denied, attempts: false)), "[]")
+        XCTAssertEqual(render("$upstream_first_byte_time", .default, record(.noServer, attempts: false)), "-")
+    }
+
+    func testVariablesNginxHasAndFerryRefusesSayWhy() {
+        for name in ["nginx_version", "ssl_preread_server_name"] {
+            guard case .failure(.unsupportedVariable(let n, let why)) = LogTemplate.compile("$remote_addr ${\(name)}", escape: .default) else {
+                XCTFail(name); continue
+            }
+            XCTAssertEqual(n, name)
+            XCTAssertFalse(why.isEmpty)
+        }
+    }
+
     func testFerryJSONRecordHasEveryKey() throws {
         let r = record(.serverReset)
         let obj = try JSONSerialization.jsonObject(with: Data(r.json.utf8)) as! [String: Any]

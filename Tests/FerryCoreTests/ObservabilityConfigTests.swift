@@ -17,6 +17,10 @@ final class ObservabilityConfigTests: XCTestCase {
         ("log_format j '${upstream_adr}';", #"unknown "upstream_adr" variable in t.conf:1:14; did you mean "$upstream_addr"?"#),
         ("log_format j 'a $ b';", #"invalid variable name in "log_format" directive in t.conf:1:14"#),
         ("log_format j '${status';", #"the closing bracket in "log_format" variable is missing in t.conf:1:14"#),
+        ("log_format j '$remote_addr $nginx_version';",
+         #"variable "$nginx_version" is not supported by ferry in t.conf:1:14; ferry is not nginx and will not print a version that is not nginx's; "ferry -v" prints ferry's, which a format can carry as text"#),
+        ("log_format j escape=json '{\"sni\":\"${ssl_preread_server_name}\"}';",
+         #"variable "$ssl_preread_server_name" is not supported by ferry in t.conf:1:26; ferry relays TLS without reading it (it has no ssl_preread), so it never sees the server name"#),
     ]
 
     func testEachMalformedInputGivesItsExactMessage() {
@@ -50,5 +54,12 @@ final class ObservabilityConfigTests: XCTestCase {
         let format = names.map { "$" + $0 }.joined(separator: " ")
         let loaded = try load("log_format all '\(format)';")
         XCTAssertEqual(loaded.config.logFormats.first?.format, format)
+    }
+
+    func testPROXYHeaderRealIPFirstByteAndBinaryAddressVariablesLoad() throws {
+        let names = ["proxy_protocol_addr", "proxy_protocol_port", "proxy_protocol_server_addr", "proxy_protocol_server_port",
+                     "realip_remote_addr", "realip_remote_port", "binary_remote_addr", "upstream_first_byte_time"]
+        let format = names.map { "$" + $0 }.joined(separator: " ")
+        XCTAssertEqual(try load("log_format pp '\(format)';").config.logFormats.first?.format, format)
     }
 }

@@ -310,6 +310,8 @@ final class ConfigBuilder {
             case .unknownVariable(let v):
                 throw ConfigError("unknown \"\(v)\" variable", at: at("$" + v) == d.location ? at("${" + v) : at("$" + v),
                                   hint: NameSuggestion.nearest(to: v, in: LogVariable.allCases.map(\.rawValue)).map { "did you mean \"$\($0)\"?" })
+            case .unsupportedVariable(let v, let why):
+                throw ConfigError("variable \"$\(v)\" is not supported by ferry", at: at("$" + v) == d.location ? at("${" + v) : at("$" + v), hint: why)
             case .emptyName:
                 throw ConfigError("invalid variable name in \"log_format\" directive", at: at("$"))
             case .unclosedBrace:

@@ -23,14 +23,17 @@ public struct ConnectionRecord {
     public var reason: SessionEnd
     /// $connection: the serial number of the accepted connection.
     public var connection: UInt64
+    /// The client's PROXY header, where the session kept one ($proxy_protocol_*, $realip_*).
+    public var origin: ClientOrigin?
 
     public init(timeMillis: Int64, listener: String, localHost: String, localPort: String, client: ClientKey,
                 clientPort: UInt16?, upstream: Upstream?, attempts: AttemptLog, sessionNanos: UInt64,
-                bytesFromClient: UInt64, bytesToClient: UInt64, reason: SessionEnd, connection: UInt64) {
+                bytesFromClient: UInt64, bytesToClient: UInt64, reason: SessionEnd, connection: UInt64,
+                origin: ClientOrigin? = nil) {
         self.timeMillis = timeMillis; self.listener = listener; self.localHost = localHost; self.localPort = localPort
         self.client = client; self.clientPort = clientPort; self.upstream = upstream; self.attempts = attempts
         self.sessionNanos = sessionNanos; self.bytesFromClient = bytesFromClient; self.bytesToClient = bytesToClient
-        self.reason = reason; self.connection = connection
+        self.reason = reason; self.connection = connection; self.origin = origin
     }
 
     // MARK: ferry's JSON line
@@ -120,6 +123,31 @@ public struct ConnectionRecord {
         case .protocol: b.append("TCP")
         case .pid: b.append(number: UInt64(getpid()))
         case .hostname: b.append(ConnectionRecord.hostname, escape: escape)
+        case .binaryRemoteAddr: writeBinaryAddress(escape: escape, into: &b)
+        // nginx: "not found" without a header (or with v1 UNKNOWN, v2 LOCAL); a port of 0 is empty.
+        case .proxyProtocolAddr:
+            guard let o = origin else { return false }
+            b.append(o.headerSource.host, escape: escape)
+        case .proxyProtocolPort:
+            guard let o = origin else { return false }
+            if o.headerSource.port > 0 { b.append(number: UInt64(o.headerSource.port)) }
+        case .proxyProtocolServerAddr:
+            guard let o = origin else { return false }
+            b.append(o.headerDestination.host, escape: escape)
+        case .proxyProtocolServerPort:
+            guard let o = origin else { return false }
+            if o.headerDestination.port > 0 { b.append(number: UInt64(o.headerDestination.port)) }
+        // The sender of a header whose address replaced it; otherwise $remote_addr/_port.
+        case .realipRemoteAddr:
+            guard let o = origin, o.replacesSender else { return write(.remoteAddr, escape: escape, into: &b) }
+            if o.sender == .none { b.append("unix:") } else { b.append(client: o.sender) }
+        case .realipRemotePort:
+            guard let o = origin, o.replacesSender else { return write(.remotePort, escape: escape, into: &b) }
+            if o.senderPort > 0 { b.append(number: UInt64(o.senderPort)) }
+        case .upstreamFirstByteTime:
+            return perAttempt(&b, noServer: { b in b.append("-") }) { b, _, a in
+                if let micros = attempts.firstByteMicros(of: a) { b.append(fixed: UInt64(micros) / 1000, places: 3) } else { b.append("-") }
+            }
         case .upstreamAddr:
             return perAttempt(&b, noServer: { b in b.append(upstream?.name ?? "", escape: escape) }) { b, u, a in
                 b.append(attempts.server(of: a, in: u).address, escape: escape)
@@ -144,6 +172,17 @@ public struct ConnectionRecord {
             }
         }
         return true
+    }
+
+    /// nginx's $binary_remote_addr: the address's 4 (IPv4) or 16 (IPv6) bytes in network
+    /// order, escaped as the format says; "unix:" for a Unix-socket client.
+    private func writeBinaryAddress(escape: LogFormatConfig.Escape, into b: inout LineBuffer) {
+        guard clientPort != nil, client != .none else { return b.append("unix:") }
+        var bytes = (client.high.bigEndian, client.low.bigEndian)
+        withUnsafeBytes(of: &bytes) { raw in
+            let isIPv4 = client.high == 0 && client.low >> 32 == 0xFFFF
+            LogTemplate.append(rawBytes: isIPv4 ? UnsafeRawBufferPointer(rebasing: raw[12..<16]) : raw, escape: escape, to: &b)
+        }
     }
 
     /// nginx joins one value per upstream attempt with ", ". When no server could be chosen at

@@ -8,6 +8,9 @@ public struct ListenerLogging {
     /// Bound to a wildcard (0.0.0.0, ::) and a format prints $server_addr: each session asks
     /// the kernel which address the client reached, once, at accept.
     public var perConnectionAddress = false
+    /// A format prints $proxy_protocol_*: a session keeps the PROXY header's addresses even
+    /// from a sender set_real_ip_from does not trust (nginx fills them from any sender).
+    public var printsProxyHeader = false
 
     public init() {}
 

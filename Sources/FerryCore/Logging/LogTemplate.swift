@@ -23,6 +23,32 @@ public enum LogVariable: String, CaseIterable, Sendable {
     case `protocol` = "protocol"
     case pid = "pid"
     case hostname = "hostname"
+    case binaryRemoteAddr = "binary_remote_addr"
+    case proxyProtocolAddr = "proxy_protocol_addr"
+    case proxyProtocolPort = "proxy_protocol_port"
+    case proxyProtocolServerAddr = "proxy_protocol_server_addr"
+    case proxyProtocolServerPort = "proxy_protocol_server_port"
+    case realipRemoteAddr = "realip_remote_addr"
+    case realipRemotePort = "realip_remote_port"
+    case upstreamFirstByteTime = "upstream_first_byte_time"
+
+    /// Filled from a client's PROXY header, which a session otherwise keeps only when it
+    /// replaced the client's address.
+    public var isFromProxyHeader: Bool {
+        switch self {
+        case .proxyProtocolAddr, .proxyProtocolPort, .proxyProtocolServerAddr, .proxyProtocolServerPort: return true
+        default: return false
+        }
+    }
+
+    /// nginx variables ferry knows and will not fill, with why: refused by name at `-t`
+    /// rather than as an unknown variable, so the reader learns it is a choice, not a typo.
+    public static let unsupported: [String: String] = [
+        "nginx_version": "ferry is not nginx and will not print a version that is not nginx's; "
+            + "\"ferry -v\" prints ferry's, which a format can carry as text",
+        "ssl_preread_server_name": "ferry relays TLS without reading it (it has no ssl_preread), "
+            + "so it never sees the server name",
+    ]
 }
 
 public struct LogTemplate: Equatable, Sendable {
@@ -33,6 +59,8 @@ public struct LogTemplate: Equatable, Sendable {
 
     public enum Problem: Error, Equatable {
         case unknownVariable(String)
+        /// A variable nginx has and ferry does not fill; the String says why.
+        case unsupportedVariable(String, why: String)
         case emptyName
         case unclosedBrace
     }
@@ -69,7 +97,10 @@ public struct LogTemplate: Equatable, Sendable {
                 while i < chars.count && isNameChar(chars[i]) { name.unicodeScalars.append(chars[i]); i += 1 }
             }
             guard !name.isEmpty else { return .failure(.emptyName) }
-            guard let v = LogVariable(rawValue: name) else { return .failure(.unknownVariable(name)) }
+            guard let v = LogVariable(rawValue: name) else {
+                if let why = LogVariable.unsupported[name] { return .failure(.unsupportedVariable(name, why: why)) }
+                return .failure(.unknownVariable(name))
+            }
             if !literal.isEmpty { segments.append(.literal(literal)); literal = "" }
             segments.append(.variable(v))
         }
@@ -96,6 +127,35 @@ public struct LogTemplate: Equatable, Sendable {
             case .variable(let v):
                 // nginx writes "-" for a value that does not exist, nothing inside JSON.
                 if !record.write(v, escape: escape, into: &b) && escape != .json { b.append("-") }
+            }
+        }
+    }
+
+    /// Raw bytes (`$binary_remote_addr`) with nginx's escaping: `default` writes them as a
+    /// string's bytes (\xHH outside printable ASCII); `json` escapes control characters, `"`
+    /// and `\` and writes the rest, bytes above 0x7F included, as they are, as nginx does;
+    /// `none` writes them as they are.
+    public static func append(rawBytes bytes: UnsafeRawBufferPointer, escape: LogFormatConfig.Escape, to b: inout LineBuffer) {
+        for byte in bytes {
+            switch escape {
+            case .none:
+                b.append(byte: byte)
+            case .default:
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte > 0x7E {
+                    b.append("\\x")
+                    b.append(byte: hex[Int(byte >> 4)].asciiValue!)
+                    b.append(byte: hex[Int(byte & 0xF)].asciiValue!)
+                } else {
+                    b.append(byte: byte)
+                }
+            case .json:
+                if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                    var escaped = ""
+                    append(String(Unicode.Scalar(byte)), escape: .json, to: &escaped)
+                    b.append(text: escaped)
+                } else {
+                    b.append(byte: byte)
+                }
             }
         }
     }

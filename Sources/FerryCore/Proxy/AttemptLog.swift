@@ -57,6 +57,12 @@ public struct AttemptLog: Sendable {
     /// them. One reference, absent for nearly every session, so a session stays small.
     private var spill: Spill? = nil
     public private(set) var count: UInt8 = 0
+    /// When the connected server's first read gave something (bytes, its FIN or an error), in
+    /// µs after the session started; `noFirstByte` until then. Its room is the padding after
+    /// `count` (the log's size rounds up to 48 either way), so it costs a session nothing.
+    public private(set) var firstByteMicros: UInt32 = AttemptLog.noFirstByte
+
+    static let noFirstByte = UInt32.max
 
     final class Spill: @unchecked Sendable {
         var more: [Attempt] = []
@@ -99,6 +105,22 @@ public struct AttemptLog: Sendable {
             a.outcome = outcome
             a.durationMicros = AttemptLog.micros(offset) &- min(a.startMicros, AttemptLog.micros(offset))
         }
+    }
+
+    /// The first read from the connected server, `offset` ns after the session started
+    /// ($upstream_first_byte_time). Only the first call counts.
+    public mutating func firstByte(offset: UInt64) {
+        guard firstByteMicros == AttemptLog.noFirstByte else { return }
+        firstByteMicros = min(AttemptLog.micros(offset), AttemptLog.noFirstByte - 1)
+    }
+
+    public var hasFirstByte: Bool { firstByteMicros != AttemptLog.noFirstByte }
+
+    /// Time from the start of attempt `a` to its server's first byte, in µs; nil for an attempt
+    /// that never got one (only the connected attempt can).
+    public func firstByteMicros(of a: Attempt) -> UInt32? {
+        guard a.outcome == .connected, firstByteMicros != AttemptLog.noFirstByte else { return nil }
+        return firstByteMicros &- min(a.startMicros, firstByteMicros)
     }
 
     private mutating func update(_ i: Int, _ body: (inout Attempt) -> Void) {

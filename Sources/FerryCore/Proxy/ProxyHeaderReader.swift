@@ -1,12 +1,3 @@
-/// The real client behind a balancer in front, from its PROXY header: the address the
-/// balancer's client came from and the one it connected to. Kept by a session only when a
-/// header named them, so sessions on ordinary listeners pay one nil reference.
-public final class ClientOrigin {
-    public let source: SocketAddress
-    public let destination: SocketAddress
-    init(source: SocketAddress, destination: SocketAddress) { self.source = source; self.destination = destination }
-}
-
 /// Bytes a client sent after its PROXY header, read in the same recv: the session relays
 /// them to the server before anything else it reads from the client.
 struct Preread {
@@ -117,7 +108,10 @@ final class ProxyHeaderReader: EventHandler, TimerTarget {
             // sender stays the client for every check, the logs and the header sent onward.
             if listener.route.trustsHeader(from: peer) {
                 realPeer = source
-                origin = ClientOrigin(source: source, destination: destination)
+                origin = ClientOrigin(source: source, destination: destination, sender: peer, replacesSender: true)
+            } else if listener.logging.printsProxyHeader {
+                // Only for $proxy_protocol_* in the log, which nginx fills from any sender.
+                origin = ClientOrigin(source: source, destination: destination, sender: peer, replacesSender: false)
             }
             length = l
         case .local(let l):

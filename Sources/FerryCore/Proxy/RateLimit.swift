@@ -108,6 +108,7 @@ extension Session {
         // Only bytes count as activity for proxy_timeout: a rest ending on an idle socket is none.
         if read > 0 { lastActivity = now }
         limit.didRead(read, upload: upload, now: now)
+        if !upload && !attemptLog.hasFirstByte { serverAnswered(outcome) }
         settle(outcome, sourceIsClient: upload)
     }
 }

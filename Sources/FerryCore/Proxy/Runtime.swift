@@ -285,7 +285,7 @@ public final class Runtime {
         }
         if let reason = refusal {
             if let p = preread { relay.buffers.giveBack(p.buffer) }
-            return clientRefused(client, peer: peer, listener: listener, reason: reason)
+            return clientRefused(client, peer: peer, listener: listener, reason: reason, origin: origin)
         }
         let s = Session(runtime: self, route: route, client: client, clientKey: peer.clientKey, clientPort: peer.port, now: loop.now)
         s.origin = origin
@@ -310,10 +310,11 @@ public final class Runtime {
 
     /// Closes a client turned away before it became a session (denied, limited, bad header),
     /// counting it against its listener. Every refusal goes through here so the connection log
-    /// and the counters see the same events.
-    func clientRefused(_ client: Socket, peer: SocketAddress, listener: Listener, reason: SessionEnd) {
+    /// and the counters see the same events. `origin`: the PROXY header of a client refused
+    /// after it, for the log line.
+    func clientRefused(_ client: Socket, peer: SocketAddress, listener: Listener, reason: SessionEnd, origin: ClientOrigin? = nil) {
         listener.stats.refused &+= 1
-        logRefused(client, peer: peer, listener: listener, reason: reason)
+        logRefused(client, peer: peer, listener: listener, reason: reason, origin: origin)
         switch reason {
         case .denied:
             deniedTotal &+= 1

@@ -25,6 +25,9 @@ extension Runtime {
                 $0.template?.variables.contains(where: { $0 == .serverAddr || $0 == .serverPort }) ?? false
             }
             logging.perConnectionAddress = printsLocal && bound.isWildcard
+            logging.printsProxyHeader = logging.targets.contains {
+                $0.template?.variables.contains(where: \.isFromProxyHeader) ?? false
+            }
             out.append(logging)
         }
         return out
@@ -39,12 +42,13 @@ extension Runtime {
             localHost: local?.host ?? listener.logging.localHost, localPort: local?.port ?? listener.logging.localPort,
             client: s.clientKey, clientPort: s.clientKey == .none ? nil : s.clientPort,
             upstream: s.upstream, attempts: s.attemptLog, sessionNanos: loop.now &- s.startedAt,
-            bytesFromClient: s.up.bytes, bytesToClient: s.down.bytes, reason: reason, connection: s.connection)
+            bytesFromClient: s.up.bytes, bytesToClient: s.down.bytes, reason: reason, connection: s.connection,
+            origin: s.origin)
         connectionLog.write(record, to: listener.logging.targets)
     }
 
     /// A client turned away before it became a session: a line with no server and no bytes.
-    func logRefused(_ client: Socket, peer: SocketAddress, listener: Listener, reason: SessionEnd) {
+    func logRefused(_ client: Socket, peer: SocketAddress, listener: Listener, reason: SessionEnd, origin: ClientOrigin?) {
         guard listener.logging.isEnabled else { return }
         var localHost = listener.logging.localHost, localPort = listener.logging.localPort
         if listener.logging.perConnectionAddress, let a = client.localAddress() {
@@ -56,7 +60,7 @@ extension Runtime {
             localHost: localHost, localPort: localPort,
             client: peer.clientKey, clientPort: peer.isUnix ? nil : peer.port,
             upstream: nil, attempts: AttemptLog(), sessionNanos: 0,
-            bytesFromClient: 0, bytesToClient: 0, reason: reason, connection: acceptedTotal)
+            bytesFromClient: 0, bytesToClient: 0, reason: reason, connection: acceptedTotal, origin: origin)
         connectionLog.write(record, to: listener.logging.targets)
     }
 

@@ -298,7 +298,22 @@ public final class Session: EventHandler, TimerTarget {
         lastActivity = runtime.loop.now
         if let limit = rateLimit, limit.downloadRate > 0 { return pumpLimited(limit, upload: false) }
         let outcome = down.run(from: server, to: client, runtime.relay, allowSplice: !serverIsUnix)
+        if !attemptLog.hasFirstByte { serverAnswered(outcome) }
         settle(outcome, sourceIsClient: false)
+    }
+
+    /// Stamps $upstream_first_byte_time when this run of the server's direction read anything:
+    /// bytes, its FIN or an error, as nginx counts the first read that did not block. Called
+    /// after each run of that direction until it has, so a session pays one comparison per run, and before the
+    /// outcome is settled, since settling may end the session and write its log line.
+    func serverAnswered(_ outcome: PumpOutcome) {
+        let read: Bool
+        switch outcome {
+        case .sourceFailed, .finished: read = true
+        case .waiting, .yielded, .destinationFailed: read = down.bytes > 0 || down.sourceEnded
+        }
+        guard read else { return }
+        attemptLog.firstByte(offset: runtime.loop.now &- startedAt)
     }
 
     func settle(_ outcome: PumpOutcome, sourceIsClient: Bool) {

@@ -9,9 +9,9 @@ extension Session {
     func queueProxyHeader(_ version: ProxyHeader.Version) {
         let source: SocketAddress
         let destination: SocketAddress
-        if let o = origin {
-            source = o.source
-            destination = o.destination
+        if let o = origin, o.replacesSender {
+            source = o.headerSource
+            destination = o.headerDestination
         } else {
             source = SocketAddress(clientKey: clientKey, port: clientPort)
             destination = source.length == 0 ? SocketAddress() : client.localAddress() ?? SocketAddress()
