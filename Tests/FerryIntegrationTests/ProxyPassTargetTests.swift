@@ -11,8 +11,14 @@ final class ProxyPassTargetTests: IntegrationCase {
         let f = try ferry("""
             upstream 127.0.0.1:\(direct.port) { server 127.0.0.1:\(pool.port); }
             server { listen LISTEN; proxy_pass 127.0.0.1:\(direct.port); }
-            """)
+            """, main: "admin_socket @DIR@/admin.sock;")
         XCTAssertEqual(try bannerThrough(f.listenPort), "direct")
         XCTAssertEqual(pool.accepted, 0)
+        // The unusable block is left out: the admin socket has one backend of that name, the
+        // address, so `set server` cannot land on the block by accident.
+        let rows = try AdminSocket.command(f.adminPath, "show stat").split(separator: "\n")
+            .filter { $0.hasPrefix("127.0.0.1:\(direct.port),") && !$0.contains(",FRONTEND,") }
+        XCTAssertEqual(rows.count, 2, rows.joined(separator: "\n"))   // its server and its BACKEND line
+        XCTAssertFalse(rows.contains { $0.contains("127.0.0.1:\(pool.port)") }, rows.joined(separator: "\n"))
     }
 }

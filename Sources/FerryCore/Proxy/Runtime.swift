@@ -176,6 +176,11 @@ public final class Runtime {
         var list: [Upstream] = []
         var byName: [String: Upstream] = [:]
         for u in config.upstreams {
+            // A block named with a ":" is one no proxy_pass can name (nginx reads `host:port`
+            // there as an address; the config warns). Left out, so it is not probed and does not
+            // share its name on the admin socket with the address upstream that
+            // `proxy_pass host:port;` makes.
+            guard !u.name.contains(":") else { continue }
             // Seeded by name, not position, so a reload that adds an upstream does not
             // reshuffle the others' random and round-robin starting points.
             let upstream = Upstream(u, seed: HashMix.name(u.name), now: now)
