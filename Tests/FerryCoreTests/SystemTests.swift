@@ -139,9 +139,34 @@ final class SystemTests: XCTestCase {
         loop.timers.cancel(guardTimer)
     }
 
-    func testOpenFileLimitIsRaisedToTheHardLimit() {
+    /// The soft limit is lowered first and read back with getrlimit after: where it already is
+    /// the hard limit (a shell with ulimit -n at the hard limit, as here), "soft == hard"
+    /// held whether or not anything was raised.
+    func testOpenFileLimitIsRaisedToTheHardLimit() throws {
+        var original = rlimit()
+        XCTAssertEqual(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &original), 0)
+        defer { var back = original; setrlimit(Int32(RLIMIT_NOFILE.rawValue), &back) }
+        let open = ResourceLimits.openDescriptorCount()
+        XCTAssertGreaterThan(open, 2)
+        let lowered = rlim_t(max(open + 64, 256))
+        guard lowered + 10 < original.rlim_max else { throw XCTSkip("hard RLIMIT_NOFILE \(original.rlim_max) leaves no room to lower the soft one") }
+        func soft() -> Int {
+            var now = rlimit()
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &now)
+            return Int(clamping: now.rlim_cur)
+        }
+        var low = original
+        low.rlim_cur = lowered
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &low), 0)
+        XCTAssertEqual(soft(), Int(lowered))
+        // worker_rlimit_nofile: a wanted value below the hard limit is set as asked.
+        let asked = ResourceLimits.raiseOpenFileLimit(to: Int(lowered) + 10)
+        XCTAssertEqual(asked.soft, Int(lowered) + 10)
+        XCTAssertEqual(soft(), Int(lowered) + 10, "the limit in force, as getrlimit reads it")
+        // Without one: up to the hard limit.
         let limits = ResourceLimits.raiseOpenFileLimit()
+        XCTAssertEqual(limits.hard, Int(clamping: original.rlim_max))
         XCTAssertEqual(limits.soft, limits.hard)
-        XCTAssertGreaterThan(ResourceLimits.openDescriptorCount(), 2)
+        XCTAssertEqual(soft(), limits.hard, "the limit in force, as getrlimit reads it")
     }
 }
