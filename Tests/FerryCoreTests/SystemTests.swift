@@ -81,9 +81,12 @@ final class SystemTests: XCTestCase {
             defer { pipe.close() }
             let payload = (0..<30_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
             var sent = 0
-            while sent < payload.count {
-                if case .done(let k) = try client.send(from: Array(payload[sent...]), count: payload.count - sent) { sent += k }
+            // Bounded: 30 KB fit a loopback socket's buffer at once; a send that keeps saying
+            // "would block" is a failure here, not a loop that spins for ever.
+            for _ in 0..<200 where sent < payload.count {
+                if case .done(let k) = try client.send(from: Array(payload[sent...]), count: payload.count - sent) { sent += k } else { usleep(5000) }
             }
+            guard sent == payload.count else { XCTFail("sent \(sent) of \(payload.count) bytes in 1 s"); return [] }
             // server -> pipe -> server's own peer is not possible; splice into the pipe and read it back.
             var got: [UInt8] = []
             for _ in 0..<100 where got.count < payload.count {
@@ -136,9 +139,34 @@ final class SystemTests: XCTestCase {
         loop.timers.cancel(guardTimer)
     }
 
-    func testOpenFileLimitIsRaisedToTheHardLimit() {
+    /// The soft limit is lowered first and read back with getrlimit after: where it already is
+    /// the hard limit (a shell with ulimit -n at the hard limit, as here), "soft == hard"
+    /// held whether or not anything was raised.
+    func testOpenFileLimitIsRaisedToTheHardLimit() throws {
+        var original = rlimit()
+        XCTAssertEqual(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &original), 0)
+        defer { var back = original; setrlimit(Int32(RLIMIT_NOFILE.rawValue), &back) }
+        let open = ResourceLimits.openDescriptorCount()
+        XCTAssertGreaterThan(open, 2)
+        let lowered = rlim_t(max(open + 64, 256))
+        guard lowered + 10 < original.rlim_max else { throw XCTSkip("hard RLIMIT_NOFILE \(original.rlim_max) leaves no room to lower the soft one") }
+        func soft() -> Int {
+            var now = rlimit()
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &now)
+            return Int(clamping: now.rlim_cur)
+        }
+        var low = original
+        low.rlim_cur = lowered
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &low), 0)
+        XCTAssertEqual(soft(), Int(lowered))
+        // worker_rlimit_nofile: a wanted value below the hard limit is set as asked.
+        let asked = ResourceLimits.raiseOpenFileLimit(to: Int(lowered) + 10)
+        XCTAssertEqual(asked.soft, Int(lowered) + 10)
+        XCTAssertEqual(soft(), Int(lowered) + 10, "the limit in force, as getrlimit reads it")
+        // Without one: up to the hard limit.
         let limits = ResourceLimits.raiseOpenFileLimit()
+        XCTAssertEqual(limits.hard, Int(clamping: original.rlim_max))
         XCTAssertEqual(limits.soft, limits.hard)
-        XCTAssertGreaterThan(ResourceLimits.openDescriptorCount(), 2)
+        XCTAssertEqual(soft(), limits.hard, "the limit in force, as getrlimit reads it")
     }
 }

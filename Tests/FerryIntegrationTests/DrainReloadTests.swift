@@ -161,6 +161,23 @@ final class DrainReloadTests: IntegrationCase {
         extra.close()
         let trips = load.roundTrips.value
         XCTAssertTrue(waitUntil(timeout: 10) { load.roundTrips.value > trips + 100 })
+        // Per-server session counts survived 100 rebuilds: with the holders' sessions, opened
+        // before the first reload, still open, ferry counts on each server what that backend
+        // holds (give or take the one short session the churn thread may have under way).
+        // Compared at zero only, after the load stopped, a count the reloads had left behind
+        // on a retired upstream looked right too.
+        func serverCounts() -> [Int] {
+            let stat = (try? AdminSocket.command(f.adminPath, "show stat")) ?? ""
+            return ["b1", "b2", "b3"].map { name in
+                stat.split(separator: "\n").first { $0.hasPrefix("u,\(name),") }
+                    .flatMap { Int($0.split(separator: ",", omittingEmptySubsequences: false)[4]) } ?? -1
+            }
+        }
+        var seen: (ferry: [Int], backends: [Int]) = ([], [])
+        XCTAssertTrue(waitUntil(timeout: 5) {
+            seen = (serverCounts(), b.map(\.open))
+            return seen.backends.reduce(0, +) >= 9 && zip(seen.ferry, seen.backends).allSatisfy { abs($0 - $1) <= 1 }
+        }, "ferry counts \(seen.ferry) sessions on b1, b2, b3; the backends hold \(seen.backends)")
         load.stop()
         XCTAssertEqual(load.errors.value, [], "no session or connection lost")
         XCTAssertEqual(f.events("reload_failed"), 0)
@@ -188,12 +205,9 @@ final class DrainReloadTests: IntegrationCase {
         XCTAssertEqual(try bannerThrough(f.listenPort), "b1", "the old configuration serves")
         // The same through `ferry -s reload` once the file is fixed.
         try f.rewriteConfig(stream: "upstream u { server 127.0.0.1:\(b2.port) name=b2; }\nserver { listen LISTEN; proxy_pass u; }", main: main)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: FerryProcess.binary)
-        p.arguments = ["-c", f.configPath, "-s", "reload"]
-        try p.run()
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0)
+        // Bounded: a `ferry -s` that hangs is a failure, not a test that waits for ever.
+        let signalled = try FerryProcess.runToCompletion(["-c", f.configPath, "-s", "reload"], timeout: 10)
+        XCTAssertEqual(signalled.status, 0, signalled.stderr)
         XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") == 1 }, f.stderr)
         XCTAssertEqual(try bannerThrough(f.listenPort), "b2")
         // The session on the removed server continues.

@@ -39,14 +39,20 @@ final class HealthExampleAgentTests: IntegrationCase {
     func testAnswers() throws {
         let dir = try fakeSystem()
         func answer() throws -> String {
+            // Under timeout(1), which ends the script and whatever it started (its process
+            // group): Foundation's Process only sees an exit once every descendant has let go
+            // of the descriptor it watches, so a hung `ss` would outlive a plain terminate().
             let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/sh")
-            p.arguments = [Self.script]
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            p.arguments = ["-k", "2", "10", "/bin/sh", Self.script]
             p.environment = ProcessInfo.processInfo.environment.merging(environment(dir)) { $1 }
             let out = Pipe()
             p.standardOutput = out
             try p.run()
+            // Bounded: an agent that never answers is a failure, not a test that waits for ever.
+            guard waitUntil(timeout: 20, { !p.isRunning }) else { throw SocketError("timeout(1) did not end \(Self.script)", 0) }
             p.waitUntilExit()
+            guard p.terminationStatus != 124, p.terminationStatus != 137 else { throw SocketError("\(Self.script) did not answer in 10 s", 0) }
             let line = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             return String(line.prefix { $0 != "#" })
         }

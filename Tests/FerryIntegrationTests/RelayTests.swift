@@ -302,10 +302,15 @@ final class RelayTests: IntegrationCase {
         XCTAssertTrue(waitUntil(timeout: 4) { serverSaw.value != nil })
         XCTAssertEqual(serverSaw.value, ECONNRESET, "backend should see the client's reset (0 means orderly EOF)")
 
-        // Backend resets: the client's read fails with ECONNRESET.
+        // Backend resets: the client's read fails with ECONNRESET. The backend resets once the
+        // client has its banner (the client says "go"), not after a fixed pause: a reset that
+        // lands before ferry has seen the connect complete is a failed connect (the client gets
+        // a plain close and no banner), and on a loaded machine 200 ms was not always enough.
         let b2 = try scripted { fd in
             RelayTests.send(fd, "ready")
-            usleep(200_000)
+            Net.setTimeouts(fd, 5)
+            var go = [UInt8](repeating: 0, count: 2)
+            _ = recv(fd, &go, 2, Int32(MSG_WAITALL))
             var l = linger(l_onoff: 1, l_linger: 0)
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
         }
@@ -313,6 +318,7 @@ final class RelayTests: IntegrationCase {
         let c2 = try TestClient.connect(f2.listenPort, timeout: 3)
         defer { c2.close() }
         XCTAssertEqual(try c2.receive(exactly: 5), Array("ready".utf8))
+        try c2.send("go")
         XCTAssertEqual(c2.waitForEnd(), .reset, "client should see the backend's reset")
     }
 

@@ -142,8 +142,10 @@ final class FerryInstance {
 /// Base class: everything started through it is stopped in tearDown, even when a test fails.
 class IntegrationCase: XCTestCase {
     override func setUpWithError() throws {
+        // A failure, not a skip: `swift build --build-tests` builds the binary, so a missing one
+        // (a broken build, a wrong FERRY_BIN) must not pass the whole suite as skipped.
         guard FileManager.default.isExecutableFile(atPath: FerryProcess.binary) else {
-            throw XCTSkip("ferry binary not built at \(FerryProcess.binary); run swift build first")
+            throw SocketError("ferry binary not found at \(FerryProcess.binary); run swift build first, or fix FERRY_BIN", 0)
         }
     }
 
