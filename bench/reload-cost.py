@@ -8,7 +8,10 @@ admin client's wall time, during which ferry relays nothing.
 
 For each method (least_conn, hash $remote_addr consistent) it prints medians of: a reload
 with nothing to carry, the cost of one `set server ... weight` (N of them, raising every
-server above its configured 1-5), and a reload that carries those N weights.
+server above its configured 1-5), and a reload that carries those N weights. A weight change
+reaches a consistent-hash ring at the next selection (once for all changes since), so the
+middle column is the admin command's own cost; the ring's catch-up is paid by the next new
+session, at most one ring update however many changes came before it.
 """
 import argparse, os, socket, statistics, subprocess, sys, tempfile, time
 
