@@ -88,18 +88,10 @@ public struct Scheduler {
     public mutating func update(_ peer: Int, _ change: (inout PeerState) -> Void) {
         let before = peers[peer]
         change(&peers[peer])
-        let after = peers[peer]
-        if before.backup != after.backup {
+        if before.backup != peers[peer].backup {
             (primary, backup, position) = Scheduler.groups(method: method, peers: peers, seed: seed)
-        } else if before.weight != after.weight || before.identity != after.identity
-                    || before.active != after.active {
-            let view = Scheduler.view(after, index: peer)
-            let weightsChanged = before.weight != after.weight || before.identity != after.identity
-            if after.backup {
-                backup.set(position[peer], view, notify: weightsChanged)
-            } else {
-                primary.set(position[peer], view, notify: weightsChanged)
-            }
+        } else {
+            refreshView(peer, was: before)
         }
     }
 
@@ -110,18 +102,8 @@ public struct Scheduler {
         for i in peers.indices { change(i, &peers[i]) }
         if peers.indices.contains(where: { before[$0].backup != peers[$0].backup }) {
             (primary, backup, position) = Scheduler.groups(method: method, peers: peers, seed: seed)
-            return
-        }
-        for i in peers.indices {
-            let (was, now) = (before[i], peers[i])
-            let weightsChanged = was.weight != now.weight || was.identity != now.identity
-            guard weightsChanged || was.active != now.active else { continue }
-            let view = Scheduler.view(now, index: i)
-            if now.backup {
-                backup.set(position[i], view, notify: weightsChanged)
-            } else {
-                primary.set(position[i], view, notify: weightsChanged)
-            }
+        } else {
+            for i in peers.indices { refreshView(i, was: before[i]) }
         }
     }
 
@@ -143,6 +125,20 @@ public struct Scheduler {
     private var removedCount: Int { removedPeers.count }
 
     // MARK: - private
+
+    /// Brings the method's view of `peer` up to date after a change that kept its group; a
+    /// weight or identity change marks the group for the method to hear of (PeerGroup.stale).
+    private mutating func refreshView(_ peer: Int, was before: PeerState) {
+        let after = peers[peer]
+        let weightsChanged = before.weight != after.weight || before.identity != after.identity
+        guard weightsChanged || before.active != after.active else { return }
+        let view = Scheduler.view(after, index: peer)
+        if after.backup {
+            backup.set(position[peer], view, notify: weightsChanged)
+        } else {
+            primary.set(position[peer], view, notify: weightsChanged)
+        }
+    }
 
     private mutating func syncActive(_ peer: Int) {
         let active = peers[peer].active
