@@ -68,6 +68,28 @@ final class ConfigFilesTests: XCTestCase {
                                               "-g", "pid \(prefix)/nginx.pid; error_log \(prefix)/error.log;"], quiet: true), 1)
     }
 
+    /// `-T` of a plain nginx config is itself a config nginx loads: ferry spells out every
+    /// effective value, but adds none of its own parameters that the operator did not write.
+    func testNginxAcceptsTheDumpOfThePlainNginxFixture() throws {
+        let nginx = "/usr/sbin/nginx"
+        guard access(nginx, X_OK) == 0 else { throw XCTSkip("nginx is not installed") }
+        var template = Array("/tmp/ferry-nginx-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { return XCTFail("mkdtemp failed") }
+        let prefix = String(cString: made)
+        defer { _ = try? runProgram("/bin/rm", ["-rf", prefix]) }
+        let dump = ConfigRenderer.render(try ConfigLoader.load(path: Self.fixture).config)
+        // What ferry ignores (and so does not print) nginx needs back.
+        let text = "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\nevents {}\n" + dump
+        let file = prefix + "/dump.conf"
+        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        XCTAssertEqual(try runProgram(nginx, ["-q", "-t", "-c", file, "-p", prefix + "/",
+                                              "-g", "pid \(prefix)/nginx.pid; error_log \(prefix)/error.log;"]), 0,
+                       "nginx -t rejected ferry's dump of \(Self.fixture):\n\(text)")
+        XCTAssertTrue(dump.contains("proxy_protocol on;"), "the fixture should exercise proxy_protocol")
+    }
+
     /// `-T` prints what ferry runs; loading that text must give the same Config.
     func testDumpRoundTripsToAnEqualConfig() throws {
         var sources: [(String, Config)] = []
@@ -127,7 +149,7 @@ final class ConfigFilesTests: XCTestCase {
                 access_log off;
 
                 upstream b {
-                    server 127.0.0.1:1 weight=1 max_fails=1 fail_timeout=10s max_conns=0 name=127.0.0.1:1;
+                    server 127.0.0.1:1 weight=1 max_fails=1 fail_timeout=10s max_conns=0;
                 }
 
                 server {

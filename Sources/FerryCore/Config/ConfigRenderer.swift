@@ -44,7 +44,9 @@ public enum ConfigRenderer {
                          "fail_timeout=\(server.failTimeout)", "max_conns=\(server.maxConns)"]
             if server.backup { words.append("backup") }
             if server.down { words.append("down") }
-            words.append("name=\(server.name)")
+            // A name nobody gave is the address as written; spelled out it would be a parameter
+            // nginx refuses, and `-T` of a plain nginx config should stay a config nginx loads.
+            if server.name != server.address.written { words.append("name=\(server.name)") }
             if let port = server.agentPort { words.append("agent_port=\(port)") }
             out += line(2, words)
         }
@@ -106,8 +108,9 @@ public enum ConfigRenderer {
             let text = rate.milliPerSecond % 1000 == 0 ? "\(rate.milliPerSecond / 1000)r/s" : "\((rate.milliPerSecond * 60 + 500) / 1000)r/m"
             out += line(2, "limit_conn_rate", text, "burst=\(rate.burst)")
         }
-        // Shown where they matter, so a plain server's rendering stays as nginx users know it.
-        if listener.sendProxyProtocol || listener.proxyProtocolVersion != 1 {
+        // ferry's own directives, shown only when set away from their defaults, so a plain
+        // server's rendering stays a config nginx loads (nginx sends version 1 only).
+        if listener.proxyProtocolVersion != 1 {
             out += line(2, "proxy_protocol_version", "\(listener.proxyProtocolVersion)")
         }
         if listener.listens.contains(where: \.proxyProtocol) || listener.proxyProtocolTimeout != .seconds(30) {
