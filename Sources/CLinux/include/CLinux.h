@@ -29,6 +29,10 @@ int ferry_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int ferry_set_pipe_size(int fd, int size);
 int ferry_fcntl_int(int fd, int cmd, int arg);
 
+// ioctl is variadic, which Swift cannot call: SIOCOUTQ, the bytes a socket has yet to see
+// acknowledged, stored in *bytes.
+int ferry_unacked_bytes(int fd, int *bytes);
+
 // signalfd and sigset manipulation macros are not imported (sigset_t ops are macros in places).
 int ferry_signalfd(const int *signals, int count);
 int ferry_block_signals(const int *signals, int count);

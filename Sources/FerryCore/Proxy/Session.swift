@@ -54,6 +54,9 @@ public final class Session: EventHandler, TimerTarget {
     let client: Socket
     var server = Socket(FileDescriptor(-1))
     var phase: Phase = .connecting
+    /// After a reset (`abort`), the survivor's unacknowledged bytes at the last look: fewer now
+    /// is progress. Declared here, where it fills alignment padding before `peer`.
+    var unackedSeen: Int32 = 0
     var peer = -1
     var attempts: Int32 = 0
     var tried = TriedSet()
@@ -70,6 +73,10 @@ public final class Session: EventHandler, TimerTarget {
     /// Which side sent the first FIN: the session's end is named after it.
     enum Closer: UInt8 { case none, client, server }
     var closer: Closer = .none
+    /// The side that reset or failed while the session still relayed: the other side gets
+    /// what ferry had accepted from it, then the reset (see `abort`). `.none` otherwise.
+    var failed: Closer = .none
+    var failedReason: SessionEnd = .internalError
     /// The client a PROXY header named, when one did (`listen ... proxy_protocol`).
     var origin: ClientOrigin? = nil
     /// `proxy_upload_rate`/`proxy_download_rate`; nil (one test per pump run) when neither is set.
@@ -252,6 +259,7 @@ public final class Session: EventHandler, TimerTarget {
                 if !events.isDisjoint(with: Session.hungUp) { up.sourceHungUp = true }
             }
         case .relaying:
+            if failed != .none { return flushEvent(events, side: side) }
             if side == Session.clientSide {
                 if !events.isDisjoint(with: Session.hungUp) { up.sourceHungUp = true }
                 if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { pumpUp() }
@@ -262,7 +270,9 @@ public final class Session: EventHandler, TimerTarget {
                 if phase == .relaying && up.isHolding && !events.isDisjoint(with: [.writable, .error, .hangup]) { pumpUp() }
             }
             // The usual event is plain readiness: one test, and the rest is for resets only.
-            if phase == .relaying && !events.isDisjoint(with: [.error, .hangup]) { endIfResetUnread(events, side: side) }
+            if phase == .relaying && failed == .none && !events.isDisjoint(with: [.error, .hangup]) {
+                endIfResetUnread(events, side: side)
+            }
         case .closed:
             return
         }
@@ -271,19 +281,19 @@ public final class Session: EventHandler, TimerTarget {
     /// A reset that no pump will read. On a socket whose inbound direction already ended,
     /// nothing reads it any more: without this the session would wait for proxy_timeout. On
     /// one whose inbound direction holds bytes the other side has not taken, that direction
-    /// reads nothing until they drain, which a stalled peer may never let happen; the error is
-    /// pending on the socket and the session ends now. So on one whose direction rests under
-    /// proxy_upload_rate/proxy_download_rate: a reset does not wait for the rest to end.
+    /// reads nothing until they drain, and would meet the reset only then; so on one whose
+    /// direction rests under proxy_upload_rate/proxy_download_rate. Either way the session
+    /// learns of the reset now and passes it on after the bytes before it (`abort`).
     private func endIfResetUnread(_ events: EpollEvents, side: UInt8) {
         let isClient = side == Session.clientSide
         let inbound = isClient ? up : down
         if inbound.finished {
-            end(isClient ? .clientReset : .serverReset, relayReset: true)
+            abort(isClient ? .clientReset : .serverReset, failedIsClient: isClient)
         } else if (inbound.isHolding || rateLimit?.isResting(upload: isClient) == true) && events.contains(.error) {
             let e = (isClient ? client : server).pendingError() ?? .connectionReset
             let reason: SessionEnd = e == .connectionReset ? (isClient ? .clientReset : .serverReset)
                                                            : (isClient ? .clientError : .serverError)
-            end(reason, relayReset: true)
+            abort(reason, failedIsClient: isClient)
         }
     }
 
@@ -317,6 +327,7 @@ public final class Session: EventHandler, TimerTarget {
     }
 
     func settle(_ outcome: PumpOutcome, sourceIsClient: Bool) {
+        if failed != .none { return settleFlush(outcome, sourceIsClient: sourceIsClient) }
         switch outcome {
         case .waiting:
             return
@@ -335,14 +346,95 @@ public final class Session: EventHandler, TimerTarget {
         case .sourceFailed(let e):
             // Any failure is passed on as a reset: a FIN would tell the peer the stream ended well.
             if e == .connectionReset {
-                end(sourceIsClient ? .clientReset : .serverReset, relayReset: true)
+                abort(sourceIsClient ? .clientReset : .serverReset, failedIsClient: sourceIsClient)
             } else {
-                end(sourceIsClient ? .clientError : .serverError, relayReset: true)
+                abort(sourceIsClient ? .clientError : .serverError, failedIsClient: sourceIsClient)
             }
         case .destinationFailed(let e):
             let resetSide: SessionEnd = sourceIsClient ? .serverReset : .clientReset
-            end(e == .connectionReset || e == .brokenPipe ? resetSide : (sourceIsClient ? .serverClosed : .clientClosed), relayReset: true)
+            abort(e == .connectionReset || e == .brokenPipe ? resetSide : (sourceIsClient ? .serverClosed : .clientClosed),
+                  failedIsClient: !sourceIsClient)
         }
+    }
+
+    // MARK: a reset passed on after the bytes before it
+
+    /// How often a session waiting for the survivor to acknowledge the last bytes looks again:
+    /// the kernel raises no event for "everything acknowledged".
+    static let unackedPoll: UInt64 = 10_000_000
+
+    /// One side reset (or failed). A peer connected directly would still read every byte its
+    /// own kernel had accepted before the reset reached it; through ferry those bytes wait in
+    /// ferry's receive queue from the failed side, in a held buffer or pipe, and in the
+    /// survivor's send queue, which a close with SO_LINGER 0 throws away. So the survivor is
+    /// given all of them first, and the reset once it has acknowledged them. Bytes towards the
+    /// failed side can reach nobody and are dropped now. A survivor that takes nothing for
+    /// proxy_timeout gets the reset then; a second failure ends the session at once.
+    func abort(_ reason: SessionEnd, failedIsClient: Bool) {
+        failed = failedIsClient ? .client : .server
+        failedReason = reason
+        let relay = runtime.relay
+        if failedIsClient { down.release(relay) } else { up.release(relay) }
+        if let limit = rateLimit { runtime.loop.timers.cancel(limit) }
+        pumpFromFailed()
+    }
+
+    private func pumpFromFailed() {
+        let inbound = failed == .client ? up : down
+        if inbound.finished { return awaitAcknowledged() }
+        // Unlimited now: the rate a client paid for does not keep a dead session open.
+        let outcome = failed == .client
+            ? up.run(from: client, to: server, runtime.relay, allowSplice: !serverIsUnix)
+            : down.run(from: server, to: client, runtime.relay, allowSplice: !serverIsUnix)
+        lastActivity = runtime.loop.now
+        settleFlush(outcome, sourceIsClient: failed == .client)
+    }
+
+    private func settleFlush(_ outcome: PumpOutcome, sourceIsClient: Bool) {
+        guard (failed == .client) == sourceIsClient else { return }   // towards the failed side: nothing to do
+        switch outcome {
+        case .waiting:
+            // Waiting for the survivor to take more (its EPOLLOUT), or the failed side has
+            // nothing left to read without ending (it reports its end instead of EAGAIN).
+            return
+        case .yielded:
+            runtime.loop.afterBatch { [self] in
+                guard phase == .relaying else { return }
+                pumpFromFailed()
+            }
+        case .finished:
+            awaitAcknowledged()
+        case .sourceFailed:
+            if sourceIsClient { up.finished = true } else { down.finished = true }
+            awaitAcknowledged()
+        case .destinationFailed:
+            end(failedReason, relayReset: true)
+        }
+    }
+
+    /// Events once a side has failed: the failed side's bytes (readable) and the survivor's
+    /// room for them (writable) drive the one direction left; the survivor failing too ends it
+    /// (a reset raises EPOLLERR; a bare EPOLLHUP is its FIN after ours, and it may still read).
+    private func flushEvent(_ events: EpollEvents, side: UInt8) {
+        let fromFailed = (side == Session.clientSide) == (failed == .client)
+        if !fromFailed && events.contains(.error) {
+            return end(failedReason, relayReset: true)
+        }
+        pumpFromFailed()
+    }
+
+    /// Everything from the failed side is in the survivor's send queue: the reset follows as
+    /// soon as the survivor has acknowledged it all (polled; see `unackedPoll`).
+    private func awaitAcknowledged() {
+        let survivor = failed == .client ? server : client
+        guard let queued = survivor.unacknowledgedBytes(), queued > 0 else { return end(failedReason, relayReset: true) }
+        let now = runtime.loop.now
+        // A survivor still acknowledging is active, however long the tail takes.
+        if queued < Int(unackedSeen) { lastActivity = now }
+        unackedSeen = Int32(clamping: queued)
+        let deadline = lastActivity &+ route.idleTimeout
+        if now >= deadline { return end(failedReason, relayReset: true) }
+        runtime.loop.timers.schedule(self, at: min(deadline, now &+ Session.unackedPoll))
     }
 
     // MARK: timers
@@ -353,10 +445,14 @@ public final class Session: EventHandler, TimerTarget {
             abandonServer(failed: true, cause: .timedOut)
             connectNext()
         case .relaying:
+            if failed != .none {
+                let inbound = failed == .client ? up : down
+                if inbound.finished { return awaitAcknowledged() }
+            }
             // Activity only stamps `lastActivity`; the deadline is checked lazily here.
             let deadline = lastActivity &+ route.idleTimeout
             if now >= deadline {
-                end(.idleTimeout)
+                end(failed == .none ? .idleTimeout : failedReason, relayReset: failed != .none)
             } else {
                 runtime.loop.timers.schedule(self, at: deadline)
             }

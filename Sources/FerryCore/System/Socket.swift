@@ -148,6 +148,14 @@ public struct Socket: Equatable {
     }
 
     /// Closing with linger 0 sends a RST instead of a FIN: how a reset is relayed.
+    /// Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ: unsent
+    /// and in flight, a queued FIN counting one); nil when the kernel will not say.
+    public func unacknowledgedBytes() -> Int? {
+        var n: Int32 = 0
+        guard (try? syscall("ioctl(SIOCOUTQ)") { ferry_unacked_bytes(fd.rawValue, &n) }) != nil else { return nil }
+        return Int(n)
+    }
+
     public func closeWithReset() {
         var l = linger(l_onoff: 1, l_linger: 0)
         _ = try? syscall("setsockopt(SO_LINGER)") { setsockopt(fd.rawValue, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size)) }
