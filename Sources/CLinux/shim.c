@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 
 const uint32_t FERRY_EPOLLIN = EPOLLIN, FERRY_EPOLLOUT = EPOLLOUT, FERRY_EPOLLERR = EPOLLERR,
     FERRY_EPOLLHUP = EPOLLHUP, FERRY_EPOLLRDHUP = EPOLLRDHUP, FERRY_EPOLLET = EPOLLET;
@@ -30,6 +31,7 @@ int ferry_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 int ferry_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) { return accept4(fd, addr, len, flags); }
 int ferry_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
 int ferry_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
+ssize_t ferry_getrandom(void *buffer, size_t length) { return getrandom(buffer, length, 0); }
 int ferry_unacked_bytes(int fd, int *bytes) { return ioctl(fd, TIOCOUTQ, bytes); }  // == SIOCOUTQ
 
 static void fill(sigset_t *set, const int *signals, int count) {

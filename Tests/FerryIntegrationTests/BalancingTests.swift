@@ -140,6 +140,30 @@ final class BalancingTests: IntegrationCase {
         XCTAssertLessThanOrEqual((t.values.max() ?? 0) - (t.values.min() ?? 0), 3, "\(t)")
     }
 
+    /// `random` draws a new sequence at every start and every reload, as nginx's workers do.
+    /// Seeded by the upstream's name alone, ferry replayed the same picks each time: with a
+    /// reload every two sessions and weights 3,1,1, the weight-3 server got no session at all.
+    /// Each sequence is 16 picks of 3 equal servers: two agree by chance once in 3^16.
+    func testRandomDrawsAfreshAtEachStartAndReload() throws {
+        let bs = try (1...3).map { try backend("d\($0)") }
+        let config = """
+            upstream u { random; \(bs.map { "server 127.0.0.1:\($0.port) name=\($0.name);" }.joined(separator: " ")) }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 5s; }
+            """
+        func picks(_ f: FerryInstance) throws -> [String] { try (0..<16).map { _ in try bannerThrough(f.listenPort) } }
+        let first = try ferry(config)
+        let started = try picks(first)
+        first.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 5) { first.events("reload") == 1 }, first.stderr)
+        let reloaded = try picks(first)
+        _ = first.stop(timeout: 2)
+        let second = try ferry(config, listenPort: first.listenPort)
+        let restarted = try picks(second)
+        XCTAssertEqual(Set(started + reloaded + restarted).count, 3, "every server should be drawn")
+        XCTAssertNotEqual(reloaded, started, "a reload replayed the picks made since the start")
+        XCTAssertNotEqual(restarted, started, "a restart replayed the picks of the previous run")
+    }
+
     /// 7. Weights 3:1 under round robin, over 4,000 short sessions, within 5%.
     func testWeightsHonoured() throws {
         let heavy = try backend("heavy"), light = try backend("light")

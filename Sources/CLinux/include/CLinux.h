@@ -29,6 +29,9 @@ int ferry_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int ferry_set_pipe_size(int fd, int size);
 int ferry_fcntl_int(int fd, int cmd, int arg);
 
+// getrandom(2) is not in Swift's Glibc module (sys/random.h is not part of it).
+ssize_t ferry_getrandom(void *buffer, size_t length);
+
 // ioctl is variadic, which Swift cannot call: SIOCOUTQ, the bytes a socket has yet to see
 // acknowledged, stored in *bytes.
 int ferry_unacked_bytes(int fd, int *bytes);

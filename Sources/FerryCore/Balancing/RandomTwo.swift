@@ -10,7 +10,8 @@
 // so `leastConn` changes nothing here; it is kept so the configuration round-trips. When only
 // one eligible server can be drawn, that one is used.
 //
-// The generator is seeded by the caller: exact sequences in tests, different choices per worker.
+// The generator is seeded by the caller: exact sequences in tests; the runtime draws a fresh
+// seed at every start and reload (Entropy), as nginx's workers do.
 
 public struct RandomTwo: Balancer {
     public static let maxDraws = 20

@@ -175,15 +175,16 @@ public final class Runtime {
         zones = kept
         var list: [Upstream] = []
         var byName: [String: Upstream] = [:]
+        let entropy = Entropy.seed()
         for u in config.upstreams {
             // A block named with a ":" is one no proxy_pass can name (nginx reads `host:port`
             // there as an address; the config warns). Left out, so it is not probed and does not
             // share its name on the admin socket with the address upstream that
             // `proxy_pass host:port;` makes.
             guard !u.name.contains(":") else { continue }
-            // Seeded by name, not position, so a reload that adds an upstream does not
-            // reshuffle the others' random and round-robin starting points.
-            let upstream = Upstream(u, seed: HashMix.name(u.name), now: now)
+            // Each upstream draws its own sequence (name), and each start and reload a new one
+            // (entropy): see Entropy.
+            let upstream = Upstream(u, seed: HashMix.name(u.name) ^ entropy, now: now)
             list.append(upstream)
             byName[u.name] = upstream
         }
