@@ -65,4 +65,31 @@ final class EventLogTests: IntegrationCase {
         XCTAssertTrue(report.contains("\"path\":\"stderr\""), report)
         XCTAssertTrue(p.isRunning)
     }
+
+    /// nginx logs "no live upstreams" for each client it turns away because no server can take
+    /// it; ferry logged nothing (the access log had the 502s). Now one error line starts the
+    /// episode and one line ends it, with the count, when a server takes a client again:
+    /// clients reconnecting every second to a dead upstream do not bury the log.
+    func testNoLiveUpstreamsIsLoggedOncePerEpisode() throws {
+        let a = try backend("a"), b = try backend("b")
+        let f = try ferry("""
+            upstream u { server 127.0.0.1:\(a.port) name=a; server 127.0.0.1:\(b.port) name=b; }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 5s; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        XCTAssertEqual(try bannerThrough(f.listenPort), "a")
+        for name in ["a", "b"] { _ = try AdminSocket.command(f.adminPath, "disable server u/\(name)") }
+        for i in 0..<5 {
+            let c = try TestClient.connect(f.listenPort, timeout: 3)
+            XCTAssertEqual(c.waitForEnd(), .eof, "client \(i) should be closed: no server can take it")
+            c.close()
+        }
+        XCTAssertTrue(waitUntil(timeout: 3) { f.events("no_live_upstreams") == 1 }, f.stderr)
+        XCTAssertEqual(f.events("no_live_upstreams_over"), 0, "the episode is not over while no server can take a client")
+        _ = try AdminSocket.command(f.adminPath, "enable server u/b")
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b")
+        XCTAssertTrue(waitUntil(timeout: 3) { f.events("no_live_upstreams_over") == 1 }, f.stderr)
+        XCTAssertEqual(f.field("clients_turned_away", ofEvent: "no_live_upstreams_over"), 5, f.stderr)
+        XCTAssertEqual(f.events("no_live_upstreams"), 1, "one line per episode, not per client")
+        XCTAssertTrue(f.stderr.contains(#""level":"error","event":"no_live_upstreams""#), "logged at nginx's level for it: \(f.stderr)")
+    }
 }

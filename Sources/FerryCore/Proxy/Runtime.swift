@@ -446,6 +446,31 @@ public final class Runtime {
         }
     }
 
+    /// A client found no server that could take it: the first of an episode is logged (at
+    /// nginx's level for its "no live upstreams"), the rest counted until a server takes one.
+    func noLiveServers(_ upstream: Upstream) {
+        if let e = upstream.noLiveServers {
+            upstream.noLiveServers = (e.since, e.clients &+ 1)
+            return
+        }
+        upstream.noLiveServers = (loop.now, 1)
+        log.log(.error, "no_live_upstreams") {
+            $0.add("upstream", upstream.name)
+            $0.add("effect", "no server can take a new client (each is down, failed, full or drained); clients are closed (502, no_server) until one can, counted in no_live_upstreams_over")
+        }
+    }
+
+    /// A server took a client again after `noLiveServers`.
+    func liveServersBack(_ upstream: Upstream) {
+        guard let e = upstream.noLiveServers else { return }
+        upstream.noLiveServers = nil
+        log.log(.notice, "no_live_upstreams_over") {
+            $0.add("upstream", upstream.name)
+            $0.add("clients_turned_away", e.clients)
+            $0.add("lasted_ms", Int((loop.now &- e.since) / 1_000_000))
+        }
+    }
+
     func connectFailed(upstream: Upstream, peer: Int, cause: Errno) {
         log.log(.warn, "connect_failed") {
             $0.add("upstream", upstream.name)

@@ -122,8 +122,10 @@ public final class Session: EventHandler, TimerTarget {
             // A failed attempt on a server a reload dropped: retry among the current servers.
             if upstream.retired { runtime.joinCurrentUpstream(self) }
             guard let p = upstream.scheduler.select(client: clientKey, now: now, tried: tried) else {
+                if attempts == 0 { runtime.noLiveServers(upstream) }
                 return end(attempts == 0 ? .noServer : .connectFailed)
             }
+            if upstream.noLiveServers != nil { runtime.liveServersBack(upstream) }
             attempts += 1
             tried.insert(p)
             peer = p

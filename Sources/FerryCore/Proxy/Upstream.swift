@@ -29,6 +29,10 @@ public final class Upstream {
     /// per server says it. A deleted server's index is never reused: a server added again
     /// starts a new episode with its own line.
     var otherFamilyLogged = Set<Int>()
+    /// While no server can take a new client (nginx's "no live upstreams"): since when, and the
+    /// clients turned away since. nginx logs a line per client; a reconnect storm against a
+    /// dead upstream would bury everything else, so ferry logs the episode's start and end.
+    var noLiveServers: (since: UInt64, clients: UInt64)? = nil
     /// Monotonic time (ns) of each server's last state change, for `lastchg`.
     public var lastChange: [UInt64]
     /// The servers' addresses as text, made once for logs and metrics.
