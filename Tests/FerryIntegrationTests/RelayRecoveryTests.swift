@@ -132,6 +132,41 @@ final class RelayRecoveryTests: IntegrationCase {
         }
     }
 
+    /// While a session passes a reset on to a client that is not reading, two things may end it
+    /// early, and each must still leave the client with a reset, not a FIN after a cut stream
+    /// or a session that polls on until proxy_timeout: `shutdown sessions` on the admin socket,
+    /// and the client resetting too (its count of unacknowledged bytes then never moves).
+    func testAResetBeingPassedOnEndsWithAResetWhateverEndsIt() throws {
+        for ending in ["shutdown sessions", "client resets"] {
+            let flooded = Box(false)
+            let flooder = try scripted { fd in
+                if Self.fill(fd) > 0 { flooded.value = true }
+                var l = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+            }
+            let f = try ferry("""
+                upstream u { server 127.0.0.1:\(flooder.port) name=b; }
+                server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 20s; }
+                """, main: "admin_socket @DIR@/admin.sock;", environment: ["FERRY_RELAY": "copy"])
+            let idleDescriptors = f.openFDCount()
+            let c = try TestClient(fd: Self.smallReceiveBufferSocket(to: f.listenPort), timeout: 5)
+            defer { c.close() }
+            XCTAssertTrue(waitUntil(timeout: 6) { flooded.value }, "\(ending): the backend could not fill the path")
+            flooder.stop()
+            usleep(300_000)   // ferry has met the backend's reset and holds the bytes before it
+            XCTAssertGreaterThan(f.openFDCount(), idleDescriptors, "\(ending): the session should still be passing bytes on")
+            if ending == "shutdown sessions" {
+                _ = try AdminSocket.command(f.adminPath, "shutdown sessions server u/b")
+                let (_, end) = Self.readToEnd(c.fd, limit: 64 << 20, timeout: 5)
+                XCTAssertEqual(end, .reset, "\(ending): the client should get the backend's reset, not a FIN")
+            } else {
+                c.reset()
+            }
+            XCTAssertTrue(waitUntil(timeout: 3) { f.openFDCount() == idleDescriptors },
+                          "\(ending): the session lingered: \(f.openFDCount()) descriptors, \(idleDescriptors) when idle")
+        }
+    }
+
     /// A client socket whose receive buffer is small, so what it has not read stays in ferry.
     static func smallReceiveBufferSocket(to port: UInt16) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

@@ -296,12 +296,10 @@ public struct Pump {
         heldLength = Int32(prefix.count + kept)
     }
 
-    /// Gives back whatever is borrowed; bytes still held are lost with the session, and no
-    /// longer counted as relayed ($bytes_sent counts what the destination was given, as nginx's
-    /// does). A PROXY header still held was never counted: hence the floor at zero.
+    /// Gives back whatever is borrowed; bytes still held are lost with the session. `bytes`
+    /// keeps counting them: it is what was read (nginx's $bytes_received counts reads too), and
+    /// the metrics' byte counters, fed from it, must never go down.
     mutating func release(_ ctx: RelayContext) {
-        let unsent = UInt64((held != nil ? Int(heldLength - heldOffset) : 0) + Int(pipeBytes))
-        bytes = bytes >= unsent ? bytes - unsent : 0
         if let b = held { ctx.buffers.giveBack(b); held = nil }
         if let p = pipe {
             if pipeBytes > 0 { ctx.pipes.discard(p) } else { ctx.pipes.giveBack(p) }

@@ -84,11 +84,14 @@ final class SessionRateLimit: TimerTarget {
         // here so the reads of `phase` after the run are not of freed memory.
         let session = self.session
         withExtendedLifetime(session) {
-            guard session.phase == .relaying else { return }
+            // A session passing a reset on has dropped its limit (Session.abort), possibly during
+            // the first run below: then this limit pumps and re-arms no more.
+            guard session.phase == .relaying && session.rateLimit === self else { return }
             if upResumeAt != 0 && now >= upResumeAt { session.pumpLimited(self, upload: true) }
-            if session.phase == .relaying && downResumeAt != 0 && now >= downResumeAt { session.pumpLimited(self, upload: false) }
+            guard session.phase == .relaying && session.rateLimit === self else { return }
+            if downResumeAt != 0 && now >= downResumeAt { session.pumpLimited(self, upload: false) }
             // Re-arm for a direction still resting (a run above may also have scheduled its own).
-            if session.phase == .relaying && !timer.isScheduled, let next = nextResume {
+            if session.phase == .relaying && session.rateLimit === self && !timer.isScheduled, let next = nextResume {
                 session.runtime.loop.timers.schedule(self, at: next)
             }
         }

@@ -265,15 +265,21 @@ public final class Session: EventHandler, TimerTarget {
             if side == Session.clientSide {
                 if !events.isDisjoint(with: Session.hungUp) { up.sourceHungUp = true }
                 if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { pumpUp() }
-                if phase == .relaying && down.isHolding && !events.isDisjoint(with: [.writable, .error, .hangup]) { pumpDown() }
+                if phase == .relaying && failed == .none && down.isHolding && !events.isDisjoint(with: [.writable, .error, .hangup]) { pumpDown() }
             } else {
                 if !events.isDisjoint(with: Session.hungUp) { down.sourceHungUp = true }
                 if !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { pumpDown() }
-                if phase == .relaying && up.isHolding && !events.isDisjoint(with: [.writable, .error, .hangup]) { pumpUp() }
+                if phase == .relaying && failed == .none && up.isHolding && !events.isDisjoint(with: [.writable, .error, .hangup]) { pumpUp() }
             }
             // The usual event is plain readiness: one test, and the rest is for resets only.
-            if phase == .relaying && failed == .none && !events.isDisjoint(with: [.error, .hangup]) {
-                endIfResetUnread(events, side: side)
+            if phase == .relaying && !events.isDisjoint(with: [.error, .hangup]) {
+                if failed == .none {
+                    endIfResetUnread(events, side: side)
+                } else if events.contains(.error) && (side == Session.clientSide) != (failed == .client) {
+                    // This event's pump found the other side failed, and this side reset too:
+                    // its edge is spent here, so it is acted on here.
+                    end(failedReason, relayReset: true)
+                }
             }
         case .closed:
             return
@@ -335,7 +341,7 @@ public final class Session: EventHandler, TimerTarget {
             return
         case .yielded:
             runtime.loop.afterBatch { [self] in
-                guard phase == .relaying else { return }
+                guard phase == .relaying && failed == .none else { return }
                 if sourceIsClient { pumpUp() } else { pumpDown() }
             }
         case .finished:
@@ -361,9 +367,12 @@ public final class Session: EventHandler, TimerTarget {
 
     // MARK: a reset passed on after the bytes before it
 
-    /// How often a session waiting for the survivor to acknowledge the last bytes looks again:
-    /// the kernel raises no event for "everything acknowledged".
+    /// How often a session waiting for the survivor to acknowledge the last bytes looks again
+    /// (the kernel raises no event for "everything acknowledged"): 10 ms while it takes them,
+    /// backing off to 1 s as it stops, so thousands of sleeping clients of a crashed server
+    /// cost little until proxy_timeout.
     static let unackedPoll: UInt64 = 10_000_000
+    static let unackedPollMax: UInt64 = 1_000_000_000
 
     /// One side reset (or failed). A peer connected directly would still read every byte its
     /// own kernel had accepted before the reset reached it; through ferry those bytes wait in
@@ -377,7 +386,11 @@ public final class Session: EventHandler, TimerTarget {
         failedReason = reason
         let relay = runtime.relay
         if failedIsClient { down.release(relay) } else { up.release(relay) }
-        if let limit = rateLimit { runtime.loop.timers.cancel(limit) }
+        if let limit = rateLimit {
+            // Dropped, so neither its timer nor a run already queued pumps again (see its timerFired).
+            runtime.loop.timers.cancel(limit)
+            rateLimit = nil
+        }
         pumpFromFailed()
     }
 
@@ -389,6 +402,7 @@ public final class Session: EventHandler, TimerTarget {
             ? up.run(from: client, to: server, runtime.relay, allowSplice: !serverIsUnix)
             : down.run(from: server, to: client, runtime.relay, allowSplice: !serverIsUnix)
         lastActivity = runtime.loop.now
+        if failed == .server && !attemptLog.hasFirstByte { serverAnswered(outcome) }
         settleFlush(outcome, sourceIsClient: failed == .client)
     }
 
@@ -426,17 +440,23 @@ public final class Session: EventHandler, TimerTarget {
     }
 
     /// Everything from the failed side is in the survivor's send queue: the reset follows as
-    /// soon as the survivor has acknowledged it all (polled; see `unackedPoll`).
+    /// soon as the survivor has acknowledged it all (polled; see `unackedPoll`). A survivor
+    /// that is not an open TCP connection ends it now: closed (it reset too; its count of
+    /// unacknowledged bytes then never moves again), or a Unix socket, whose count is of bytes
+    /// its reader has not read and whose close is no reset.
     private func awaitAcknowledged() {
         let survivor = failed == .client ? server : client
-        guard let queued = survivor.unacknowledgedBytes(), queued > 0 else { return end(failedReason, relayReset: true) }
+        guard survivor.isOpenTCP(), let queued = survivor.unacknowledgedBytes(), queued > 0 else {
+            return end(failedReason, relayReset: true)
+        }
         let now = runtime.loop.now
         // A survivor still acknowledging is active, however long the tail takes.
         if queued < Int(unackedSeen) { lastActivity = now }
         unackedSeen = Int32(clamping: queued)
         let deadline = lastActivity &+ route.idleTimeout
         if now >= deadline { return end(failedReason, relayReset: true) }
-        runtime.loop.timers.schedule(self, at: min(deadline, now &+ Session.unackedPoll))
+        let poll = min(Session.unackedPollMax, max(Session.unackedPoll, (now &- lastActivity) / 8))
+        runtime.loop.timers.schedule(self, at: min(deadline, now &+ poll))
     }
 
     // MARK: timers
@@ -475,11 +495,14 @@ public final class Session: EventHandler, TimerTarget {
         let relay = runtime.relay
         up.release(relay)
         down.release(relay)
+        // Ended for another reason (server marked down, `shutdown sessions`, stop) while passing
+        // a reset on: the survivor still gets the reset, not a FIN after a cut stream.
+        let reset = relayReset || failed != .none
         runtime.loop.deregister(client.fd)
-        if relayReset || reason == .clientReset { client.closeWithReset() } else { client.close() }
+        if reset || reason == .clientReset { client.closeWithReset() } else { client.close() }
         if server.fd.rawValue >= 0 {
             runtime.loop.deregister(server.fd)
-            if relayReset || reason == .serverReset { server.closeWithReset() } else { server.close() }
+            if reset || reason == .serverReset { server.closeWithReset() } else { server.close() }
             server = Socket(FileDescriptor(-1))
         }
         if let limits = route.limits, limits.holdsCounts { limits.release(clientKey) }

@@ -147,15 +147,27 @@ public struct Socket: Equatable {
         return (try? syscall("getsockopt") { getsockopt(fd.rawValue, level, name, &v, &len) }) != nil ? v : nil
     }
 
-    /// Closing with linger 0 sends a RST instead of a FIN: how a reset is relayed.
     /// Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ: unsent
-    /// and in flight, a queued FIN counting one); nil when the kernel will not say.
+    /// and in flight, a queued FIN counting one); nil when the kernel will not say. Only for a
+    /// connection still open (`isOpenTCP`): after a reset the count stays where it was.
     public func unacknowledgedBytes() -> Int? {
         var n: Int32 = 0
         guard (try? syscall("ioctl(SIOCOUTQ)") { ferry_unacked_bytes(fd.rawValue, &n) }) != nil else { return nil }
         return Int(n)
     }
 
+    /// True for a TCP connection the kernel has not closed (reset, timed out); false for a
+    /// closed one and for anything not TCP (a Unix socket), where acknowledgement means nothing.
+    public func isOpenTCP() -> Bool {
+        // tcpi_state is the first byte of struct tcp_info; the kernel copies as much as asked.
+        var info: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0)
+        var len = socklen_t(MemoryLayout.size(ofValue: info))
+        guard (try? syscall("getsockopt(TCP_INFO)") { getsockopt(fd.rawValue, Int32(IPPROTO_TCP), TCP_INFO, &info, &len) }) != nil,
+              len >= 1 else { return false }
+        return Int(info.0) != Int(TCP_CLOSE)
+    }
+
+    /// Closing with linger 0 sends a RST instead of a FIN: how a reset is relayed.
     public func closeWithReset() {
         var l = linger(l_onoff: 1, l_linger: 0)
         _ = try? syscall("setsockopt(SO_LINGER)") { setsockopt(fd.rawValue, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size)) }
