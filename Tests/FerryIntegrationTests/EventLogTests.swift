@@ -85,10 +85,16 @@ final class EventLogTests: IntegrationCase {
         }
         XCTAssertTrue(waitUntil(timeout: 3) { f.events("no_live_upstreams") == 1 }, f.stderr)
         XCTAssertEqual(f.events("no_live_upstreams_over"), 0, "the episode is not over while no server can take a client")
+        // A reload in the middle of the outage does not split the episode.
+        f.signal(SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 5) { f.events("reload") == 1 }, f.stderr)
+        let late = try TestClient.connect(f.listenPort, timeout: 3)
+        XCTAssertEqual(late.waitForEnd(), .eof, "the admin's disable survives the reload")
+        late.close()
         _ = try AdminSocket.command(f.adminPath, "enable server u/b")
         XCTAssertEqual(try bannerThrough(f.listenPort), "b")
         XCTAssertTrue(waitUntil(timeout: 3) { f.events("no_live_upstreams_over") == 1 }, f.stderr)
-        XCTAssertEqual(f.field("clients_turned_away", ofEvent: "no_live_upstreams_over"), 5, f.stderr)
+        XCTAssertEqual(f.field("clients_turned_away", ofEvent: "no_live_upstreams_over"), 6, f.stderr)
         XCTAssertEqual(f.events("no_live_upstreams"), 1, "one line per episode, not per client")
         XCTAssertTrue(f.stderr.contains(#""level":"error","event":"no_live_upstreams""#), "logged at nginx's level for it: \(f.stderr)")
     }

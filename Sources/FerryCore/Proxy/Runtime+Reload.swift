@@ -143,6 +143,8 @@ extension Runtime {
             guard let old = retired[u.name] else { continue }
             let map = Runtime.matchServers(old, u)
             Runtime.carryState(from: old, to: u, map: map)
+            // An outage a reload does not end goes on as one episode: one end line, one count.
+            u.noLiveServers = old.noLiveServers
             maps[u.name] = map
         }
         for old in retired.values { old.retired = true }
