@@ -49,43 +49,53 @@ final class ConfigFilesTests: XCTestCase {
         XCTAssertEqual(c.listeners[2].proxyPass, .address(ServerAddress(written: "127.0.0.1:19006", endpoint: .ipv4(host: "127.0.0.1", port: 19006))))
     }
 
+    /// `nginx -t` in a scratch prefix (removed when this goes), for configs written there.
+    final class NginxCheck {
+        static let nginx = "/usr/sbin/nginx"
+        let prefix: String
+
+        /// Skips the test when nginx is not installed.
+        init() throws {
+            guard access(NginxCheck.nginx, X_OK) == 0 else { throw XCTSkip("nginx is not installed") }
+            var template = Array("/tmp/ferry-nginx-XXXXXX".utf8CString)
+            guard let made = mkdtemp(&template) else { throw XCTSkip("mkdtemp failed") }
+            prefix = String(cString: made)
+        }
+
+        deinit { _ = try? runProgram("/bin/rm", ["-rf", prefix]) }
+
+        /// Writes `text` to `name` in the prefix; returns its path.
+        func write(_ name: String, _ text: String) -> String {
+            let path = prefix + "/" + name
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+            close(fd)
+            return path
+        }
+
+        /// nginx -t's exit status for the file at `path`.
+        func test(_ path: String, quiet: Bool = false) throws -> Int32 {
+            try runProgram(NginxCheck.nginx, ["-q", "-t", "-c", path, "-p", prefix + "/",
+                                              "-g", "pid \(prefix)/nginx.pid; error_log \(prefix)/error.log;"], quiet: quiet)
+        }
+    }
+
     func testNginxItselfAcceptsTheFixture() throws {
-        let nginx = "/usr/sbin/nginx"
-        guard access(nginx, X_OK) == 0 else { throw XCTSkip("nginx is not installed") }
-        var template = Array("/tmp/ferry-nginx-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { return XCTFail("mkdtemp failed") }
-        let prefix = String(cString: made)
-        defer { _ = try? runProgram("/bin/rm", ["-rf", prefix]) }
-        let status = try runProgram(nginx, ["-q", "-t", "-c", Self.fixture, "-p", prefix + "/",
-                                            "-g", "pid \(prefix)/nginx.pid; error_log \(prefix)/error.log;"])
-        XCTAssertEqual(status, 0, "nginx -t rejected \(Self.fixture)")
+        let nginx = try NginxCheck()
+        XCTAssertEqual(try nginx.test(Self.fixture), 0, "nginx -t rejected \(Self.fixture)")
         // The check can fail: nginx rejects a ferry extension, so a pass above means something.
-        let extended = prefix + "/extended.conf"
-        let fd = open(extended, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        _ = "events {}\nstream { upstream u { server 127.0.0.1:1 agent_port=9707; } }\n".withCString { write(fd, $0, strlen($0)) }
-        close(fd)
-        XCTAssertEqual(try runProgram(nginx, ["-q", "-t", "-c", extended, "-p", prefix + "/",
-                                              "-g", "pid \(prefix)/nginx.pid; error_log \(prefix)/error.log;"], quiet: true), 1)
+        let extended = nginx.write("extended.conf", "events {}\nstream { upstream u { server 127.0.0.1:1 agent_port=9707; } }\n")
+        XCTAssertEqual(try nginx.test(extended, quiet: true), 1)
     }
 
     /// `-T` of a plain nginx config is itself a config nginx loads: ferry spells out every
     /// effective value, but adds none of its own parameters that the operator did not write.
     func testNginxAcceptsTheDumpOfThePlainNginxFixture() throws {
-        let nginx = "/usr/sbin/nginx"
-        guard access(nginx, X_OK) == 0 else { throw XCTSkip("nginx is not installed") }
-        var template = Array("/tmp/ferry-nginx-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { return XCTFail("mkdtemp failed") }
-        let prefix = String(cString: made)
-        defer { _ = try? runProgram("/bin/rm", ["-rf", prefix]) }
+        let nginx = try NginxCheck()
         let dump = ConfigRenderer.render(try ConfigLoader.load(path: Self.fixture).config)
         // What ferry ignores (and so does not print) nginx needs back.
         let text = "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\nevents {}\n" + dump
-        let file = prefix + "/dump.conf"
-        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        _ = text.withCString { write(fd, $0, strlen($0)) }
-        close(fd)
-        XCTAssertEqual(try runProgram(nginx, ["-q", "-t", "-c", file, "-p", prefix + "/",
-                                              "-g", "pid \(prefix)/nginx.pid; error_log \(prefix)/error.log;"]), 0,
+        XCTAssertEqual(try nginx.test(nginx.write("dump.conf", text)), 0,
                        "nginx -t rejected ferry's dump of \(Self.fixture):\n\(text)")
         XCTAssertTrue(dump.contains("proxy_protocol on;"), "the fixture should exercise proxy_protocol")
     }

@@ -30,8 +30,7 @@ final class ListenOptionsTests: IntegrationCase {
         let b = try backend("b")
         let admin = "admin_socket @DIR@/admin.sock;"
         let f = try ferry("server { listen LISTEN rcvbuf=96k; proxy_pass 127.0.0.1:\(b.port); }", main: admin)
-        try f.rewriteConfig(stream: "server { listen LISTEN rcvbuf=64k sndbuf=64k fastopen=4; proxy_pass 127.0.0.1:\(b.port); }", main: admin)
-        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"), f.stderr)
+        try f.reloadOverAdmin(stream: "server { listen LISTEN rcvbuf=64k sndbuf=64k fastopen=4; proxy_pass 127.0.0.1:\(b.port); }", main: admin)
         XCTAssertEqual(f.events("reload_needs_restart"), 1, f.stderr)
         XCTAssertTrue(f.stderr.contains("\"options\":\"rcvbuf,sndbuf,fastopen\""), f.stderr)
         XCTAssertEqual(try socketMemory(listeningOn: f.listenPort)["rb"], 2 * 96 * 1024)

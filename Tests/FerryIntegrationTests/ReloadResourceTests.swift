@@ -116,12 +116,10 @@ final class ReloadResourceTests: IntegrationCase {
         let b = try backend("b1")
         let admin = "admin_socket @DIR@/admin.sock;"
         let f = try ferry("server { listen LISTEN backlog=100; proxy_pass 127.0.0.1:\(b.port); }", main: admin)
-        try f.rewriteConfig(stream: "server { listen LISTEN backlog=200; tcp_user_timeout 30s; proxy_pass 127.0.0.1:\(b.port); }", main: admin)
-        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"), f.stderr)
+        try f.reloadOverAdmin(stream: "server { listen LISTEN backlog=200; tcp_user_timeout 30s; proxy_pass 127.0.0.1:\(b.port); }", main: admin)
         XCTAssertEqual(f.events("reload_needs_restart"), 1, f.stderr)
         XCTAssertTrue(f.stderr.contains("\"options\":\"backlog,tcp_user_timeout\""), f.stderr)
-        try f.rewriteConfig(stream: "server { listen LISTEN backlog=200 proxy_protocol; tcp_user_timeout 30s; proxy_pass 127.0.0.1:\(b.port); }", main: admin)
-        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"), f.stderr)
+        try f.reloadOverAdmin(stream: "server { listen LISTEN backlog=200 proxy_protocol; tcp_user_timeout 30s; proxy_pass 127.0.0.1:\(b.port); }", main: admin)
         XCTAssertEqual(f.events("reload_needs_restart"), 1, "proxy_protocol is announced as needing a restart: \(f.stderr)")
         let c = try TestClient.connect(f.listenPort, timeout: 5)
         defer { c.close() }

@@ -86,12 +86,13 @@ final class SessionRateLimit: TimerTarget {
         withExtendedLifetime(session) {
             // A session passing a reset on has dropped its limit (Session.abort), possibly during
             // the first run below: then this limit pumps and re-arms no more.
-            guard session.phase == .relaying && session.rateLimit === self else { return }
+            var inForce: Bool { session.phase == .relaying && session.rateLimit === self }
+            guard inForce else { return }
             if upResumeAt != 0 && now >= upResumeAt { session.pumpLimited(self, upload: true) }
-            guard session.phase == .relaying && session.rateLimit === self else { return }
+            guard inForce else { return }
             if downResumeAt != 0 && now >= downResumeAt { session.pumpLimited(self, upload: false) }
             // Re-arm for a direction still resting (a run above may also have scheduled its own).
-            if session.phase == .relaying && session.rateLimit === self && !timer.isScheduled, let next = nextResume {
+            if inForce && !timer.isScheduled, let next = nextResume {
                 session.runtime.loop.timers.schedule(self, at: next)
             }
         }

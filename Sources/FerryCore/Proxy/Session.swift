@@ -394,9 +394,11 @@ public final class Session: EventHandler, TimerTarget {
         pumpFromFailed()
     }
 
+    /// Everything the failed side sent has been read and handed to the survivor.
+    private var failedSideDrained: Bool { (failed == .client ? up : down).finished }
+
     private func pumpFromFailed() {
-        let inbound = failed == .client ? up : down
-        if inbound.finished { return awaitAcknowledged() }
+        if failedSideDrained { return awaitAcknowledged() }
         // Unlimited now: the rate a client paid for does not keep a dead session open.
         let outcome = failed == .client
             ? up.run(from: client, to: server, runtime.relay, allowSplice: !serverIsUnix)
@@ -467,10 +469,7 @@ public final class Session: EventHandler, TimerTarget {
             abandonServer(failed: true, cause: .timedOut)
             connectNext()
         case .relaying:
-            if failed != .none {
-                let inbound = failed == .client ? up : down
-                if inbound.finished { return awaitAcknowledged() }
-            }
+            if failed != .none && failedSideDrained { return awaitAcknowledged() }
             // Activity only stamps `lastActivity`; the deadline is checked lazily here.
             let deadline = lastActivity &+ route.idleTimeout
             if now >= deadline {
