@@ -167,6 +167,48 @@ final class RelayRecoveryTests: IntegrationCase {
         }
     }
 
+    /// A server that resets while its client has not yet taken the bytes before the reset: the
+    /// client is owed them (above), but the server holds nothing for that session any more. Its
+    /// slot must be free at once, not at proxy_timeout: with max_conns=1 the next client is
+    /// served while the first still dawdles, and show stat counts no session on the server.
+    /// (Its socket stays open while it still holds unread bytes for the client.)
+    func testAServerThatResetFreesItsSlotWhileItsClientTakesTheLastBytes() throws {
+        let connections = Box(0)
+        let flooded = Box(false)
+        let b = try scripted { fd in
+            var n = 0
+            connections.update { $0 += 1; n = $0 }
+            if n == 1 {
+                if Self.fill(fd) > 0 { flooded.value = true }
+                var l = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+            } else {
+                let banner = TestBackend.banner("second-client")
+                _ = send(fd, banner, banner.count, Int32(MSG_NOSIGNAL))
+                usleep(500_000)
+            }
+        }
+        let f = try ferry("""
+            upstream u { server 127.0.0.1:\(b.port) max_conns=1 name=b; }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 20s; }
+            """, main: "admin_socket @DIR@/admin.sock;", environment: ["FERRY_RELAY": "copy"])
+        let first = try TestClient(fd: Self.smallReceiveBufferSocket(to: f.listenPort), timeout: 5)
+        defer { first.close() }
+        XCTAssertTrue(waitUntil(timeout: 8) { flooded.value }, "the backend could not fill the path")
+        usleep(300_000)   // its close (a reset) has reached ferry, which holds the bytes before it
+        var line = ""
+        XCTAssertTrue(waitUntil(timeout: 3) {
+            line = (try? AdminSocket.command(f.adminPath, "show stat"))?.split(separator: "\n").first { $0.hasPrefix("u,b,") }.map(String.init) ?? ""
+            return line.split(separator: ",", omittingEmptySubsequences: false).dropFirst(4).first == "0"
+        }, "show stat still counts a session on the server that reset: \(line)")
+        XCTAssertEqual(try bannerThrough(f.listenPort, timeout: 3), "second-client",
+                       "max_conns=1 turned away a client while the only session on the server was its reset being passed on")
+        // The first client still gets every byte before the reset, and then the reset.
+        let (got, ending) = Self.readToEnd(first.fd, limit: 64 << 20, timeout: 5)
+        XCTAssertGreaterThan(got.count, 0)
+        XCTAssertEqual(ending, .reset, "the first client should end with the backend's reset")
+    }
+
     /// A client socket whose receive buffer is small, so what it has not read stays in ferry.
     static func smallReceiveBufferSocket(to port: UInt16) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

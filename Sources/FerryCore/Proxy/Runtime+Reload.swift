@@ -238,7 +238,8 @@ extension Runtime {
         return rejoined
     }
 
-    /// Sessions kept on servers a reload dropped, by upstream name. They are still that
+    /// Sessions kept on servers a reload dropped, by upstream name (not those whose server
+    /// reset and gave its count back, as they count on no server line either). They are still that
     /// upstream's sessions, and its totals (show stat's BACKEND scur, ferry_upstream_sessions)
     /// count them, while no server line can. O(sessions): for the admin socket and metrics.
     func sessionsOnDroppedServers() -> [String: Int] {
@@ -247,16 +248,19 @@ extension Runtime {
         var s = sessions
         while let current = s {
             s = current.next
-            if current.upstream.retired && current.peer >= 0 { counts[current.upstream.name, default: 0] += 1 }
+            if current.upstream.retired && current.peer >= 0 && !current.serverSlotReleased { counts[current.upstream.name, default: 0] += 1 }
         }
         return counts
     }
 
     /// Moves `s` to server `j` of `u`, `map` taking its upstream's server indices to `u`'s. The
-    /// count moves with it: it was opened once on the old server and is closed once, on `u`'s.
+    /// count moves with it: it was opened once on the old server and is closed once, on `u`'s
+    /// (a session whose server reset gave its count back already: it has none to move).
     private func move(_ s: Session, to u: Upstream, peer j: Int, map: [Int?]) {
-        s.upstream.scheduler.sessionClosed(s.peer)
-        u.scheduler.sessionOpened(j)
+        if !s.serverSlotReleased {
+            s.upstream.scheduler.sessionClosed(s.peer)
+            u.scheduler.sessionOpened(j)
+        }
         renumberAttempts(s, to: u, map: map)
         s.upstream = u
         s.peer = j

@@ -54,6 +54,11 @@ public final class Session: EventHandler, TimerTarget {
     let client: Socket
     var server = Socket(FileDescriptor(-1))
     var phase: Phase = .connecting
+    /// The server reset (or failed) while the client still takes the bytes before it: the
+    /// server holds nothing for this session any more, so its count (active, max_conns,
+    /// least_conn) was given back then, not at the session's end (see `abort`).
+    /// Declared here, with `unackedSeen`, where alignment padding holds it.
+    var serverSlotReleased = false
     /// After a reset (`abort`), the survivor's unacknowledged bytes at the last look: fewer now
     /// is progress. Declared here, where it fills alignment padding before `peer`.
     var unackedSeen: Int32 = 0
@@ -385,7 +390,15 @@ public final class Session: EventHandler, TimerTarget {
         failed = failedIsClient ? .client : .server
         failedReason = reason
         let relay = runtime.relay
-        if failedIsClient { down.release(relay) } else { up.release(relay) }
+        if failedIsClient {
+            down.release(relay)
+        } else {
+            up.release(relay)
+            // A client that reads slowly, or not at all, must not keep a crashed server's slot
+            // for up to proxy_timeout: under max_conns that would turn away clients it can serve.
+            upstream.scheduler.sessionClosed(peer)
+            serverSlotReleased = true
+        }
         if let limit = rateLimit {
             // Dropped, so neither its timer nor a run already queued pumps again (see its timerFired).
             runtime.loop.timers.cancel(limit)
@@ -447,6 +460,7 @@ public final class Session: EventHandler, TimerTarget {
     /// unacknowledged bytes then never moves again), or a Unix socket, whose count is of bytes
     /// its reader has not read and whose close is no reset.
     private func awaitAcknowledged() {
+        if failed == .server { closeFailedServer() }
         let survivor = failed == .client ? server : client
         guard survivor.isOpenTCP(), let queued = survivor.unacknowledgedBytes(), queued > 0 else {
             return end(failedReason, relayReset: true)
@@ -459,6 +473,15 @@ public final class Session: EventHandler, TimerTarget {
         if now >= deadline { return end(failedReason, relayReset: true) }
         let poll = min(Session.unackedPollMax, max(Session.unackedPoll, (now &- lastActivity) / 8))
         runtime.loop.timers.schedule(self, at: min(deadline, now &+ poll))
+    }
+
+    /// Everything the server sent before it failed has been read: its socket has nothing more
+    /// to give, and a client that dawdles over the last bytes need not hold its descriptor.
+    private func closeFailedServer() {
+        guard server.fd.rawValue >= 0 else { return }
+        runtime.loop.deregister(server.fd)
+        server.closeWithReset()
+        server = Socket(FileDescriptor(-1))
     }
 
     // MARK: timers
@@ -506,7 +529,7 @@ public final class Session: EventHandler, TimerTarget {
         }
         if let limits = route.limits, limits.holdsCounts { limits.release(clientKey) }
         if peer >= 0 {
-            upstream.scheduler.sessionClosed(peer)
+            if !serverSlotReleased { upstream.scheduler.sessionClosed(peer) }
             upstream.stats[peer].bytesToServer &+= up.bytes
             upstream.stats[peer].bytesToClient &+= down.bytes
         }
