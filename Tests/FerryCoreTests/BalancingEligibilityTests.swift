@@ -82,6 +82,8 @@ final class BalancingEligibilityTests: XCTestCase {
         var s = Scheduler(method: .roundRobin, peers: [server(maxFails: 1, failTimeout: 10 * second), server()], seed: 0)
         s.connectFailed(0, now: 0)
         XCTAssertEqual(sequence(&s, 2, now: 5 * second), "bb")
+        // a's share comes back one unit per selection (nginx's effective weight): b first.
+        XCTAssertEqual(sequence(&s, 1, now: 11 * second), "b")
         XCTAssertEqual(s.select(client: .none, now: 11 * second, tried: TriedSet()), 0, "the trial")
         s.connectFailed(0, now: 11 * second)
         XCTAssertEqual(s.peers[0].fails, 2)

@@ -52,8 +52,13 @@ public protocol Balancer {
     mutating func select(peers: [PeerView], client: ClientKey, isEligible: (Int) -> Bool) -> Int?
     /// Feedback phase: weights or the server list changed (admin, agent, reload).
     mutating func peersChanged(_ peers: [PeerView])
+    /// Feedback phase: a connect to `index` failed and passive failure accounting is on.
+    /// `penalty` is the weight nginx takes off for it (weight / max_fails); methods that do
+    /// not shape shares by recent failures ignore it.
+    mutating func connectFailed(_ index: Int, penalty: Int, peers: [PeerView])
 }
 
 extension Balancer {
     public mutating func peersChanged(_ peers: [PeerView]) {}
+    public mutating func connectFailed(_ index: Int, penalty: Int, peers: [PeerView]) {}
 }

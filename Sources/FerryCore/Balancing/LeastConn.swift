@@ -2,7 +2,8 @@
 // eligible server with the smallest active/weight wins, compared by cross-multiplication so
 // no division or rounding is involved; when several tie, smooth weighted round robin among
 // just the tied ones decides, so equal servers with no sessions are still taken in turn
-// (and weighted turn) rather than always the first.
+// (and weighted turn) rather than always the first. Recent failures lower a server's share of
+// that tie-break as they do in round robin (nginx's effective weight).
 
 public struct LeastConn: Balancer {
     private var tieBreak: RoundRobin
@@ -39,5 +40,11 @@ public struct LeastConn: Balancer {
 
     public mutating func peersChanged(_ peers: [PeerView]) {
         tieBreak.peersChanged(peers)
+    }
+
+    /// As in nginx, a failure lowers the server's share of the tie-break only; the load
+    /// comparison itself uses the full weight.
+    public mutating func connectFailed(_ index: Int, penalty: Int, peers: [PeerView]) {
+        tieBreak.connectFailed(index, penalty: penalty, peers: peers)
     }
 }

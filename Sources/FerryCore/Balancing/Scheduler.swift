@@ -67,9 +67,17 @@ public struct Scheduler {
     /// its only server out would turn every client away for fail_timeout after one failed
     /// connect, even once the server is back (a restart, a full backlog).
     /// Servers deleted over the admin socket stay in `peers` as tombstones; they do not count.
+    /// The method hears of it too, so round robin can lower the server's share for a while
+    /// (nginx's effective weight, see RoundRobin).
     public mutating func connectFailed(_ peer: Int, now: UInt64) {
-        guard peers.count - removedCount > 1 else { return }
+        guard peers.count - removedCount > 1, peers[peer].maxFails > 0 else { return }
         Eligibility.recordFailure(&peers[peer], now: now)
+        let penalty = peers[peer].weight / peers[peer].maxFails
+        if peers[peer].backup {
+            backup.connectFailed(position[peer], penalty: penalty)
+        } else {
+            primary.connectFailed(position[peer], penalty: penalty)
+        }
     }
 
     /// The connect to `peer` succeeded; clears the failure count after a trial (nginx).
@@ -212,6 +220,12 @@ struct PeerGroup {
     mutating func set(_ member: Int, _ view: PeerView, notify: Bool) {
         views[member] = view
         if notify { stale = true }
+    }
+
+    /// Passes a failed connect to the method. The views are current even while `stale`; a
+    /// pending weight notice can wait for the next selection as usual.
+    mutating func connectFailed(_ member: Int, penalty: Int) {
+        balancer.connectFailed(member, penalty: penalty, peers: views)
     }
 
     /// Tells the method the views changed (weights or identities).
