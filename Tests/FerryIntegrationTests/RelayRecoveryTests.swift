@@ -138,16 +138,7 @@ final class RelayRecoveryTests: IntegrationCase {
     /// and the client resetting too (its count of unacknowledged bytes then never moves).
     func testAResetBeingPassedOnEndsWithAResetWhateverEndsIt() throws {
         for ending in ["shutdown sessions", "client resets"] {
-            let flooded = Box(false)
-            let flooder = try scripted { fd in
-                if Self.fill(fd) > 0 { flooded.value = true }
-                var l = linger(l_onoff: 1, l_linger: 0)
-                setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
-            }
-            let f = try ferry("""
-                upstream u { server 127.0.0.1:\(flooder.port) name=b; }
-                server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 20s; }
-                """, main: "admin_socket @DIR@/admin.sock;", environment: ["FERRY_RELAY": "copy"])
+            let (f, flooder, flooded) = try ferryBeforeAResettingFlooder()
             let idleDescriptors = f.openFDCount()
             let c = try TestClient(fd: Self.smallReceiveBufferSocket(to: f.listenPort), timeout: 5)
             defer { c.close() }
@@ -207,6 +198,47 @@ final class RelayRecoveryTests: IntegrationCase {
         let (got, ending) = Self.readToEnd(first.fd, limit: 64 << 20, timeout: 5)
         XCTAssertGreaterThan(got.count, 0)
         XCTAssertEqual(ending, .reset, "the first client should end with the backend's reset")
+    }
+
+    /// `del server` must wait for a session still passing the server's reset on to its client:
+    /// the slot is free by then (above), but the session is still the server's, listed by `show
+    /// sessions` and reporting its bytes to that server when it ends. Once the client has taken
+    /// the bytes and the reset, the deletion goes through.
+    func testDeleteServerWaitsForASessionPassingItsResetOn() throws {
+        let (f, _, flooded) = try ferryBeforeAResettingFlooder()
+        let c = try TestClient(fd: Self.smallReceiveBufferSocket(to: f.listenPort), timeout: 5)
+        defer { c.close() }
+        XCTAssertTrue(waitUntil(timeout: 6) { flooded.value }, "the backend could not fill the path")
+        usleep(300_000)   // ferry has met the backend's reset and holds the bytes before it
+        _ = try AdminSocket.command(f.adminPath, "set server u/b state maint")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "del server u/b"),
+                       "Server still has connections attached to it, cannot remove it.\n\n")
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "show sessions").contains(" u b "),
+                      "the session passing the reset on should still be listed")
+        let (got, end) = Self.readToEnd(c.fd, limit: 64 << 20, timeout: 5)
+        XCTAssertGreaterThan(got.count, 0)
+        XCTAssertEqual(end, .reset)
+        var answer = ""
+        XCTAssertTrue(waitUntil(timeout: 3) {
+            answer = (try? AdminSocket.command(f.adminPath, "del server u/b")) ?? ""
+            return answer.hasPrefix("Server deleted.")
+        }, "once the session is over the server can be deleted: \(answer)")
+    }
+
+    /// ferry (copy relay, admin socket) before one server `u/b` that fills the path to its
+    /// client, which is not reading, and then resets: the bytes before the reset wait in ferry.
+    func ferryBeforeAResettingFlooder() throws -> (FerryInstance, ScriptedBackend, flooded: Box<Bool>) {
+        let flooded = Box(false)
+        let flooder = try scripted { fd in
+            if Self.fill(fd) > 0 { flooded.value = true }
+            var l = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+        }
+        let f = try ferry("""
+            upstream u { server 127.0.0.1:\(flooder.port) name=b; }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 20s; }
+            """, main: "admin_socket @DIR@/admin.sock;", environment: ["FERRY_RELAY": "copy"])
+        return (f, flooder, flooded)
     }
 
     /// A client socket whose receive buffer is small, so what it has not read stays in ferry.

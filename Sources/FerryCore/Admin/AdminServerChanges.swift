@@ -78,7 +78,12 @@ enum AdminServerChanges {
         case .success(let (u, i)):
             let p = u.scheduler.peers[i]
             guard p.admin == .maint else { return .error("Only servers in maintenance mode can be deleted.") }
-            guard p.active == 0 else { return .error("Server still has connections attached to it, cannot remove it.") }
+            // `active` alone is not enough: a server that reset gives its slot back while its
+            // client is still taking the bytes before the reset (Session.abort). Such a session
+            // still shows in `show sessions` and reports its bytes to this server at its end.
+            guard p.active == 0, runtime.sessions(on: u, peer: i).isEmpty else {
+                return .error("Server still has connections attached to it, cannot remove it.")
+            }
             u.removeServer(i)
             runtime.health?.serverRemoved(u, index: i)
             runtime.log.log(.notice, "admin_del_server") { $0.add("upstream", u.name); $0.add("server", u.serverNames[i]) }
