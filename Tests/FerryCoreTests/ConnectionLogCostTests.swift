@@ -25,6 +25,7 @@ final class ConnectionLogCostTests: XCTestCase {
                 let r = ConnectionRecord(timeMillis: WallClock.nowMilliseconds(), listener: "127.0.0.1:12000", localHost: "127.0.0.1", localPort: "12000",
                                          client: ClientKey(ipv4: 127, 0, 0, UInt8(i & 0xFF)), clientPort: UInt16(i & 0x7FFF),
                                          upstream: upstream, attempts: log, sessionNanos: UInt64(i) * 1000, bytesFromClient: 200, bytesToClient: 56,
+                                         bytesWrittenToServer: 200, bytesWrittenToClient: 56,
                                          reason: .clientClosed, connection: UInt64(i))
                 let t1 = MonotonicClock.now()
                 let line = render(r)

@@ -108,4 +108,65 @@ final class NginxLogCompatibilityTests: IntegrationCase {
             XCTAssertLessThan(abs(fm - nm), 60, "\(s): both logged now")
         }
     }
+
+    /// nginx's $bytes_sent and $upstream_bytes_sent count what was written, not what was read:
+    /// the PROXY header sent to the server counts, and bytes still held when the client resets
+    /// do not count as sent to it. Both programs are held to the same rules, each measured on
+    /// its own sessions (header lengths and buffer sizes differ).
+    func testByteCountsAreWhatWasWrittenAsInNginx() throws {
+        guard NginxInstance.available else { throw XCTSkip("nginx with the stream module is not installed") }
+        let dir = try temporaryDirectory(self, "ferry-nginx-bytes")
+        let echo = try backend("e", .echo)
+        let flooded = Box(false)
+        let flooder = try scripted { fd in
+            if RelayRecoveryTests.fill(fd) > 0 { flooded.value = true }
+            usleep(1_500_000)   // keeps the connection open while the client resets
+        }
+        func stream(_ log: String, _ ports: (String, String)) -> String {
+            """
+            log_format bytes '$bytes_sent $bytes_received $upstream_bytes_sent $upstream_bytes_received';
+            access_log \(log) bytes;
+            server { listen \(ports.0); proxy_pass 127.0.0.1:\(echo.port); proxy_protocol on; }
+            server { listen \(ports.1); proxy_pass 127.0.0.1:\(flooder.port); }
+            """
+        }
+        let ports = try distinctFreePorts(3)
+        let nginx = try NginxInstance(stream: stream(dir + "/nginx.log", ("127.0.0.1:\(ports[0])", "127.0.0.1:\(ports[1])")),
+                                      prefix: dir, ports: [ports[0], ports[1]])
+        defer { nginx.stop() }
+        let f = try ferry(stream(dir + "/ferry.log", ("127.0.0.1:\(ports[2])", "LISTEN")))
+        for (name, proxied, flooding, log) in [("nginx", ports[0], ports[1], dir + "/nginx.log"),
+                                               ("ferry", ports[2], f.listenPort, dir + "/ferry.log")] {
+            // 1. A PROXY header goes out before "hello"; the echo brings both back.
+            let c = try TestClient.connect(proxied)
+            try c.send("hello")
+            var header: [UInt8] = []
+            while header.last != UInt8(ascii: "\n") && header.count < 120 { header += try c.receive(exactly: 1) }
+            XCTAssertEqual(try c.receive(exactly: 5), Array("hello".utf8), name)
+            c.close()
+            let out = header.count + 5
+            // 2. The client stops reading, the server fills the path, the client resets.
+            flooded.value = false
+            let d = try TestClient(fd: RelayRecoveryTests.smallReceiveBufferSocket(to: flooding), timeout: 5)
+            XCTAssertTrue(waitUntil(timeout: 8) { flooded.value }, "\(name): the server could not fill the path")
+            var readable: Int32 = 0
+            _ = ioctl(d.fd, UInt(FIONREAD), &readable)
+            d.reset()
+
+            var lines: [[UInt64]] = []
+            XCTAssertTrue(waitUntil(timeout: 5) {
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                lines = text.split(separator: "\n").map { $0.split(separator: " ").compactMap { UInt64($0) } }
+                return lines.count >= 2
+            }, "\(name): two log lines expected, got \(lines)")
+            guard lines.count == 2, lines.allSatisfy({ $0.count == 4 }) else { XCTFail("\(name): \(lines)"); continue }
+            let proxy = lines.first { $0[1] == 5 } ?? [], flood = lines.first { $0[1] == 0 } ?? []
+            // $bytes_sent $bytes_received $upstream_bytes_sent $upstream_bytes_received
+            XCTAssertEqual(proxy, [UInt64(out), 5, UInt64(out), UInt64(out)], "\(name): the PROXY header counts as written to the server")
+            guard flood.count == 4 else { XCTFail("\(name): no line for the reset session: \(lines)"); continue }
+            XCTAssertGreaterThanOrEqual(flood[0], UInt64(readable), "\(name): the client could read more than was counted as sent")
+            XCTAssertLessThan(flood[0], flood[3], "\(name): bytes held when the client reset counted as sent to it")
+            XCTAssertEqual(flood[2], 0, name)
+        }
+    }
 }

@@ -18,8 +18,14 @@ public struct ConnectionRecord {
     public var upstream: Upstream?
     public var attempts: AttemptLog
     public var sessionNanos: UInt64
+    /// Bytes read from the client, and from the server (for the client).
     public var bytesFromClient: UInt64
     public var bytesToClient: UInt64
+    /// Bytes written to the server (with a PROXY header ferry sent) and to the client: nginx's
+    /// $upstream_bytes_sent and $bytes_sent count writes, so these leave out bytes an abnormal
+    /// end dropped.
+    public var bytesWrittenToServer: UInt64
+    public var bytesWrittenToClient: UInt64
     public var reason: SessionEnd
     /// $connection: the serial number of the accepted connection.
     public var connection: UInt64
@@ -28,11 +34,12 @@ public struct ConnectionRecord {
 
     public init(timeMillis: Int64, listener: String, localHost: String, localPort: String, client: ClientKey,
                 clientPort: UInt16?, upstream: Upstream?, attempts: AttemptLog, sessionNanos: UInt64,
-                bytesFromClient: UInt64, bytesToClient: UInt64, reason: SessionEnd, connection: UInt64,
-                origin: ClientOrigin? = nil) {
+                bytesFromClient: UInt64, bytesToClient: UInt64, bytesWrittenToServer: UInt64,
+                bytesWrittenToClient: UInt64, reason: SessionEnd, connection: UInt64, origin: ClientOrigin? = nil) {
         self.timeMillis = timeMillis; self.listener = listener; self.localHost = localHost; self.localPort = localPort
         self.client = client; self.clientPort = clientPort; self.upstream = upstream; self.attempts = attempts
         self.sessionNanos = sessionNanos; self.bytesFromClient = bytesFromClient; self.bytesToClient = bytesToClient
+        self.bytesWrittenToServer = bytesWrittenToServer; self.bytesWrittenToClient = bytesWrittenToClient
         self.reason = reason; self.connection = connection; self.origin = origin
     }
 
@@ -112,7 +119,7 @@ public struct ConnectionRecord {
         case .remotePort: if let p = clientPort { b.append(number: UInt64(p)) }
         case .serverAddr: b.append(localHost, escape: escape)
         case .serverPort: b.append(localPort, escape: escape)
-        case .bytesSent: b.append(number: bytesToClient)
+        case .bytesSent: b.append(number: bytesWrittenToClient)
         case .bytesReceived: b.append(number: bytesFromClient)
         case .sessionTime: b.append(fixed: sessionNanos / 1_000_000, places: 3)
         case .status: b.append(number: reason.status)
@@ -158,7 +165,7 @@ public struct ConnectionRecord {
             }
         case .upstreamBytesSent:
             return perAttempt(&b, noServer: { b in b.append("0") }) { b, _, a in
-                b.append(number: a.outcome == .connected ? bytesFromClient : 0)
+                b.append(number: a.outcome == .connected ? bytesWrittenToServer : 0)
             }
         case .upstreamBytesReceived:
             return perAttempt(&b, noServer: { b in b.append("0") }) { b, _, a in

@@ -81,7 +81,8 @@ public struct Pump {
     var heldOffset: Int32 = 0
     var heldLength: Int32 = 0
     var pipe: Pipe? = nil
-    var pipeBytes: Int32 = 0
+    // The one-byte fields sit in the optional pipe's padding, and the two Int32s after them,
+    // so the pump stays 48 bytes: it is paid twice per held connection.
     var transport: Transport = .copy
     var largeReads: UInt8 = 0
     var smallReads: UInt8 = 0
@@ -91,7 +92,20 @@ public struct Pump {
     /// The source sent FIN; it is relayed once nothing is held.
     var sourceEnded = false
     var finished = false
+    var pipeBytes: Int32 = 0
+    /// What was written to the destination differs from what was read by what this direction
+    /// added itself (a PROXY header: +) and what it dropped, unsent, at an abnormal end (-).
+    /// Bytes still held are not in it yet; `written` takes them off.
+    var writtenAdjustment: Int32 = 0
+    /// Bytes read from the source. Never goes down: the metrics' byte counters are fed from it.
     public internal(set) var bytes: UInt64 = 0
+
+    /// Bytes the destination's socket accepted: nginx's $bytes_sent and $upstream_bytes_sent
+    /// count writes, so a PROXY header counts and bytes lost at an abnormal end do not.
+    public var written: UInt64 {
+        let pending = Int64(held == nil ? 0 : heldLength - heldOffset) + Int64(pipeBytes)
+        return UInt64(max(0, Int64(bytes) + Int64(writtenAdjustment) - pending))
+    }
 
     public init() {}
 
@@ -165,7 +179,10 @@ public struct Pump {
         var sent = 0
         do {
             if case .done(let k) = try dst.send(from: ctx.scratch, count: n) { sent = k }
-        } catch { throw PumpFailure(outcome: .destinationFailed(error)) }
+        } catch {
+            writtenAdjustment -= Int32(n)   // read into scratch, never held: lost with the session
+            throw PumpFailure(outcome: .destinationFailed(error))
+        }
         if sent < n {
             let b = ctx.buffers.borrow()
             b.copyMemory(from: ctx.scratch + sent, byteCount: n - sent)
@@ -283,7 +300,8 @@ public struct Pump {
     }
 
     /// Puts `prefix` (a PROXY header) in front of whatever is held, borrowing a buffer if
-    /// needed. Not counted as relayed bytes. Precondition: no pipe in use (before relaying).
+    /// needed. Not counted in `bytes` (nothing was read), but in `written` once sent.
+    /// Precondition: no pipe in use (before relaying).
     mutating func prepend(_ prefix: [UInt8], _ ctx: RelayContext) {
         precondition(pipeBytes == 0, "prepend: pipe in use")
         let b = held ?? ctx.buffers.borrow()
@@ -294,14 +312,20 @@ public struct Pump {
         held = b
         heldOffset = 0
         heldLength = Int32(prefix.count + kept)
+        writtenAdjustment += Int32(prefix.count)
     }
 
     /// Gives back whatever is borrowed; bytes still held are lost with the session. `bytes`
     /// keeps counting them: it is what was read (nginx's $bytes_received counts reads too), and
-    /// the metrics' byte counters, fed from it, must never go down.
+    /// the metrics' byte counters, fed from it, must never go down; `written` leaves them out.
     mutating func release(_ ctx: RelayContext) {
-        if let b = held { ctx.buffers.giveBack(b); held = nil }
+        if let b = held {
+            writtenAdjustment -= heldLength - heldOffset
+            ctx.buffers.giveBack(b)
+            held = nil
+        }
         if let p = pipe {
+            writtenAdjustment -= pipeBytes
             if pipeBytes > 0 { ctx.pipes.discard(p) } else { ctx.pipes.giveBack(p) }
             pipe = nil
             pipeBytes = 0

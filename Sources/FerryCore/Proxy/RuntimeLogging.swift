@@ -42,7 +42,8 @@ extension Runtime {
             localHost: local?.host ?? listener.logging.localHost, localPort: local?.port ?? listener.logging.localPort,
             client: s.clientKey, clientPort: s.clientKey == .none ? nil : s.clientPort,
             upstream: s.upstream, attempts: s.attemptLog, sessionNanos: loop.now &- s.startedAt,
-            bytesFromClient: s.up.bytes, bytesToClient: s.down.bytes, reason: reason, connection: s.connection,
+            bytesFromClient: s.up.bytes, bytesToClient: s.down.bytes, bytesWrittenToServer: s.up.written,
+            bytesWrittenToClient: s.down.written, reason: reason, connection: s.connection,
             origin: s.origin)
         connectionLog.write(record, to: listener.logging.targets)
     }
@@ -60,7 +61,7 @@ extension Runtime {
             localHost: localHost, localPort: localPort,
             client: peer.clientKey, clientPort: peer.isUnix ? nil : peer.port,
             upstream: nil, attempts: AttemptLog(), sessionNanos: 0,
-            bytesFromClient: 0, bytesToClient: 0, reason: reason, connection: acceptedTotal, origin: origin)
+            bytesFromClient: 0, bytesToClient: 0, bytesWrittenToServer: 0, bytesWrittenToClient: 0, reason: reason, connection: acceptedTotal, origin: origin)
         connectionLog.write(record, to: listener.logging.targets)
     }
 
