@@ -18,9 +18,9 @@ def compare_py():
         sys.exit(f"bench: the shared yardstick is not at {p}; set FERRY_COMPARE to compare.py")
     return os.path.abspath(p)
 
-def run_compare(args, proxies, scenarios, env_extra=None, rounds=None):
+def run_compare(args, proxies, scenarios, env_extra=None, rounds=None, ferry_bin=None):
     out = tempfile.mktemp(suffix=".json")
-    cmd = [sys.executable, compare_py(), "--ferry-bin", os.path.abspath(args.ferry_bin),
+    cmd = [sys.executable, compare_py(), "--ferry-bin", os.path.abspath(ferry_bin or args.ferry_bin),
            "--rounds", str(rounds or args.rounds), "--secs", str(args.secs),
            "--proxies", proxies, "--scenarios", scenarios, "--hold", str(args.hold), "--json", out]
     env = dict(os.environ, **(env_extra or {}))
@@ -77,6 +77,14 @@ def main():
         _, s = run_compare(a, "ferry", "rr,bulk", {"FERRY_RELAY": mode}, rounds=1)
         modes[mode] = s.get("ferry", {})
 
+    # busy_polling against the default, each beside HAProxy in its own run (rounds as the main table).
+    polled = {}
+    wrapper = os.path.join(ROOT, "bench", "with-busy-polling.sh")
+    for label, binary, env in (("busy_polling off (default)", None, None),
+                               ("ferry, busy_polling 50us", wrapper, {"FERRY_BENCH_BIN": os.path.abspath(a.ferry_bin)})):
+        _, s = run_compare(a, ",".join(["ferry"] + [p for p in peers if p == "haproxy"]), "lat,rr,conn", env, ferry_bin=binary)
+        polled[label] = s
+
     best = {}
     for key, better in (("rr_ops_s", max), ("rr_cpu_us_per_msg", min), ("conn_s", max), ("conn_cpu_us_per_conn", min),
                         ("bulk_gbit_s", max), ("bulk_cpu_s_per_gb", min), ("lat_p50_us", min), ("hold_bytes_per_conn", min)):
@@ -118,6 +126,22 @@ def main():
               "| mode | rr msg/s | rr CPU us/msg | bulk Gbit/s | bulk CPU s/GB |", "|---|---|---|---|---|"]
     for mode, s in modes.items():
         lines.append(f"| {mode} | {s.get('rr_ops_s', '-')} | {s.get('rr_cpu_us_per_msg', '-')} | {s.get('bulk_gbit_s', '-')} | {s.get('bulk_cpu_s_per_gb', '-')} |")
+    lines.append("")
+    lines += ["## busy_polling", "",
+              "`busy_polling 50us;` keeps the loop polling for 50 us after events before it sleeps. On this",
+              "virtual machine an idle vCPU takes tens of microseconds to wake, and a relayed ping-pong wakes",
+              "the balancer twice per round trip, which is most of the latency every balancer adds here.",
+              "Polling costs CPU between events that come within the window (none when idle), so it is off",
+              "by default; HAProxy's `busy-polling` (not measured here) polls always. Each row pair is one",
+              "compare.py run; `bench/with-busy-polling.sh` adds the directive to the file compare.py writes.", "",
+              "| run | balancer | lat p50 us | lat p99 us | rr msg/s | rr CPU us/msg | conn/s | conn CPU us/conn |",
+              "|---|---|---|---|---|---|---|---|"]
+    for label, s in polled.items():
+        for name in ("ferry", "haproxy"):
+            r = s.get(name)
+            if r:
+                lines.append(f"| {label} | {name} | {r.get('lat_p50_us', '-')} | {r.get('lat_p99_us', '-')} | {r.get('rr_ops_s', '-')} | "
+                             f"{r.get('rr_cpu_us_per_msg', '-')} | {r.get('conn_s', '-')} | {r.get('conn_cpu_us_per_conn', '-')} |")
     lines.append("")
     lines += work_section(a)
     open(a.out, "w").write("\n".join(lines))

@@ -138,6 +138,27 @@ final class ConfigFilesTests: XCTestCase {
         }
     }
 
+    func testBusyPollingTakesMicrosecondsOrNginxTimesAndRoundTrips() throws {
+        func load(_ value: String) throws -> Config {
+            try ConfigLoader.load(text: "busy_polling \(value);\nserver { listen 80; proxy_pass 127.0.0.1:1; }",
+                                  environment: offlineEnvironment(files: [:])).config
+        }
+        for (value, micros) in [("50us", 50), ("1ms", 1000), ("10ms", 10_000), ("off", 0)] {
+            let config = try load(value)
+            XCTAssertEqual(config.busyPollingMicros, micros, value)
+            let again = try ConfigLoader.load(text: ConfigRenderer.render(config), environment: offlineEnvironment(files: [:]))
+            XCTAssertEqual(again.config.busyPollingMicros, micros, "ferry -T output of \(value)")
+        }
+        XCTAssertEqual(try ConfigLoader.load(text: "server { listen 80; proxy_pass 127.0.0.1:1; }",
+                                             environment: offlineEnvironment(files: [:])).config.busyPollingMicros, 0, "off unless asked for")
+        for value in ["fast", "0us", "0", "11ms", "1s", "-5us", "on"] {
+            XCTAssertThrowsError(try load(value), value) {
+                XCTAssertEqual("\($0)", "\"busy_polling\" directive invalid value \"\(value)\" in ferry.conf:1:14; "
+                               + "write \"off\" or a time from 1us to 10ms, such as \"50us\"")
+            }
+        }
+    }
+
     func testCheckPrintsLikeNginx() throws {
         var out = "", err = ""
         let ok = ConfigCheck.test(path: "t.conf", dump: true, environment: offlineEnvironment(files: [

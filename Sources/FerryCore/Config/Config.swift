@@ -275,6 +275,10 @@ public struct Config: Equatable, Sendable {
     /// How long SIGTERM waits for sessions before ending them (nginx's worker_shutdown_timeout,
     /// which nginx leaves unlimited; ferry bounds it so a stop always completes).
     public var shutdownTimeout: Duration = .seconds(30)
+    /// `busy_polling TIME;`: after events, how long (microseconds) the loop polls without
+    /// sleeping before it waits in the kernel; 0 = off, the default (HAProxy's `busy-polling`,
+    /// bounded; see EventLoop.busyPollNanos).
+    public var busyPollingMicros: Int = 0
     /// `pid FILE;`: where ferry writes its process id, read by `ferry -s reload|stop|quit`.
     public var pidFile: String? = nil
     public var upstreams: [UpstreamConfig] = []

@@ -12,6 +12,7 @@ public enum ConfigRenderer {
         if let n = config.workerRlimitNofile { out += "worker_rlimit_nofile \(n);\n" }
         if let pid = config.pidFile { out += line(0, "pid", pid) }
         out += "worker_shutdown_timeout \(config.shutdownTimeout);\n"
+        if config.busyPollingMicros > 0 { out += "busy_polling \(config.busyPollingMicros)us;\n" }
         if let log = config.errorLog { out += line(0, "error_log", log.path, log.level.rawValue) }
         if let admin = config.adminSocket { out += line(0, "admin_socket", admin.path, "mode=0" + String(admin.mode, radix: 8)) }
         if let m = config.metricsListen { out += line(0, "metrics_listen", m.address.written) }

@@ -49,6 +49,7 @@ enum DirectiveTable {
         DirectiveSpec("worker_rlimit_nofile", [.main], .exactly(1), once: true, ConfigBuilder.workerRlimitNofile),
         DirectiveSpec("pid", [.main], .exactly(1), once: true, ConfigBuilder.pidFile),
         DirectiveSpec("worker_shutdown_timeout", [.main], .exactly(1), once: true, ConfigBuilder.workerShutdownTimeout),
+        DirectiveSpec("busy_polling", [.main], .exactly(1), once: true, ConfigBuilder.busyPolling),
         DirectiveSpec("error_log", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.errorLog),
         DirectiveSpec("admin_socket", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.adminSocket),
         DirectiveSpec("metrics_listen", [.main, .stream], .exactly(1), once: true, ConfigBuilder.metricsListen),
