@@ -52,4 +52,32 @@ final class BalancingLeastConnTests: XCTestCase {
         var s = Scheduler(method: .leastConn, peers: peers, seed: 0)
         XCTAssertEqual(openSessions(&s, 4), "abbb")
     }
+
+    /// nginx's effective weight under least_conn: a failure lowers the server's share of the
+    /// tie-break only. Back from fail_timeout with no sessions against b's two, a wins on load
+    /// by its full weight, with no tie and so no ramp; at 6:2 they tie, and a's share, still
+    /// coming back, loses the tie-break to b. (Sequence from a model of nginx's
+    /// ngx_stream_upstream_get_least_conn_peer; without the lowered share a takes a seventh.)
+    func testAFailureLowersOnlyTheTieBreakShare() {
+        var peers = [server(weight: 3, maxFails: 1, failTimeout: 10 * second), server(weight: 1)]
+        peers[1].maxFails = 0
+        var s = Scheduler(method: .leastConn, peers: peers, seed: 0)
+        XCTAssertEqual(s.select(client: .none, now: 1 * second, tried: TriedSet()), 0)
+        s.sessionOpened(0)
+        s.connectFailed(0, now: 1 * second)
+        s.sessionClosed(0)
+        var tried = TriedSet()
+        tried.insert(0)
+        XCTAssertEqual(s.select(client: .none, now: 1 * second, tried: tried), 1, "the retry")
+        s.sessionOpened(1)
+        XCTAssertEqual(openSessions(&s, 1, now: 5 * second), "b", "a is out for fail_timeout")
+        var out = ""
+        for _ in 0..<10 {
+            let i = s.select(client: .none, now: 12 * second, tried: TriedSet())
+            if let i { s.sessionOpened(i); s.connectSucceeded(i, now: 12 * second) }
+            out += letter(i)
+        }
+        XCTAssertEqual(out, "aaaaaa" + "b" + "aaa")
+        XCTAssertEqual(s.peers.map(\.active), [9, 3])
+    }
 }

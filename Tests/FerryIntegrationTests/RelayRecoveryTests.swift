@@ -189,8 +189,8 @@ final class RelayRecoveryTests: IntegrationCase {
         usleep(300_000)   // its close (a reset) has reached ferry, which holds the bytes before it
         var line = ""
         XCTAssertTrue(waitUntil(timeout: 3) {
-            line = (try? AdminSocket.command(f.adminPath, "show stat"))?.split(separator: "\n").first { $0.hasPrefix("u,b,") }.map(String.init) ?? ""
-            return line.split(separator: ",", omittingEmptySubsequences: false).dropFirst(4).first == "0"
+            line = Self.showStatLine(f, "u,b,")
+            return Self.currentSessions(line) == "0"
         }, "show stat still counts a session on the server that reset: \(line)")
         XCTAssertEqual(try bannerThrough(f.listenPort, timeout: 3), "second-client",
                        "max_conns=1 turned away a client while the only session on the server was its reset being passed on")
@@ -209,7 +209,12 @@ final class RelayRecoveryTests: IntegrationCase {
         let c = try TestClient(fd: Self.smallReceiveBufferSocket(to: f.listenPort), timeout: 5)
         defer { c.close() }
         XCTAssertTrue(waitUntil(timeout: 6) { flooded.value }, "the backend could not fill the path")
-        usleep(300_000)   // ferry has met the backend's reset and holds the bytes before it
+        // ferry has met the backend's reset and holds the bytes before it: the slot is free.
+        var line = ""
+        XCTAssertTrue(waitUntil(timeout: 3) {
+            line = Self.showStatLine(f, "u,b,")
+            return Self.currentSessions(line) == "0"
+        }, "the server that reset still holds its slot: \(line)")
         _ = try AdminSocket.command(f.adminPath, "set server u/b state maint")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "del server u/b"),
                        "Server still has connections attached to it, cannot remove it.\n\n")
@@ -239,6 +244,16 @@ final class RelayRecoveryTests: IntegrationCase {
             server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 20s; }
             """, main: "admin_socket @DIR@/admin.sock;", environment: ["FERRY_RELAY": "copy"])
         return (f, flooder, flooded)
+    }
+
+    /// The `show stat` line that starts with `prefix` ("u,b,"), or "".
+    static func showStatLine(_ f: FerryInstance, _ prefix: String) -> String {
+        (try? AdminSocket.command(f.adminPath, "show stat"))?.split(separator: "\n").first { $0.hasPrefix(prefix) }.map(String.init) ?? ""
+    }
+
+    /// A `show stat` line's scur field: the sessions the server counts now.
+    static func currentSessions(_ line: String) -> Substring? {
+        line.split(separator: ",", omittingEmptySubsequences: false).dropFirst(4).first
     }
 
     /// A client socket whose receive buffer is small, so what it has not read stays in ferry.

@@ -9,6 +9,8 @@
 // fail_timeout (default max_fails=1: its weight fell to 0) is eased in over `weight`
 // attempts instead of taking its full share, plus the backlog of `current`, at once.
 // Whether a server may be chosen at all stays in Eligibility; this only shapes the share.
+// The deficits live here with the rotation, so a rebuild (reload, `add server`, a backup
+// change) starts both afresh while Eligibility's failure counts carry over.
 
 public struct RoundRobin: Balancer {
     /// Per server running score. Ineligible servers are not touched, so a server that comes
