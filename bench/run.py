@@ -81,7 +81,7 @@ def main():
     polled = {}
     wrapper = os.path.join(ROOT, "bench", "with-busy-polling.sh")
     for label, binary, env in (("busy_polling off (default)", None, None),
-                               ("ferry, busy_polling 50us", wrapper, {"FERRY_BENCH_BIN": os.path.abspath(a.ferry_bin)})):
+                               ("busy_polling 50us", wrapper, {"FERRY_BENCH_BIN": os.path.abspath(a.ferry_bin)})):
         _, s = run_compare(a, ",".join(["ferry"] + [p for p in peers if p == "haproxy"]), "lat,rr,conn", env, ferry_bin=binary)
         polled[label] = s
 
