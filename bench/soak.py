@@ -166,6 +166,7 @@ class Soak:
         self.admin_flooding = False
         self.metrics_flooding = False
         self.deleted = {}         # config server deleted with `del server` -> its open ineligible entry
+        self.valid_reload_sent_at = -1.0   # when the last valid reload was sent
         self.config_index = 0
         self.log_lines_expected_min = 0
 
@@ -730,13 +731,20 @@ stream {{
                 entry = self.mark(self.disturbed, server, self.now(), None, "del server")
                 await self.admin_cmd(f"shutdown sessions server {u}/{server}")
                 await asyncio.sleep(0.3)
+                t_del = self.now()
                 answer = await self.admin_cmd(f"del server {u}/{server}")
                 self.stats["admin_commands"] += 3
                 entry[1] = self.now() + 1
                 if "Server deleted" in answer:
                     self.stats["deleted_config_servers"] += 1
                     del self.admin_state[server]
-                    self.deleted[server] = [e for e in self.ineligible.get(server, []) if e[1] is None]
+                    still_out = [e for e in self.ineligible.get(server, []) if e[1] is None]
+                    if self.valid_reload_sent_at >= t_del:
+                        # A reload sent while the answer was awaited has brought it back already.
+                        for e in still_out:
+                            e[1] = self.valid_reload_sent_at
+                    else:
+                        self.deleted[server] = still_out
                 return
             cmd = f"set server {u}/{server} weight 100%" if kind == "weight 0" else f"set server {u}/{server} state ready"
             t = self.now()
@@ -817,6 +825,7 @@ stream {{
                 self.added.clear()
             t_send = self.now()
             if self.last_reload_valid:
+                self.valid_reload_sent_at = t_send
                 # Deleted config servers come back ready with this reload; close their windows
                 # before sending it, or a session checked while the answer is awaited is misjudged.
                 for server, entries in self.deleted.items():

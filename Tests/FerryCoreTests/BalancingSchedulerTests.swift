@@ -141,4 +141,66 @@ final class BalancingSchedulerTests: XCTestCase {
             XCTAssertEqual(letter(s.select(client: client, now: 0, tried: TriedSet())), letter(want), "step \(step)")
         }
     }
+
+    /// A reload that leaves an upstream's method input as it was goes on from the old state:
+    /// round robin continues its cycle (a a b a c a a), where a fresh scheduler starts it over.
+    func testAReloadOfAnUnchangedUpstreamContinuesTheRotation() {
+        var old = Scheduler(method: .roundRobin, peers: servers(weights: [5, 1, 1]), seed: 1)
+        XCTAssertEqual(sequence(&old, 3), "aab")
+        var next = Scheduler(method: .roundRobin, peers: servers(weights: [5, 1, 1]), seed: 2, continuing: old)
+        XCTAssertEqual(sequence(&next, 4), "acaa", "the cycle goes on where it was")
+        var fresh = Scheduler(method: .roundRobin, peers: servers(weights: [5, 1, 1]), seed: 2)
+        XCTAssertEqual(sequence(&fresh, 4), "aaba")
+    }
+
+    /// What makes a reload start the method afresh: another method, servers added, removed
+    /// or reordered, a configured weight or backup flag changed, or `random` (new seed).
+    func testAnyChangeToTheMethodInputStartsAfresh() {
+        var old = Scheduler(method: .roundRobin, peers: servers(weights: [5, 1, 1]), seed: 1)
+        _ = sequence(&old, 3)
+        var backupChanged = servers(weights: [5, 1, 1])
+        backupChanged[2].backup = true
+        var renamed = servers(weights: [5, 1, 1])
+        renamed[1].identity = 42
+        let cases: [(String, BalancingMethodConfig, [PeerState])] = [
+            ("method", .leastConn, servers(weights: [5, 1, 1])),
+            ("added", .roundRobin, servers(weights: [5, 1, 1, 1])),
+            ("removed", .roundRobin, servers(weights: [5, 1])),
+            ("weight", .roundRobin, servers(weights: [5, 2, 1])),
+            ("backup", .roundRobin, backupChanged),
+            ("identity", .roundRobin, renamed),
+        ]
+        for (what, method, peers) in cases {
+            XCTAssertFalse(Scheduler.sameMethodInput(old, method: method, peers: peers), what)
+            var next = Scheduler(method: method, peers: peers, seed: 2, continuing: old)
+            var fresh = Scheduler(method: method, peers: peers, seed: 2)
+            XCTAssertEqual(sequence(&next, 8), sequence(&fresh, 8), what)
+        }
+        XCTAssertTrue(Scheduler.sameMethodInput(old, method: .roundRobin, peers: servers(weights: [5, 1, 1])))
+        let random = Scheduler(method: .random(two: true, leastConn: true), peers: servers(weights: [1, 1]), seed: 1)
+        XCTAssertFalse(Scheduler.sameMethodInput(random, method: .random(two: true, leastConn: true), peers: servers(weights: [1, 1])),
+                       "random draws from the reload's new seed")
+    }
+
+    /// The lowered share of a server that failed just before the reload is carried with the
+    /// rotation, and the new views take the new servers' runtime state (here: no sessions).
+    func testAContinuedSchedulerKeepsTheLoweredShareAndTakesTheNewState() {
+        var peers = [server(weight: 3, maxFails: 3, failTimeout: 10 * second), server(weight: 1)]
+        peers[1].maxFails = 0
+        var old = Scheduler(method: .roundRobin, peers: peers, seed: 1)
+        XCTAssertEqual(s(old, &old), 0)
+        old.sessionOpened(0)
+        old.connectFailed(0, now: 1 * second)   // share 3 -> 2
+        var next = Scheduler(method: .roundRobin, peers: peers, seed: 2, continuing: old)
+        XCTAssertEqual(next.peers.map(\.active), [0, 0])
+        var fresh = Scheduler(method: .roundRobin, peers: peers, seed: 2)
+        _ = s(fresh, &fresh)
+        // From the same scores (a was picked once), the lowered share gives b the second pick.
+        XCTAssertEqual(sequence(&next, 4, now: 2 * second), "baaa")
+        XCTAssertEqual(sequence(&fresh, 4, now: 2 * second), "abaa")
+    }
+
+    private func s(_: Scheduler, _ sched: inout Scheduler) -> Int? {
+        sched.select(client: .none, now: 1 * second, tried: TriedSet())
+    }
 }

@@ -191,6 +191,28 @@ final class DrainReloadTests: IntegrationCase {
 
     /// An invalid configuration on reload is reported with its location and the old one keeps
     /// serving; `ferry -s reload` finds the process through the pid file.
+    /// A reload that leaves an upstream as it was lets round robin go on where it was (weights
+    /// 3:1 cycle a a b a): two sessions, a reload, and the next four are b a a a, not the
+    /// a a b a of a rotation started over. An edit to the upstream starts it over.
+    func testAnUnchangedUpstreamKeepsItsRotationAcrossAReload() throws {
+        let a = try backend("a"), b = try backend("b")
+        let main = "admin_socket @DIR@/admin.sock;"
+        func stream(_ weightB: Int) -> String {
+            """
+            upstream u { server 127.0.0.1:\(a.port) weight=3; server 127.0.0.1:\(b.port) weight=\(weightB); }
+            server { listen LISTEN; proxy_pass u; }
+            """
+        }
+        let f = try ferry(stream(1), main: main)
+        func next(_ n: Int) throws -> String { try (0..<n).map { _ in try bannerThrough(f.listenPort) }.joined() }
+        XCTAssertEqual(try next(2), "aa")
+        try f.reloadOverAdmin(stream: stream(1), main: main)
+        XCTAssertEqual(try next(4), "baaa", "the rotation restarted at an unchanged reload")
+        try f.reloadOverAdmin(stream: stream(2), main: main)
+        // 3:2 from the start: a b a b a.
+        XCTAssertEqual(try next(5), "abab" + "a", "an edited upstream should start its rotation afresh")
+    }
+
     func testInvalidReloadKeepsTheOldConfiguration() throws {
         let b1 = try backend("b1")
         let b2 = try backend("b2")

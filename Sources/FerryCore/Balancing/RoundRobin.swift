@@ -9,8 +9,9 @@
 // fail_timeout (default max_fails=1: its weight fell to 0) is eased in over `weight`
 // attempts instead of taking its full share, plus the backlog of `current`, at once.
 // Whether a server may be chosen at all stays in Eligibility; this only shapes the share.
-// The deficits live here with the rotation, so a rebuild (reload, `add server`, a backup
-// change) starts both afresh while Eligibility's failure counts carry over.
+// The deficits live here with the rotation, so a rebuild (a reload that changed the
+// upstream, `add server`, a backup change) starts both afresh while Eligibility's failure
+// counts carry over; an unchanged upstream keeps both across a reload (Scheduler).
 
 public struct RoundRobin: Balancer {
     /// Per server running score. Ineligible servers are not touched, so a server that comes

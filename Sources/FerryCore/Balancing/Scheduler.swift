@@ -25,13 +25,44 @@ public struct Scheduler {
     private var removedPeers: Set<Int> = []
     /// peers[i] is member `position[i]` of the group its `backup` flag names.
     private var position: [Int]
-    private let seed: UInt64
+    private var seed: UInt64
 
     public init(method: BalancingMethodConfig, peers: [PeerState], seed: UInt64) {
         self.method = method
         self.peers = peers
         self.seed = seed
         (primary, backup, position) = Scheduler.groups(method: method, peers: peers, seed: seed)
+    }
+
+    /// A scheduler for a reloaded upstream. Where the reload left what the method is built
+    /// from as it was (the same method, and server by server the same identity, configured
+    /// weight and backup flag), the method goes on from `previous`'s state instead of being
+    /// built afresh: a consistent-hash ring for 5 servers at weight 100 took 38 ms to build,
+    /// 164 ms at the 1.6M-point cap, all of it a stall of the event loop; and round robin
+    /// keeps its rotation and lowered shares.
+    /// `random` always starts afresh, with the reload's new seed (see Entropy).
+    public init(method: BalancingMethodConfig, peers: [PeerState], seed: UInt64, continuing previous: Scheduler) {
+        guard Scheduler.sameMethodInput(previous, method: method, peers: peers) else {
+            self.init(method: method, peers: peers, seed: seed)
+            return
+        }
+        self = previous
+        self.peers = peers
+        self.seed = seed
+        // The views take the new servers' weights and session counts; the method hears of any
+        // weight that differs (one a reload did not carry over) at the next selection.
+        for i in peers.indices { refreshView(i, was: previous.peers[i]) }
+    }
+
+    /// Whether `previous`'s method state fits `peers` under `method` (see the init above).
+    static func sameMethodInput(_ previous: Scheduler, method: BalancingMethodConfig, peers: [PeerState]) -> Bool {
+        if case .random = method { return false }
+        guard previous.method == method, previous.peers.count == peers.count, previous.removedPeers.isEmpty else { return false }
+        return peers.indices.allSatisfy { i in
+            let a = previous.peers[i], b = peers[i]
+            return Scheduler.view(a, index: i).identity == Scheduler.view(b, index: i).identity
+                && a.backup == b.backup && a.configWeight == b.configWeight
+        }
     }
 
     /// The server for one attempt of one session, or nil when no server may take it.

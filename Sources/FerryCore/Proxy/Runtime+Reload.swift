@@ -60,7 +60,8 @@ extension Runtime {
         var newZones = zones
         do {
             try Runtime.checkSupported(new, log: log)
-            plan = try Runtime.plan(new, now: loop.now, zones: &newZones)
+            let current = Dictionary(upstreamList.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            plan = try Runtime.plan(new, now: loop.now, zones: &newZones, previous: current)
         } catch {
             return .failed(error.description)
         }

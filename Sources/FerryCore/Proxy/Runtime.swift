@@ -169,7 +169,10 @@ public final class Runtime {
     /// the listen sockets with their routes that `config` asks for. Opens nothing.
     /// limit_conn zones are kept by name in `zones` (a reload keeps counting the live sessions
     /// of the zones that remain); zones the config no longer names are dropped from it.
-    static func plan(_ config: Config, now: UInt64, zones: inout [String: ConnectionZone]) throws(StartupError)
+    /// `previous`: the upstreams before a reload, by name, whose balancing state an unchanged
+    /// upstream goes on from.
+    static func plan(_ config: Config, now: UInt64, zones: inout [String: ConnectionZone],
+                     previous: [String: Upstream] = [:]) throws(StartupError)
         -> (upstreams: [Upstream], listens: [(ListenConfig, Route)]) {
         var kept: [String: ConnectionZone] = [:]
         for z in config.limitConnZones { kept[z.name] = zones[z.name] ?? ConnectionZone(name: z.name, size: z.size) }
@@ -185,7 +188,7 @@ public final class Runtime {
             guard !u.name.contains(":") else { continue }
             // Each upstream draws its own sequence (name), and each start and reload a new one
             // (entropy): see Entropy.
-            let upstream = Upstream(u, seed: HashMix.name(u.name) ^ entropy, now: now)
+            let upstream = Upstream(u, seed: HashMix.name(u.name) ^ entropy, now: now, continuing: previous[u.name])
             list.append(upstream)
             byName[u.name] = upstream
         }

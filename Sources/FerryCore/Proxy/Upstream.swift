@@ -38,7 +38,9 @@ public final class Upstream {
     /// The servers' addresses as text, made once for logs and metrics.
     public private(set) var addressTexts: [String]
 
-    public init(_ config: UpstreamConfig, seed: UInt64, now: UInt64 = 0) {
+    /// `continuing`: the upstream of the same name before a reload, whose balancing state the
+    /// new one may go on from (Scheduler.init(continuing:)).
+    public init(_ config: UpstreamConfig, seed: UInt64, now: UInt64 = 0, continuing previous: Upstream? = nil) {
         self.config = config
         name = config.name
         addresses = config.servers.map { SocketAddress($0.address.endpoint) }
@@ -46,7 +48,12 @@ public final class Upstream {
         writtenAddresses = config.servers.map(\.address.written)
         serverNames = config.servers.map(\.name)
         removed = Array(repeating: false, count: config.servers.count)
-        scheduler = Scheduler(method: config.method, peers: config.servers.map(Upstream.peer), seed: seed)
+        let peers = config.servers.map(Upstream.peer)
+        if let p = previous {
+            scheduler = Scheduler(method: config.method, peers: peers, seed: seed, continuing: p.scheduler)
+        } else {
+            scheduler = Scheduler(method: config.method, peers: peers, seed: seed)
+        }
         stats = Array(repeating: ServerStats(), count: config.servers.count)
         lastChange = Array(repeating: now, count: config.servers.count)
     }
