@@ -189,8 +189,6 @@ final class DrainReloadTests: IntegrationCase {
         }, (try? AdminSocket.command(f.adminPath, "show stat")) ?? "")
     }
 
-    /// An invalid configuration on reload is reported with its location and the old one keeps
-    /// serving; `ferry -s reload` finds the process through the pid file.
     /// A reload that leaves an upstream as it was lets round robin go on where it was (weights
     /// 3:1 cycle a a b a): two sessions, a reload, and the next four are b a a a, not the
     /// a a b a of a rotation started over. An edit to the upstream starts it over.
@@ -213,6 +211,8 @@ final class DrainReloadTests: IntegrationCase {
         XCTAssertEqual(try next(5), "abab" + "a", "an edited upstream should start its rotation afresh")
     }
 
+    /// An invalid configuration on reload is reported with its location and the old one keeps
+    /// serving; `ferry -s reload` finds the process through the pid file.
     func testInvalidReloadKeepsTheOldConfiguration() throws {
         let b1 = try backend("b1")
         let b2 = try backend("b2")

@@ -60,8 +60,7 @@ extension Runtime {
         var newZones = zones
         do {
             try Runtime.checkSupported(new, log: log)
-            let current = Dictionary(upstreamList.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-            plan = try Runtime.plan(new, now: loop.now, zones: &newZones, previous: current)
+            plan = try Runtime.plan(new, now: loop.now, zones: &newZones, previous: upstreams)
         } catch {
             return .failed(error.description)
         }
