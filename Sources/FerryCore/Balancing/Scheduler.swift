@@ -41,8 +41,9 @@ public struct Scheduler {
     /// 164 ms at the 1.6M-point cap, all of it a stall of the event loop; and round robin
     /// keeps its rotation and lowered shares.
     /// `random` always starts afresh, with the reload's new seed (see Entropy).
-    public init(method: BalancingMethodConfig, peers: [PeerState], seed: UInt64, continuing previous: Scheduler) {
-        guard Scheduler.sameMethodInput(previous, method: method, peers: peers) else {
+    /// With no `previous` (a start, a new upstream) the method is built afresh.
+    public init(method: BalancingMethodConfig, peers: [PeerState], seed: UInt64, continuing previous: Scheduler?) {
+        guard let previous, Scheduler.sameMethodInput(previous, method: method, peers: peers) else {
             self.init(method: method, peers: peers, seed: seed)
             return
         }

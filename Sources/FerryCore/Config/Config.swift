@@ -279,6 +279,7 @@ public struct Config: Equatable, Sendable {
     /// sleeping before it waits in the kernel; 0 = off, the default (HAProxy's `busy-polling`,
     /// bounded; see EventLoop.busyPollNanos).
     public var busyPollingMicros: Int = 0
+    public var busyPollingNanos: UInt64 { UInt64(busyPollingMicros) * 1000 }
     /// `pid FILE;`: where ferry writes its process id, read by `ferry -s reload|stop|quit`.
     public var pidFile: String? = nil
     public var upstreams: [UpstreamConfig] = []

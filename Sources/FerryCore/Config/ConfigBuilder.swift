@@ -221,10 +221,10 @@ final class ConfigBuilder {
         let a = d.arguments[0]
         if a.text == "off" { config.busyPollingMicros = 0; return }
         var micros: Int64? = nil
-        if a.text.hasSuffix("us"), let n = Int64(a.text.dropLast(2)), n >= 0 {
-            micros = n
-        } else if let t = Units.time(a.text) {
-            micros = t.milliseconds.multipliedReportingOverflow(by: 1000).overflow ? Int64.max : t.milliseconds * 1000
+        if a.text.hasSuffix("us") {
+            micros = Int64(a.text.dropLast(2))
+        } else if let t = Units.time(a.text), t.milliseconds <= 10 {
+            micros = t.milliseconds * 1000
         }
         guard let m = micros, m > 0, m <= 10_000 else {
             throw ConfigError("\"busy_polling\" directive invalid value \"\(a.text)\"", at: a.location,

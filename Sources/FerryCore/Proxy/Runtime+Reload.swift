@@ -170,7 +170,7 @@ extension Runtime {
         reloadAdminSocket(new.adminSocket, opened: newAdmin)
         if let p = config.pidFile, p != new.pidFile { PidFile.remove(p) }
         shutdownTimeout = new.shutdownTimeout.nanoseconds
-        loop.busyPollNanos = UInt64(new.busyPollingMicros) * 1000
+        loop.busyPollNanos = new.busyPollingNanos
         log.minimumLevel = new.errorLog?.level ?? .notice
         let oldConfig = config
         config = new

@@ -118,7 +118,7 @@ public final class Runtime {
         } catch {
             throw StartupError("epoll_create1() failed (\(error.rawValue): \(error))")
         }
-        loop.busyPollNanos = UInt64(config.busyPollingMicros) * 1000
+        loop.busyPollNanos = config.busyPollingNanos
         connectionLog = ConnectionLog(loop: loop, events: log)
         do throws(StartupError) {
             let plan = try Runtime.plan(config, now: loop.now, zones: &zones)

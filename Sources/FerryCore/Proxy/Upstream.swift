@@ -48,12 +48,8 @@ public final class Upstream {
         writtenAddresses = config.servers.map(\.address.written)
         serverNames = config.servers.map(\.name)
         removed = Array(repeating: false, count: config.servers.count)
-        let peers = config.servers.map(Upstream.peer)
-        if let p = previous {
-            scheduler = Scheduler(method: config.method, peers: peers, seed: seed, continuing: p.scheduler)
-        } else {
-            scheduler = Scheduler(method: config.method, peers: peers, seed: seed)
-        }
+        scheduler = Scheduler(method: config.method, peers: config.servers.map(Upstream.peer), seed: seed,
+                              continuing: previous?.scheduler)
         stats = Array(repeating: ServerStats(), count: config.servers.count)
         lastChange = Array(repeating: now, count: config.servers.count)
     }
