@@ -1,29 +1,84 @@
 import XCTest
 @testable import FerryCore
 
-/// A host name with several addresses: nginx uses every one (a peer per address for `server`
-/// and proxy_pass, a socket per address for `listen`); ferry uses the first and says so.
-/// "twin.example" resolves to 127.0.0.2 and 127.0.0.3 in the test environment.
+/// A host name with several addresses: as nginx, a peer per address for `server` and
+/// proxy_pass and a socket per address for `listen`, each with the line's parameters and named
+/// by its address. Only metrics_listen, which takes one socket, uses the first and says so.
+/// In the test environment "twin.example" resolves to 127.0.0.2 and 127.0.0.3, "dual.example"
+/// to ::1 and 127.0.0.1 (what /etc/hosts gives "localhost" on many systems).
 final class ConfigHostAddressesTests: XCTestCase {
-    func testEachPlaceThatResolvesWarnsNamingEveryAddressAndTheOneUsed() throws {
+    func testAServerLineMakesAServerOfEachAddressWithItsParameters() throws {
         let loaded = try load("""
-            upstream u { server twin.example:13000; }
-            server { listen twin.example:12000; proxy_pass u; }
-            server { listen 12001; proxy_pass twin.example:13001; }
-            metrics_listen twin.example:9100;
+            upstream u { server twin.example:13000 weight=3 max_conns=7 backup; server 127.0.0.9:1; least_conn; }
+            server { listen 12000; proxy_pass u; }
             """)
-        XCTAssertEqual(loaded.diagnostics.map(\.description), [
-            #"host "twin.example" has 2 addresses (127.0.0.2, 127.0.0.3); ferry uses only the first, 127.0.0.2 in t.conf:1:21; nginx would make a server of each; write one "server" per address to balance over all of them"#,
-            #"host "twin.example" has 2 addresses (127.0.0.2, 127.0.0.3); ferry uses only the first, 127.0.0.2 in t.conf:2:17; nginx would listen on each; write one "listen" per address to accept on all of them"#,
-            #"host "twin.example" has 2 addresses (127.0.0.2, 127.0.0.3); ferry uses only the first, 127.0.0.2 in t.conf:4:16; write the address itself to choose another"#,
-            #"host "twin.example" has 2 addresses (127.0.0.2, 127.0.0.3); ferry uses only the first, 127.0.0.2 in t.conf:3:35; nginx would balance over all of them; write an upstream with one "server" per address"#,
-        ])
-        XCTAssertEqual(Set(loaded.diagnostics.map(\.level)), [.warn])
-        XCTAssertEqual(loaded.config.upstreams[0].servers.map(\.address.endpoint), [.ipv4(host: "127.0.0.2", port: 13000)])
-        XCTAssertEqual(loaded.config.listeners[0].listens.map(\.address.endpoint), [.ipv4(host: "127.0.0.2", port: 12000)])
+        XCTAssertEqual(loaded.diagnostics, [])
+        let servers = loaded.config.upstreams[0].servers
+        XCTAssertEqual(servers.map(\.name), ["127.0.0.2:13000", "127.0.0.3:13000", "127.0.0.9:1"])
+        XCTAssertEqual(servers.map(\.address.endpoint), [.ipv4(host: "127.0.0.2", port: 13000), .ipv4(host: "127.0.0.3", port: 13000),
+                                                       .ipv4(host: "127.0.0.9", port: 1)])
+        XCTAssertEqual(servers.map(\.weight), [3, 3, 1])
+        XCTAssertEqual(servers.map(\.maxConns), [7, 7, 0])
+        XCTAssertEqual(servers.map(\.backup), [true, true, false])
     }
 
-    func testANameWithOneAddressIsQuiet() throws {
-        XCTAssertEqual(try load("server { listen localhost:12000; proxy_pass backend.example:1; }").diagnostics, [])
+    func testANameWithOneAddressKeepsTheNameAsWritten() throws {
+        let loaded = try load("upstream u { server localhost:13000; } server { listen 12000; proxy_pass u; }")
+        XCTAssertEqual(loaded.config.upstreams[0].servers.map(\.name), ["localhost:13000"])
+        XCTAssertEqual(loaded.diagnostics, [])
+    }
+
+    func testNameParameterOnSeveralAddressesIsRefused() {
+        XCTAssertThrowsError(try load("upstream u { server twin.example:13000 name=b1; } server { listen 12000; proxy_pass u; }")) { error in
+            XCTAssertEqual("\(error)", #""name=b1" names one server, but "twin.example:13000" has 2 addresses (127.0.0.2:13000, 127.0.0.3:13000) in t.conf:1:40; write one "server" per address, each with its own "name=""#)
+        }
+    }
+
+    func testListenOpensASocketPerAddressWithItsParameters() throws {
+        let loaded = try load("server { listen twin.example:12000 backlog=77 reuseport; listen dual.example:12001 ipv6only=off; proxy_pass 127.0.0.1:1; }")
+        XCTAssertEqual(loaded.diagnostics, [])
+        let listens = loaded.config.listeners[0].listens
+        XCTAssertEqual(listens.map(\.address.written), ["127.0.0.2:12000", "127.0.0.3:12000", "[::1]:12001", "127.0.0.1:12001"])
+        XCTAssertEqual(listens.map(\.backlog), [77, 77, 511, 511])
+        XCTAssertEqual(listens.map(\.reusePort), [true, true, false, false])
+        // ipv6only belongs to the IPv6 socket; the IPv4 one keeps the default.
+        XCTAssertEqual(listens.map(\.ipv6Only), [true, true, false, true])
+    }
+
+    func testAnAddressOfANameThatIsAlsoListenedOnAloneIsADuplicate() {
+        XCTAssertThrowsError(try load("server { listen 127.0.0.3:12000; listen twin.example:12000; proxy_pass 127.0.0.1:1; }")) { error in
+            XCTAssertEqual("\(error)", #"duplicate "127.0.0.3:12000" address and port pair in t.conf:1:41"#)
+        }
+    }
+
+    func testProxyPassToANameBalancesOverEveryAddress() throws {
+        let loaded = try load("server { listen 12000; proxy_pass twin.example:13001; }")
+        XCTAssertEqual(loaded.diagnostics, [])
+        guard case .addresses(let written, let all) = loaded.config.listeners[0].proxyPass else { return XCTFail("not an address") }
+        XCTAssertEqual(written, "twin.example:13001")
+        XCTAssertEqual(all.map(\.written), ["127.0.0.2:13001", "127.0.0.3:13001"])
+        let upstream = Upstream(implicit: written, all, location: nowhere)
+        XCTAssertEqual(upstream.name, "twin.example:13001")
+        XCTAssertEqual(upstream.serverNames, ["127.0.0.2:13001", "127.0.0.3:13001"])
+    }
+
+    func testEffectiveConfigurationLoadsBackToTheSameServersAndSockets() throws {
+        let original = try load("""
+            upstream u { server twin.example:13000 weight=2; }
+            server { listen dual.example:12000 ipv6only=off; proxy_pass u; }
+            server { listen 12001; proxy_pass twin.example:13001; }
+            """).config
+        let again = try ConfigLoader.load(text: ConfigRenderer.render(original), file: "t.conf", environment: offlineEnvironment()).config
+        XCTAssertEqual(again.normalized().upstreams, original.normalized().upstreams)
+        XCTAssertEqual(again.normalized().listeners, original.normalized().listeners)
+    }
+
+    func testMetricsListenTakesTheFirstAddressAndWarns() throws {
+        let loaded = try load("metrics_listen twin.example:9100; server { listen 12000; proxy_pass 127.0.0.1:1; }")
+        XCTAssertEqual(loaded.diagnostics.map(\.description), [
+            #""twin.example:9100" has 2 addresses (127.0.0.2:9100, 127.0.0.3:9100); ferry uses only the first, 127.0.0.2:9100 in t.conf:1:16; write the address itself to choose another"#,
+        ])
+        XCTAssertEqual(loaded.diagnostics.map(\.level), [.warn])
+        XCTAssertEqual(loaded.config.metricsListen?.address, ServerAddress(written: "twin.example:9100", endpoint: .ipv4(host: "127.0.0.2", port: 9100)))
     }
 }

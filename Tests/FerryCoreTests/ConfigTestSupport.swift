@@ -21,6 +21,7 @@ func offlineEnvironment(files: [String: String] = [:]) -> ConfigEnvironment {
             case "v6.example": return [.ipv6("2001:db8::10")]
             // one name, two loopback addresses, as /etc/hosts may give
             case "twin.example": return [.ipv4("127.0.0.2"), .ipv4("127.0.0.3")]
+            case "dual.example": return [.ipv6("::1"), .ipv4("127.0.0.1")]
             default: return []
             }
         })
@@ -94,3 +95,8 @@ let repositoryRoot: String = {
     parts.removeLast(3)   // Tests/FerryCoreTests/<file>
     return parts.joined(separator: "/")
 }()
+
+extension ProxyTarget {
+    /// `proxy_pass` of an address that stands for itself alone.
+    static func address(_ a: ServerAddress) -> ProxyTarget { .addresses(a.written, [a]) }
+}

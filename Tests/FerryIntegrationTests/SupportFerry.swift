@@ -17,7 +17,10 @@ final class FerryInstance {
     /// after `main` (main-context directives), and starts ferry on it. Returns once ferry logged
     /// "start" and its port is in LISTEN state.
     /// `environment` adds variables (FERRY_RELAY=copy|splice forces one relay transport).
-    init(stream body: String, main: String = "", environment: [String: String] = [:], listenPort: UInt16? = nil) throws {
+    /// `hosts`, when given, is the /etc/hosts ferry resolves names with: it runs in a mount
+    /// namespace of its own with that file bound over /etc/hosts (see `canBindHosts`).
+    init(stream body: String, main: String = "", environment: [String: String] = [:], listenPort: UInt16? = nil,
+         hosts: String? = nil) throws {
         self.listenPort = try listenPort ?? Net.freePort()
         directory = URL(fileURLWithPath: try makeTemporaryDirectory("ferry-itest"))
         configPath = directory.appendingPathComponent("ferry.conf").path
@@ -28,8 +31,17 @@ final class FerryInstance {
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process = Process()
-        process.executableURL = URL(fileURLWithPath: FerryProcess.binary)
-        process.arguments = ["-c", configPath]
+        if let hosts {
+            let hostsPath = directory.appendingPathComponent("hosts").path
+            try hosts.write(toFile: hostsPath, atomically: true, encoding: .utf8)
+            // unshare execs sh, which execs ferry: the process stays ferry's pid.
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+            process.arguments = ["--mount", "sh", "-c", #"mount --bind "$0" /etc/hosts && exec "$1" -c "$2""#,
+                                 hostsPath, FerryProcess.binary, configPath]
+        } else {
+            process.executableURL = URL(fileURLWithPath: FerryProcess.binary)
+            process.arguments = ["-c", configPath]
+        }
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
@@ -47,6 +59,19 @@ final class FerryInstance {
     }
 
     deinit { stop() }
+
+    /// Whether this machine lets a test give a child its own /etc/hosts (root, and a kernel
+    /// that allows mount namespaces); the tests that need it skip otherwise.
+    static let canBindHosts: Bool = {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/unshare")
+        p.arguments = ["--mount", "sh", "-c", "mount --bind /etc/hosts /etc/hosts"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }()
 
     /// Whether a socket on 127.0.0.1:port is in LISTEN state (/proc/net/tcp), without connecting:
     /// a probe connection would become a session and skew the backends' counters.

@@ -22,26 +22,23 @@ enum AddressSyntax {
     /// Bytes in sockaddr_un.sun_path, the terminating NUL included (108 on Linux).
     static let maximumUnixPath = SocketAddress.unixPathCapacity
 
-    static func parse(_ text: String, isListen: Bool, environment: ConfigEnvironment) -> Result<ServerAddress, Problem> {
-        var unused: [String] = []
-        return parse(text, isListen: isListen, environment: environment, unusedAddresses: &unused)
-    }
-
-    /// As above; a host name with several addresses gives the first, and `unusedAddresses`
-    /// the rest, for the caller's warning (nginx would use every one).
-    static func parse(_ text: String, isListen: Bool, environment: ConfigEnvironment,
-                      unusedAddresses: inout [String]) -> Result<ServerAddress, Problem> {
+    /// Every address `text` stands for, in the resolver's order: one for a literal, a unix
+    /// path or a name with one address. A name with several gives one each, as nginx makes
+    /// a peer (or a listen socket) of every address of a name; each is written as the address
+    /// itself (`127.0.0.2:13000`, `[::1]:13000`), the name nginx gives such peers, so the admin
+    /// socket, the logs and a reload tell them apart as if the file had one line per address.
+    static func parseAll(_ text: String, isListen: Bool, environment: ConfigEnvironment) -> Result<[ServerAddress], Problem> {
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
             if path.isEmpty { return .failure(.noUnixPath) }
             // sun_path holds 108 bytes with its NUL; a longer path would otherwise become an
             // empty address that every connect and bind fails on.
             if path.utf8.count >= maximumUnixPath { return .failure(.unixPathTooLong) }
-            return .success(ServerAddress(written: text, endpoint: .unix(path: path)))
+            return .success([ServerAddress(written: text, endpoint: .unix(path: path))])
         }
         if isListen, !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
             guard let port = port(text) else { return .failure(.invalidPort) }
-            return .success(ServerAddress(written: text, endpoint: .ipv4(host: "0.0.0.0", port: port)))
+            return .success([ServerAddress(written: text, endpoint: .ipv4(host: "0.0.0.0", port: port))])
         }
         let host: String
         let portText: String
@@ -54,7 +51,7 @@ enum AddressSyntax {
             portText = String(rest.dropFirst())
             guard let port = port(portText) else { return .failure(.invalidPort) }
             guard let bytes = IPText.parseIPv6(host) else { return .failure(.hostNotFound) }
-            return .success(ServerAddress(written: text, endpoint: .ipv6(host: IPText.format(bytes), port: port)))
+            return .success([ServerAddress(written: text, endpoint: .ipv6(host: IPText.format(bytes), port: port))])
         }
         guard let colon = text.lastIndex(of: ":") else { return .failure(.noPort) }
         host = String(text[..<colon])
@@ -62,22 +59,32 @@ enum AddressSyntax {
         guard let port = port(portText) else { return .failure(.invalidPort) }
         if host.isEmpty { return .failure(.noHost) }
         if isListen && host == "*" {
-            return .success(ServerAddress(written: text, endpoint: .ipv4(host: "0.0.0.0", port: port)))
+            return .success([ServerAddress(written: text, endpoint: .ipv4(host: "0.0.0.0", port: port))])
         }
         if let bytes = IPText.parseIPv4(host) {
-            return .success(ServerAddress(written: text, endpoint: .ipv4(host: IPText.format(bytes), port: port)))
+            return .success([ServerAddress(written: text, endpoint: .ipv4(host: IPText.format(bytes), port: port))])
         }
         // An unbracketed IPv6 address is ambiguous about its port. nginx takes what follows the
         // first ":" as the port and refuses it; so does ferry, in nginx's words.
         if host.contains(":") { return .failure(.invalidPort) }
         let resolved = environment.resolveHost(host)
-        unusedAddresses = resolved.dropFirst().map {
-            switch $0 { case .ipv4(let a): return a; case .ipv6(let a): return a }
+        if resolved.isEmpty { return .failure(.hostNotFound) }
+        let endpoints: [ServerAddress.Endpoint] = resolved.map {
+            switch $0 {
+            case .ipv4(let a): return .ipv4(host: a, port: port)
+            case .ipv6(let a): return .ipv6(host: a, port: port)
+            }
         }
-        switch resolved.first {
-        case .ipv4(let a)?: return .success(ServerAddress(written: text, endpoint: .ipv4(host: a, port: port)))
-        case .ipv6(let a)?: return .success(ServerAddress(written: text, endpoint: .ipv6(host: a, port: port)))
-        case nil: return .failure(.hostNotFound)
+        if endpoints.count == 1 { return .success([ServerAddress(written: text, endpoint: endpoints[0])]) }
+        return .success(endpoints.map { ServerAddress(written: written($0), endpoint: $0) })
+    }
+
+    /// `127.0.0.2:13000`, `[::1]:13000`, `unix:/path`: an endpoint as a configuration writes it.
+    static func written(_ e: ServerAddress.Endpoint) -> String {
+        switch e {
+        case .ipv4(let host, let port): return "\(host):\(port)"
+        case .ipv6(let host, let port): return "[\(host)]:\(port)"
+        case .unix(let path): return "unix:" + path
         }
     }
 

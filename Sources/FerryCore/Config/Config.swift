@@ -144,7 +144,9 @@ public struct ListenConfig: Equatable, Sendable {
 
 public enum ProxyTarget: Equatable, Sendable {
     case upstream(String)
-    case address(ServerAddress)
+    /// `proxy_pass host:port;` as written, and every address it stands for (one per address
+    /// of a host name, which nginx balances over as an upstream of its own).
+    case addresses(String, [ServerAddress])
 }
 
 public struct AccessRule: Equatable, Sendable {

@@ -288,7 +288,7 @@ final class ConfigBuilder {
             throw ConfigError("\"metrics_listen\" directive is duplicate", at: d.location)
         }
         let address = d.arguments[0]
-        switch parseAddress(address, isListen: true, nginxWould: "write the address itself to choose another") {
+        switch parseOneAddress(address) {
         case .success(let a):
             config.metricsListen = MetricsListenConfig(address: a, location: d.location)
         case .failure(let problem):
@@ -625,12 +625,13 @@ final class ConfigBuilder {
 
     func upstreamServer(_ d: Directive) throws {
         let address = d.arguments[0]
-        let resolved: ServerAddress
-        switch parseAddress(address, isListen: false, nginxWould: "nginx would make a server of each; write one \"server\" per address to balance over all of them") {
+        let resolved: [ServerAddress]
+        switch AddressSyntax.parseAll(address.text, isListen: false, environment: environment) {
         case .success(let a): resolved = a
         case .failure(let problem): throw upstreamAddressError(problem, address)
         }
-        var server = UpstreamServerConfig(address: resolved, name: address.text, location: d.location)
+        var server = UpstreamServerConfig(address: resolved[0], name: address.text, location: d.location)
+        var nameArgument: Argument? = nil
         for arg in d.arguments.dropFirst() {
             guard let (key, value) = parameter(arg) else {
                 switch arg.text {
@@ -666,6 +667,7 @@ final class ConfigBuilder {
             case "name":
                 guard !value.isEmpty else { throw invalidParameter(arg, known: []) }
                 server.name = value
+                nameArgument = arg
             case "agent_port":
                 guard let port = AddressSyntax.port(value) else { throw invalidParameter(arg, known: []) }
                 server.agentPort = port
@@ -673,8 +675,17 @@ final class ConfigBuilder {
                 throw invalidParameter(arg, known: ConfigBuilder.serverParameters)
             }
         }
-        try checkNameIsUnique(server, d)
-        currentUpstream!.upstream.servers.append(server)
+        // nginx makes a peer of every address of a name, each with the line's parameters.
+        if resolved.count > 1, let arg = nameArgument {
+            throw ConfigError("\"\(arg.text)\" names one server, but \"\(address.text)\" has \(resolved.count) addresses (\(resolved.map(\.written).joined(separator: ", ")))",
+                              at: arg.location, hint: "write one \"server\" per address, each with its own \"name=\"")
+        }
+        for a in resolved {
+            server.address = a
+            if nameArgument == nil { server.name = a.written }
+            try checkNameIsUnique(server, d)
+            currentUpstream!.upstream.servers.append(server)
+        }
     }
 
     /// The admin socket, reload and the logs tell servers apart by `name=` (else the address as
@@ -702,22 +713,16 @@ final class ConfigBuilder {
         }
     }
 
-    /// AddressSyntax.parse, warning when a host name has more addresses than the one ferry
-    /// takes: nginx uses every address of a name, so the same file would spread wider there.
-    private func parseAddress(_ arg: Argument, isListen: Bool, nginxWould: String) -> Result<ServerAddress, AddressSyntax.Problem> {
-        var unused: [String] = []
-        let result = AddressSyntax.parse(arg.text, isListen: isListen, environment: environment, unusedAddresses: &unused)
-        guard case .success(let address) = result, !unused.isEmpty, let colon = arg.text.lastIndex(of: ":") else { return result }
-        let used: String
-        switch address.endpoint {
-        case .ipv4(let host, _), .ipv6(let host, _): used = host
-        case .unix: return result
+    /// The one address a directive that takes one (metrics_listen) stands for: a host name
+    /// with several gives its first, and a warning naming the rest.
+    private func parseOneAddress(_ arg: Argument) -> Result<ServerAddress, AddressSyntax.Problem> {
+        AddressSyntax.parseAll(arg.text, isListen: true, environment: environment).map { all in
+            guard all.count > 1 else { return all[0] }
+            diagnostics.append(Diagnostic(level: .warn,
+                message: "\"\(arg.text)\" has \(all.count) addresses (\(all.map(\.written).joined(separator: ", "))); ferry uses only the first, \(all[0].written)",
+                location: arg.location, hint: "write the address itself to choose another"))
+            return ServerAddress(written: arg.text, endpoint: all[0].endpoint)
         }
-        let all = [used] + unused
-        diagnostics.append(Diagnostic(level: .warn,
-            message: "host \"\(arg.text[..<colon])\" has \(all.count) addresses (\(all.joined(separator: ", "))); ferry uses only the first, \(used)",
-            location: arg.location, hint: nginxWould))
-        return result
     }
 
     private func upstreamAddressError(_ problem: AddressSyntax.Problem, _ address: Argument) -> ConfigError {
@@ -838,7 +843,7 @@ final class ConfigBuilder {
     /// them): say so here, where `-t` and a reload see it, rather than at start.
     private func checkNoWildcardOverlap(_ listen: ListenConfig, _ address: Argument) throws {
         guard let seen = wildcardOverlap(listen.address.endpoint, reusePort: listen.reusePort, dualStack: !listen.ipv6Only) else { return }
-        throw ConfigError("\"\(address.text)\" overlaps \"\(seen.written)\" of \(seen.location)", at: address.location,
+        throw ConfigError("\"\(listen.address.written)\" overlaps \"\(seen.written)\" of \(seen.location)", at: address.location,
                           hint: "ferry binds each listen address itself; keep only the wildcard address or only the specific ones, or add \"reuseport\" to both")
     }
 
@@ -878,13 +883,15 @@ final class ConfigBuilder {
 
     func listen(_ d: Directive) throws {
         let address = d.arguments[0]
-        var listen: ListenConfig
-        switch parseAddress(address, isListen: true, nginxWould: "nginx would listen on each; write one \"listen\" per address to accept on all of them") {
-        case .success(let a): listen = ListenConfig(address: a, location: d.location)
+        let resolved: [ServerAddress]
+        switch AddressSyntax.parseAll(address.text, isListen: true, environment: environment) {
+        case .success(let a): resolved = a
         case .failure(let problem):
             throw ConfigError("\(problem.phrase) in \"\(address.text)\" of the \"listen\" directive", at: address.location,
                               hint: AddressSyntax.bracketHint(address.text))
         }
+        var listen = ListenConfig(address: resolved[0], location: d.location)
+        var ipv6Only: Bool? = nil
         let known = ["backlog=", "reuseport", "so_keepalive=", "proxy_protocol", "bind", "ipv6only=", "rcvbuf=", "sndbuf=", "fastopen="]
         for arg in d.arguments.dropFirst() {
             if let hint = DirectiveTable.listenHints[arg.text] { throw invalidParameter(arg, known: [], hint: hint) }
@@ -905,7 +912,7 @@ final class ConfigBuilder {
                 guard value == "on" || value == "off" else {
                     throw ConfigError("the invalid \"\(arg.text)\" parameter", at: arg.location, hint: "write \"ipv6only=on\" or \"ipv6only=off\"")
                 }
-                if case .ipv6 = listen.address.endpoint { listen.ipv6Only = value == "on" } else {
+                if resolved.contains(where: { if case .ipv6 = $0.endpoint { true } else { false } }) { ipv6Only = value == "on" } else {
                     warn("\"ipv6only\" applies to IPv6 listen addresses only; ignored for \"\(address.text)\"", at: arg.location)
                 }
             case "rcvbuf", "sndbuf":
@@ -932,12 +939,17 @@ final class ConfigBuilder {
                 throw invalidParameter(arg, known: known)
             }
         }
-        guard listenAddresses[listen.address.endpoint] == nil else {
-            throw ConfigError("duplicate \"\(address.text)\" address and port pair", at: address.location)
+        // nginx listens on every address of a name, each with the line's parameters.
+        for a in resolved {
+            listen.address = a
+            if case .ipv6 = a.endpoint, let v = ipv6Only { listen.ipv6Only = v } else { listen.ipv6Only = true }
+            guard listenAddresses[a.endpoint] == nil else {
+                throw ConfigError("duplicate \"\(a.written)\" address and port pair", at: address.location)
+            }
+            try checkNoWildcardOverlap(listen, address)
+            listenAddresses[a.endpoint] = (a.written, address.location, listen.reusePort, !listen.ipv6Only)
+            currentListener!.listens.append(listen)
         }
-        try checkNoWildcardOverlap(listen, address)
-        listenAddresses[listen.address.endpoint] = (address.text, address.location, listen.reusePort, !listen.ipv6Only)
-        currentListener!.listens.append(listen)
     }
 
     /// `on`, `off`, or nginx's `[idle]:[interval]:[count]` with times in whole seconds.
@@ -1035,8 +1047,8 @@ final class ConfigBuilder {
                 throw ConfigError("upstream \"\(path)\" may not have port 0", at: target.location,
                                   hint: "\"\(text)\" is read as a unix socket whose path is the name of the upstream of \(block.location); rename that upstream")
             }
-            switch AddressSyntax.parse(text, isListen: false, environment: environment) {
-            case .success(let a): return .address(a)
+            switch AddressSyntax.parseAll(text, isListen: false, environment: environment) {
+            case .success(let a): return .addresses(text, a)
             case .failure(let problem): throw upstreamAddressError(problem, target)
             }
         }
@@ -1065,9 +1077,9 @@ final class ConfigBuilder {
             throw ConfigError("upstream \"\(host)\" may not have port \(port)", at: target.location,
                               hint: "\"\(host)\" is the upstream of \(block.location), whose servers carry their own ports: write \"proxy_pass \(host);\" to use it, or rename it to connect to \(text) directly")
         }
-        switch parseAddress(target, isListen: false, nginxWould: "nginx would balance over all of them; write an upstream with one \"server\" per address") {
+        switch AddressSyntax.parseAll(text, isListen: false, environment: environment) {
         case .success(let a):
-            return .address(a)
+            return .addresses(text, a)
         case .failure(.hostNotFound):
             // nginx resolves after parsing and names the host alone.
             let hint = upstreamBlock(named: text).map {
@@ -1108,8 +1120,8 @@ final class ConfigBuilder {
         switch target {
         case .upstream(let name):
             servers = config.upstream(named: name)!.servers.map { ($0.address, $0.location, name) }
-        case .address(let a):
-            servers = [(a, bind.location, nil)]
+        case .addresses(_, let all):
+            servers = all.map { ($0, bind.location, nil) }
         }
         let bindFamily = ServerAddress.familyName(bind.address.endpoint)
         for s in servers where ServerAddress.familyName(s.address.endpoint) != bindFamily {

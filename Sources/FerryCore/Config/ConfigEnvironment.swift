@@ -16,7 +16,7 @@ public struct ConfigEnvironment {
     /// The identity of a file for include-loop detection.
     public var canonicalPath: (String) -> String
     /// Every address of a host name in the resolver's order (duplicates removed); none when it
-    /// does not resolve. ferry uses the first and warns about the others.
+    /// does not resolve. Each becomes a server or a listen socket, as in nginx.
     public var resolveHost: (String) -> [Resolved]
 
     public struct FileProblem: Error, Equatable, Sendable {

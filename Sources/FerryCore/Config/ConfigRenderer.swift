@@ -80,7 +80,7 @@ public enum ConfigRenderer {
         }
         switch listener.proxyPass {
         case .upstream(let name): out += line(2, "proxy_pass", name)
-        case .address(let address): out += line(2, "proxy_pass", address.written)
+        case .addresses(let written, _): out += line(2, "proxy_pass", written)
         }
         out += line(2, "proxy_connect_timeout", "\(listener.connectTimeout)")
         out += line(2, "proxy_timeout", "\(listener.idleTimeout)")

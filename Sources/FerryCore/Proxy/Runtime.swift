@@ -203,13 +203,13 @@ public final class Runtime {
             case .upstream(let name):
                 guard let u = byName[name] else { throw StartupError("no upstream \"\(name)\"", l.location) }
                 upstream = u
-            case .address(let a):
-                if let u = implicit[a.written] {
+            case .addresses(let written, let all):
+                if let u = implicit[written] {
                     upstream = u
                 } else {
-                    upstream = Upstream(single: a, location: l.location)
+                    upstream = Upstream(implicit: written, all, location: l.location)
                     list.append(upstream)
-                    implicit[a.written] = upstream
+                    implicit[written] = upstream
                 }
             }
             var limits: ClientLimits? = nil

@@ -54,10 +54,10 @@ public final class Upstream {
         lastChange = Array(repeating: now, count: config.servers.count)
     }
 
-    /// `proxy_pass host:port;` without an upstream block: a one-server upstream named by the address.
-    public convenience init(single address: ServerAddress, location: SourceLocation) {
-        var u = UpstreamConfig(name: address.written, location: location)
-        u.servers = [UpstreamServerConfig(address: address, name: address.written, location: location)]
+    /// The upstream `proxy_pass host:port;` stands for: named as written, a server per address.
+    public convenience init(implicit name: String, _ addresses: [ServerAddress], location: SourceLocation) {
+        var u = UpstreamConfig(name: name, location: location)
+        u.servers = addresses.map { UpstreamServerConfig(address: $0, name: $0.written, location: location) }
         self.init(u, seed: 0)
     }
 
