@@ -393,6 +393,44 @@ final class AdminSocketTests: IntegrationCase {
     }
 }
 
+/// show stat's byte counters while sessions are open, and the BACKEND line's after a server
+/// leaves: HAProxy's backend counters are the backend's, not the sum of the servers it has now.
+final class AdminStatCountersTests: IntegrationCase {
+    func testOpenSessionsBytesShowAndDeletedServersStayInTheBackendTotals() throws {
+        let b1 = try backend("b1")
+        let b2 = try backend("b2")
+        let f = try ferry("""
+            upstream u { server 127.0.0.1:\(b1.port) name=b1; server 127.0.0.1:\(b2.port) name=b2; }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        func field(_ server: String, _ column: Int) throws -> Int? {
+            let rows = try AdminSocket.command(f.adminPath, "show stat").split(separator: "\n")
+            return rows.first { $0.hasPrefix("u,\(server),") }.flatMap { Int($0.split(separator: ",", omittingEmptySubsequences: false)[column]) }
+        }
+        let c1 = try TestClient.connect(f.listenPort)
+        defer { c1.close() }
+        XCTAssertEqual(try c1.banner(), "b1")
+        let c2 = try TestClient.connect(f.listenPort)
+        defer { c2.close() }
+        XCTAssertEqual(try c2.banner(), "b2")
+        try c1.send("0123456")
+        XCTAssertEqual(try c1.receive(exactly: 7).count, 7)
+        // bin (column 8) and bout (9) count the open session's bytes, as HAProxy's do.
+        XCTAssertEqual(try field("b1", 8), 7)
+        XCTAssertEqual(try field("b1", 9), TestBackend.bannerSize + 7)
+        XCTAssertEqual(try field("BACKEND", 8), 7)
+
+        c1.close()
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/b1 state maint"), "\n")
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? field("b1", 4)) == 0 }, "b1's session did not end")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "del server u/b1"), "Server deleted.\n\n")
+        XCTAssertNil(try field("b1", 7))
+        XCTAssertEqual(try field("BACKEND", 7), 2, "stot keeps the deleted server's session")
+        XCTAssertEqual(try field("BACKEND", 8), 7, "bin keeps the deleted server's bytes")
+        XCTAssertEqual(try field("BACKEND", 4), 1, "scur")
+    }
+}
+
 final class AdminSocketReloadTests: IntegrationCase {
     /// A reload that moves the admin socket closes the old socket's clients cleanly (they
     /// must not outlive their server) and opens the new one.

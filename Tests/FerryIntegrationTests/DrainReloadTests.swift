@@ -425,11 +425,17 @@ final class ReloadRejoinTests: IntegrationCase {
         defer { third.close() }
         XCTAssertEqual(try third.banner(), "b2")
         let rows = try AdminSocket.command(f.adminPath, "show stat").split(separator: "\n")
-        func scur(_ server: String) -> Int? {
-            rows.first { $0.hasPrefix("u,\(server),") }.flatMap { Int($0.split(separator: ",", omittingEmptySubsequences: false)[4]) }
+        func field(_ rows: [Substring], _ server: String, _ column: Int) -> Int? {
+            rows.first { $0.hasPrefix("u,\(server),") }.flatMap { Int($0.split(separator: ",", omittingEmptySubsequences: false)[column]) }
         }
+        func scur(_ server: String) -> Int? { field(rows, server, 4) }
         XCTAssertEqual(scur("b2"), 1)
         XCTAssertEqual(scur("BACKEND"), 3, "the sessions b1 still holds belong to u")
+        // The upstream's counters are its own, as HAProxy's backend's: b1's sessions and the
+        // bytes of one still open stay in them after b1 left the file.
+        XCTAssertEqual(field(rows, "BACKEND", 7), 3, "stot")
+        XCTAssertEqual(field(rows, "BACKEND", 8), 10, "bin")
+        XCTAssertEqual(field(rows, "b2", 8), 0, "bin")
         XCTAssertTrue(try AdminSocket.command(f.adminPath, "show info").contains("\nCurrConns: 3\n"))
         // Scrapes less than a second apart share one rendering.
         XCTAssertTrue(waitUntil(timeout: 3) { (try? scrape()).map { metric($0, "ferry_sessions", [:]) == 3 } ?? false })
@@ -441,7 +447,13 @@ final class ReloadRejoinTests: IntegrationCase {
         for c in held { c.close() }
         XCTAssertTrue(waitUntil(timeout: 5) { (try? AdminSocket.command(f.adminPath, "show info"))?.contains("\nCurrConns: 1\n") == true })
         XCTAssertTrue(waitUntil(timeout: 3) { (try? scrape()).map { metric($0, "ferry_sessions", [:]) == 1 } ?? false })
-        XCTAssertEqual(metric(try scrape(), "ferry_upstream_sessions", ["upstream": "u"]), 1)
+        samples = try scrape()
+        XCTAssertEqual(metric(samples, "ferry_upstream_sessions", ["upstream": "u"]), 1)
+        XCTAssertEqual(metric(samples, "ferry_upstream_sessions_total", ["upstream": "u"]), 3)
+        XCTAssertEqual(metric(samples, "ferry_upstream_sent_bytes_total", ["upstream": "u"]), 10, "ended on a dropped server, counted in u")
+        let after = try AdminSocket.command(f.adminPath, "show stat").split(separator: "\n")
+        XCTAssertEqual(field(after, "BACKEND", 7), 3, "stot")
+        XCTAssertEqual(field(after, "BACKEND", 8), 10, "bin")
     }
 
     /// b1 accepts only once released; the server blocks wait 10 s for a connect.

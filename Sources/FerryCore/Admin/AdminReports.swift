@@ -48,23 +48,23 @@ enum AdminReports {
                 "mode": "tcp", "conn_tot": "\(l.stats.accepted)",
             ])
         }
-        let dropped = r.sessionsOnDroppedServers()
+        let live = LiveCounts(r)
         // Each server's probe counts, looked up once rather than once per server.
         var probes: [ProbeKey: HealthState] = [:]
         for probe in r.health?.probes ?? [] {
             probes[ProbeKey(upstream: ObjectIdentifier(probe.target.upstream), index: probe.target.index)] = probe.health
         }
         for u in r.upstreamList {
-            var totals = ServerStats()
             var active = 0, act = 0, bck = 0, weight = 0, usable = false
             for i in u.liveServers {
                 let p = u.scheduler.peers[i]
                 let s = u.stats[i]
+                let bytes = live.server(u, i)
                 let verdict = u.scheduler.verdict(i, now: now)
                 out += csvRow([
                     "pxname": u.name, "svname": u.serverNames[i], "qcur": "0", "qmax": "0",
                     "scur": "\(p.active)", "smax": "\(s.maxActive)", "slim": p.maxConns > 0 ? "\(p.maxConns)" : "",
-                    "stot": "\(s.sessionsTotal)", "bin": "\(s.bytesToServer)", "bout": "\(s.bytesToClient)",
+                    "stot": "\(s.sessionsTotal)", "bin": "\(s.bytesToServer &+ bytes.up)", "bout": "\(s.bytesToClient &+ bytes.down)",
                     "econ": "\(s.connectFailures)", "wretr": "0", "wredis": "0",
                     "status": status(u, i, probe: probes[ProbeKey(upstream: ObjectIdentifier(u), index: i)]), "weight": "\(p.weight)", "act": p.backup ? "0" : "1", "bck": p.backup ? "1" : "0",
                     "lastchg": "\((now &- u.lastChange[i]) / 1_000_000_000)", "pid": "1", "iid": "\(u.id)", "sid": "\(i + 1)",
@@ -72,10 +72,6 @@ enum AdminReports {
                     "lastsess": s.lastSessionAtMillis == 0 ? "-1" : "\(max(0, WallClock.nowMilliseconds() - Int64(s.lastSessionAtMillis)) / 1000)",
                     "addr": u.writtenAddresses[i], "mode": "tcp", "uweight": "\(p.weight)",
                 ])
-                totals.sessionsTotal += s.sessionsTotal
-                totals.bytesToServer += s.bytesToServer
-                totals.bytesToClient += s.bytesToClient
-                totals.connectFailures += s.connectFailures
                 active += p.active
                 if verdict == .eligible || verdict == .full {
                     usable = true
@@ -83,11 +79,14 @@ enum AdminReports {
                     if p.backup { bck += 1 } else { act += 1 }
                 }
             }
-            // Every live session of the upstream, also those on servers a reload dropped.
-            active += dropped[u.name] ?? 0
+            // Every live session of the upstream, also those on servers a reload dropped; and
+            // the counters of the upstream, not the sum of the servers it has now.
+            active += live.sessionsOnDroppedServers(u)
+            let totals = u.totals
+            let bytes = live.upstream(u)
             out += csvRow([
                 "pxname": u.name, "svname": "BACKEND", "qcur": "0", "qmax": "0", "scur": "\(active)",
-                "stot": "\(totals.sessionsTotal)", "bin": "\(totals.bytesToServer)", "bout": "\(totals.bytesToClient)",
+                "stot": "\(totals.sessionsTotal)", "bin": "\(totals.bytesToServer &+ bytes.up)", "bout": "\(totals.bytesToClient &+ bytes.down)",
                 "econ": "\(totals.connectFailures)", "status": usable ? "UP" : "DOWN", "weight": "\(weight)",
                 "act": "\(act)", "bck": "\(bck)", "pid": "1", "iid": "\(u.id)", "sid": "0", "lbtot": "\(totals.sessionsTotal)",
                 "type": "1", "mode": "tcp", "algo": algorithm(u.config.method), "uweight": "\(weight)",

@@ -22,22 +22,10 @@ extension Verdict {
 
 enum MetricsExposition {
     /// Precondition: on the loop thread. O(servers + sessions): bytes of sessions still open are
-    /// added to the ended sessions' totals, so the byte counters move while long sessions relay.
+    /// added to the ended sessions' totals (LiveCounts), so the byte counters move while long
+    /// sessions relay.
     static func render(_ runtime: Runtime) -> String {
-        var live: [ObjectIdentifier: [(up: UInt64, down: UInt64)]] = [:]
-        var s = runtime.sessions
-        while let current = s {
-            if current.peer >= 0 {
-                // The session's upstream now, not its route's: a reload moves sessions to the
-                // new upstream object, where their server may have another index.
-                let u = current.upstream
-                var sums = live[ObjectIdentifier(u)] ?? Array(repeating: (0, 0), count: u.stats.count)
-                sums[current.peer].up &+= current.up.bytes
-                sums[current.peer].down &+= current.down.bytes
-                live[ObjectIdentifier(u)] = sums
-            }
-            s = current.next
-        }
+        let live = LiveCounts(runtime)
         let upstreams = runtime.upstreams.values.sorted { $0.name < $1.name }
         let now = runtime.loop.now
         var m = PrometheusText()
@@ -52,13 +40,12 @@ enum MetricsExposition {
                 }
             }
         }
-        func liveBytes(_ u: Upstream, _ i: Int) -> (up: UInt64, down: UInt64) { live[ObjectIdentifier(u)]?[i] ?? (0, 0) }
 
         perServer("ferry_server_sessions", .gauge, "Sessions open to the server now.") { u, i in UInt64(max(0, u.scheduler.peers[i].active)) }
         perServer("ferry_server_sessions_total", .counter, "Sessions that reached the server (connect succeeded).") { u, i in u.stats[i].sessionsTotal }
         perServer("ferry_server_sessions_max", .gauge, "Most sessions open to the server at once since start.") { u, i in UInt64(max(0, u.stats[i].maxActive)) }
-        perServer("ferry_server_sent_bytes_total", .counter, "Bytes relayed from clients to the server.") { u, i in u.stats[i].bytesToServer &+ liveBytes(u, i).up }
-        perServer("ferry_server_received_bytes_total", .counter, "Bytes relayed from the server to clients.") { u, i in u.stats[i].bytesToClient &+ liveBytes(u, i).down }
+        perServer("ferry_server_sent_bytes_total", .counter, "Bytes relayed from clients to the server.") { u, i in u.stats[i].bytesToServer &+ live.server(u, i).up }
+        perServer("ferry_server_received_bytes_total", .counter, "Bytes relayed from the server to clients.") { u, i in u.stats[i].bytesToClient &+ live.server(u, i).down }
         perServer("ferry_server_connect_failures_total", .counter, "Connect attempts to the server that failed (refused, reset, timed out).") { u, i in u.stats[i].connectFailures }
         perServer("ferry_server_weight", .gauge, "Weight the server has for new sessions now.") { u, i in UInt64(max(0, u.scheduler.peers[i].weight)) }
         perServer("ferry_server_probe_up", .gauge, "1 while the health probe allows the server (1 when no probe is configured).") { u, i in u.scheduler.peers[i].probeUp ? 1 : 0 }
@@ -76,13 +63,20 @@ enum MetricsExposition {
             }
         }
 
-        // The same total as show stat's BACKEND scur.
-        let dropped = runtime.sessionsOnDroppedServers()
+        // The same totals as show stat's BACKEND line: the upstream's, also for servers gone.
         m.family("ferry_upstream_sessions", .gauge, "Sessions open to the upstream now, including those kept on servers a reload removed.")
         for u in upstreams {
             let onServers = u.scheduler.peers.reduce(0) { $0 + max(0, $1.active) }
-            m.sample("ferry_upstream_sessions", [("upstream", u.name)], UInt64(onServers + (dropped[u.name] ?? 0)))
+            m.sample("ferry_upstream_sessions", [("upstream", u.name)], UInt64(onServers + live.sessionsOnDroppedServers(u)))
         }
+        func perUpstream(_ name: String, _ help: String, _ value: (Upstream) -> UInt64) {
+            m.family(name, .counter, help)
+            for u in upstreams { m.sample(name, [("upstream", u.name)], value(u)) }
+        }
+        perUpstream("ferry_upstream_sessions_total", "Sessions that reached a server of the upstream, also servers since deleted or dropped by a reload.") { $0.totals.sessionsTotal }
+        perUpstream("ferry_upstream_sent_bytes_total", "Bytes relayed from clients to the upstream's servers.") { $0.totals.bytesToServer &+ live.upstream($0).up }
+        perUpstream("ferry_upstream_received_bytes_total", "Bytes relayed from the upstream's servers to clients.") { $0.totals.bytesToClient &+ live.upstream($0).down }
+        perUpstream("ferry_upstream_connect_failures_total", "Connect attempts to the upstream's servers that failed.") { $0.totals.connectFailures }
 
         func perListener(_ name: String, _ help: String, _ value: (ListenerStats) -> UInt64) {
             m.family(name, .counter, help)

@@ -143,6 +143,7 @@ extension Runtime {
             guard let old = retired[u.name] else { continue }
             let map = Runtime.matchServers(old, u)
             Runtime.carryState(from: old, to: u, map: map)
+            u.totals = old.totals
             // An outage a reload does not end goes on as one episode: one end line, one count.
             u.noLiveServers = old.noLiveServers
             maps[u.name] = map
@@ -237,21 +238,6 @@ extension Runtime {
             rejoined += 1
         }
         return rejoined
-    }
-
-    /// Sessions kept on servers a reload dropped, by upstream name (not those whose server
-    /// reset and gave its count back, as they count on no server line either). They are still that
-    /// upstream's sessions, and its totals (show stat's BACKEND scur, ferry_upstream_sessions)
-    /// count them, while no server line can. O(sessions): for the admin socket and metrics.
-    func sessionsOnDroppedServers() -> [String: Int] {
-        var counts: [String: Int] = [:]
-        guard reloads > 0 else { return counts }
-        var s = sessions
-        while let current = s {
-            s = current.next
-            if current.upstream.retired && current.peer >= 0 && !current.serverSlotReleased { counts[current.upstream.name, default: 0] += 1 }
-        }
-        return counts
     }
 
     /// Moves `s` to server `j` of `u`, `map` taking its upstream's server indices to `u`'s. The

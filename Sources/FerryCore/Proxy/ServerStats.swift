@@ -36,3 +36,18 @@ public struct ListenerStats: Equatable, Sendable {
 
     public init() {}
 }
+
+/// An upstream's own counters (show stat's BACKEND stot/bin/bout/econ, the ferry_upstream_*
+/// totals). Kept apart from the sum of its servers' because servers leave (`del server`, a
+/// reload that drops their line) while what they did stays the upstream's, as HAProxy's
+/// backend counters do. A reference, shared by the upstream and the object each reload puts
+/// in its place, so that a session still on a replaced object counts where it is seen.
+public final class UpstreamTotals {
+    public internal(set) var sessionsTotal: UInt64 = 0
+    public internal(set) var connectFailures: UInt64 = 0
+    /// Of sessions that ended; LiveCounts adds the open ones'.
+    public internal(set) var bytesToServer: UInt64 = 0
+    public internal(set) var bytesToClient: UInt64 = 0
+
+    public init() {}
+}

@@ -216,6 +216,7 @@ public final class Session: EventHandler, TimerTarget {
         attemptLog.finish(outcome ?? AttemptOutcome(cause), offset: runtime.loop.now &- startedAt)
         if failed {
             upstream.stats[peer].connectFailures &+= 1
+            upstream.totals.connectFailures &+= 1
             upstream.scheduler.connectFailed(peer, now: runtime.loop.now)
             runtime.connectFailed(upstream: upstream, peer: peer, cause: cause)
         }
@@ -237,6 +238,7 @@ public final class Session: EventHandler, TimerTarget {
         upstream.scheduler.connectSucceeded(peer, now: runtime.loop.now)
         attemptLog.finish(.connected, offset: runtime.loop.now &- startedAt)
         upstream.stats[peer].sessionsTotal &+= 1
+        upstream.totals.sessionsTotal &+= 1
         upstream.stats[peer].maxActive = max(upstream.stats[peer].maxActive, upstream.scheduler.peers[peer].active)
         upstream.stats[peer].lastSessionAtMillis = UInt64(WallClock.nowMilliseconds())
         phase = .relaying
@@ -532,6 +534,8 @@ public final class Session: EventHandler, TimerTarget {
             if !serverSlotReleased { upstream.scheduler.sessionClosed(peer) }
             upstream.stats[peer].bytesToServer &+= up.bytes
             upstream.stats[peer].bytesToClient &+= down.bytes
+            upstream.totals.bytesToServer &+= up.bytes
+            upstream.totals.bytesToClient &+= down.bytes
         }
         runtime.sessionEnded(self, reason: reason)
     }

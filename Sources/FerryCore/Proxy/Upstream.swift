@@ -18,6 +18,8 @@ public final class Upstream {
     public let config: UpstreamConfig
     /// Counters per server, indexed like the scheduler's peers.
     public var stats: [ServerStats]
+    /// The upstream's own counters, which outlive its servers; a reload hands them on.
+    public internal(set) var totals = UpstreamTotals()
     /// Set when a reload replaced or removed this object. The sessions still on it are on
     /// servers the file dropped, on an upstream the file dropped, or connecting to an address a
     /// server no longer has (the others moved, see Runtime+Reload); one of them whose connect
