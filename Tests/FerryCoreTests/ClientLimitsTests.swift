@@ -53,6 +53,15 @@ final class ClientLimitsTests: XCTestCase {
         XCTAssertFalse(r.admit(a, now: t + 530 * ms))
     }
 
+    /// Any burst the file may write, up to Int.max, admits without overflowing (it trapped at
+    /// the second connection of a client once burst * 1000 passed Int64.max).
+    func testHugeBurstAdmitsWithoutOverflow() {
+        for burst in [9_223_372_036_854_776, Int.max] {
+            let r = ConnectionRate(ConnectionRateConfig(milliPerSecond: 10_000, burst: burst))
+            XCTAssertEqual((0..<1000).filter { r.admit(a, now: UInt64($0) * 1000) }.count, 1000)
+        }
+    }
+
     func testRateTableBoundSweepsDrainedBuckets() {
         let r = ConnectionRate(ConnectionRateConfig(milliPerSecond: 1_000, burst: 0), maxAddresses: 2)
         let t: UInt64 = 10_000 * ms

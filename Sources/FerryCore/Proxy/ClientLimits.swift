@@ -70,6 +70,9 @@ public final class ConnectionZone {
 public final class ConnectionRate {
     public let milliPerSecond: Int64
     public let burst: Int64
+    /// `burst` in thousandths, saturated: the file may write any burst, and a bucket never
+    /// holds more than this plus one connection, so no sum here can overflow.
+    private let burstMilli: Int64
     public let maxAddresses: Int
     private struct Bucket { var excess: Int64; var last: UInt64 }
     private var buckets: [ClientKey: Bucket] = [:]
@@ -78,6 +81,7 @@ public final class ConnectionRate {
     public init(_ config: ConnectionRateConfig, maxAddresses: Int = 65_536) {
         milliPerSecond = Int64(config.milliPerSecond)
         burst = Int64(config.burst)
+        burstMilli = burst > Int64.max / 4000 ? Int64.max / 4 : burst * 1000
         self.maxAddresses = maxAddresses
     }
 
@@ -96,7 +100,7 @@ public final class ConnectionRate {
         // nginx's order: drain, add this connection, then floor at zero.
         let excess = max(0, b.excess - drained(since: b.last, now: now) + 1000)
         // A refused connection leaves the bucket as it was, as nginx's limit_req does.
-        guard excess <= burst * 1000 else { return false }
+        guard excess <= burstMilli else { return false }
         buckets[key] = Bucket(excess: excess, last: now)
         return true
     }
