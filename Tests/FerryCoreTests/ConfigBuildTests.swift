@@ -314,6 +314,8 @@ final class ConfigBuildTests: XCTestCase {
         ])
         let fine = try load("access_log /tmp/a.log buffer=512;\nserver { listen 1; proxy_pass 127.0.0.1:9; }")
         XCTAssertEqual(fine.diagnostics, [])
+        let largest = try load("access_log /tmp/a.log buffer=64m;\nserver { listen 1; proxy_pass 127.0.0.1:9; }")
+        XCTAssertEqual(largest.config.listeners[0].accessLogs.map(\.buffer), [LogFile.maximumBufferSize])
     }
 
     func testLocationsPointAtTheDirectives() throws {

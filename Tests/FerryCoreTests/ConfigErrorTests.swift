@@ -122,6 +122,7 @@ final class ConfigErrorTests: XCTestCase {
         ("upstream b { server 127.0.0.1:1; proxy_protocol_version 2; }", #""proxy_protocol_version" directive is not allowed here in t.conf:1:34"#),
         ("error_log /tmp/x warning;", #"invalid log level "warning" in t.conf:1:18; did you mean "warn"?"#),
         ("access_log /tmp/a flush=5s;", #"no buffer is defined for access_log "/tmp/a" in t.conf:1:1"#),
+        ("access_log /tmp/a buffer=100000m;", #"access_log buffer=100000m is above ferry's maximum of 64m in t.conf:1:19; the buffer only batches writes (nginx's default is 64k); write at most buffer=64m"#),
         // nginx's syslog:/memory: targets, which ferry would otherwise take as file names
         ("access_log syslog:server=127.0.0.1:514 main;",
          #""access_log" to syslog ("syslog:server=127.0.0.1:514") is not supported by ferry in t.conf:1:12; ferry logs to files only; write a file path; a FIFO works too, so a reader such as "logger -t ferry < FIFO" can pass the lines to syslog"#),

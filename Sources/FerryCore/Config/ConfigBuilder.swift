@@ -394,6 +394,10 @@ final class ConfigBuilder {
             switch key {
             case "buffer":
                 guard let size = Units.size(value), size > 0 else { throw invalidParameter(arg, known: []) }
+                guard size <= LogFile.maximumBufferSize else {
+                    throw ConfigError("access_log buffer=\(value) is above ferry's maximum of \(LogFile.maximumBufferSize / (1024 * 1024))m", at: arg.location,
+                                      hint: "the buffer only batches writes (nginx's default is 64k); write at most buffer=64m")
+                }
                 // Below this a typical line fills the buffer alone, so every session would wake the
                 // writer thread and a second line while it writes would be dropped.
                 if size < LogFile.minimumBufferSize {
