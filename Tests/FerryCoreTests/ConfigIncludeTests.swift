@@ -1,7 +1,7 @@
 import XCTest
 @testable import FerryCore
 
-/// `include` on real files: globs, paths relative to the including file, loops, limits.
+/// `include` on real files: globs, paths relative to the main file (as nginx), loops, limits.
 final class ConfigIncludeTests: XCTestCase {
     var dir = ""
 
@@ -24,16 +24,19 @@ final class ConfigIncludeTests: XCTestCase {
         close(fd)
     }
 
-    func testGlobsExpandInOrderRelativeToTheIncludingFile() throws {
+    func testGlobsExpandInOrderRelativeToTheMainFile() throws {
         try write("ferry.conf", "stream {\n  include conf.d/*.conf;\n  include servers/main.inc;\n}\n")
         try write("conf.d/20-b.conf", "upstream b { server 127.0.0.1:2; }\n")
         try write("conf.d/10-a.conf", "upstream a { server 127.0.0.1:1; }\n")
-        try write("servers/main.inc", "server { listen 80; include ../conf.d/none-*.conf; include more/p.inc; }\n")
+        // As nginx (its conf prefix): a relative include in an included file is relative to
+        // the main file's directory, not to the file it is written in.
+        try write("servers/main.inc", "server { listen 80; include conf.d/none-*.conf; include more/p.inc; }\n")
+        try write("more/p.inc", "proxy_pass b;\n")
         try write("servers/more/p.inc", "proxy_pass a;\n")
         let loaded = try ConfigLoader.load(path: dir + "/ferry.conf")
         XCTAssertEqual(loaded.config.upstreams.map(\.name), ["a", "b"])
         XCTAssertEqual(loaded.config.upstreams[0].location, SourceLocation(file: dir + "/conf.d/10-a.conf", line: 1, column: 1))
-        XCTAssertEqual(loaded.config.listeners[0].proxyPass, .upstream("a"))
+        XCTAssertEqual(loaded.config.listeners[0].proxyPass, .upstream("b"))
     }
 
     func testErrorsNameTheIncludedFile() throws {

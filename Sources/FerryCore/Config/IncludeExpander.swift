@@ -1,6 +1,7 @@
 // `include PATH;` is resolved between parsing and building, so the Builder sees one tree
-// whose directives still carry the file they came from. Paths are relative to the
-// including file's directory. Depth and file-count limits bound the work any input can
+// whose directives still carry the file they came from. A relative path is relative to
+// the main file's directory, also in an included file, as nginx resolves it (against its
+// conf prefix, the directory of `-c`), so one tree loads the same files in both. Depth and file-count limits bound the work any input can
 // cause, loops or not.
 
 struct IncludeExpander {
@@ -9,12 +10,15 @@ struct IncludeExpander {
 
     let environment: ConfigEnvironment
     private var filesRead = 0
+    /// The file `expand` was first called for: relative includes resolve against its directory.
+    private var mainFile = ""
 
     init(environment: ConfigEnvironment) { self.environment = environment }
 
     /// Expands includes in `list`, which was read from `file` (its canonical path is `identity`).
     mutating func expand(_ list: [Directive], file: String, identity: String) throws -> [Directive] {
-        try expand(list, file: file, stack: [identity])
+        mainFile = file
+        return try expand(list, file: file, stack: [identity])
     }
 
     private mutating func expand(_ list: [Directive], file: String, stack: [String]) throws -> [Directive] {
@@ -35,7 +39,7 @@ struct IncludeExpander {
                 throw ConfigError("invalid number of arguments in \"include\" directive", at: directive.location)
             }
             let written = directive.arguments[0].text
-            let path = IncludeExpander.resolve(written, relativeTo: file)
+            let path = IncludeExpander.resolve(written, relativeTo: mainFile)
             let isPattern = path.contains(where: { $0 == "*" || $0 == "?" || $0 == "[" })
             for included in isPattern ? environment.glob(path) : [path] {
                 let identity = environment.canonicalPath(included)
