@@ -305,6 +305,18 @@ final class ConfigBuildTests: XCTestCase {
         XCTAssertEqual(try load("server { listen 2; proxy_pass 127.0.0.1:9; }").diagnostics, [])
     }
 
+    /// nginx's shorter so_keepalive forms: the parts after the first may be left off, and an
+    /// empty or 0 part keeps the system's value.
+    func testSoKeepaliveTakesNginxsShortForms() throws {
+        let loaded = try load("server { listen 1 so_keepalive=30; listen 2 so_keepalive=30:10; listen 3 so_keepalive=0:10:0; listen 4 so_keepalive=9h6m7s:32767:127; proxy_pass 127.0.0.1:9; }")
+        XCTAssertEqual(loaded.config.listeners[0].listens.map(\.keepalive), [
+            .tuned(idle: .seconds(30), interval: nil, count: nil),
+            .tuned(idle: .seconds(30), interval: .seconds(10), count: nil),
+            .tuned(idle: nil, interval: .seconds(10), count: nil),
+            .tuned(idle: .seconds(32767), interval: .seconds(32767), count: 127),
+        ])
+    }
+
     func testAnAccessLogBufferBelowTheMinimumIsRaisedWithAWarning() throws {
         let loaded = try load("access_log /tmp/a.log buffer=100;\nserver { listen 1; proxy_pass 127.0.0.1:9; }")
         XCTAssertEqual(loaded.config.listeners[0].accessLogs.map(\.buffer), [LogFile.minimumBufferSize])

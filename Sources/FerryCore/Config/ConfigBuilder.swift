@@ -471,10 +471,13 @@ final class ConfigBuilder {
     /// `[idle]:[interval]:[count]`, since the system's two hours do not find a dead server.
     func proxySocketKeepalive(_ d: Directive) throws {
         let arg = d.arguments[0]
-        guard let keepalive = ConfigBuilder.keepalive(arg.text) else {
+        switch ConfigBuilder.keepalive(arg.text) {
+        case .success(let keepalive): withSettings { $0.serverKeepalive = keepalive }
+        case .failure(.invalid):
             throw ConfigError("invalid value \"\(arg.text)\" in \"proxy_socket_keepalive\" directive, it must be \"on\", \"off\" or \"[idle]:[interval]:[count]\"", at: arg.location)
+        case .failure(.outOfRange(let what)):
+            throw ConfigError("invalid value \"\(arg.text)\" in \"proxy_socket_keepalive\" directive: \(what)", at: arg.location, hint: ConfigBuilder.keepaliveRangeHint)
         }
-        withSettings { $0.serverKeepalive = keepalive }
     }
 
     /// TCP_USER_TIMEOUT: unacknowledged data (or unanswered keepalive probes) older than this
@@ -935,10 +938,13 @@ final class ConfigBuilder {
                 }
                 listen.backlog = n
             case "so_keepalive":
-                guard let keepalive = ConfigBuilder.keepalive(value) else {
-                    throw ConfigError("invalid so_keepalive value: \"\(value)\"", at: arg.location)
+                switch ConfigBuilder.keepalive(value) {
+                case .success(let keepalive): listen.keepalive = keepalive
+                case .failure(.invalid): throw ConfigError("invalid so_keepalive value: \"\(value)\"", at: arg.location)
+                case .failure(.outOfRange(let what)):
+                    // nginx logs the failed setsockopt and listens without it; ferry says so here.
+                    throw ConfigError("invalid so_keepalive value: \"\(value)\": \(what)", at: arg.location, hint: ConfigBuilder.keepaliveRangeHint)
                 }
-                listen.keepalive = keepalive
             default:
                 throw invalidParameter(arg, known: known)
             }
@@ -956,18 +962,51 @@ final class ConfigBuilder {
         }
     }
 
-    /// `on`, `off`, or nginx's `[idle]:[interval]:[count]` with times in whole seconds.
-    static func keepalive(_ value: String) -> KeepaliveConfig? {
-        if value == "on" { return .on }
-        if value == "off" { return .off }
-        let parts = value.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 3 else { return nil }
-        var idle: Duration?, interval: Duration?, count: Int?
-        if !parts[0].isEmpty { guard let t = Units.time(parts[0], secondsOnly: true), t > .zero else { return nil }; idle = t }
-        if !parts[1].isEmpty { guard let t = Units.time(parts[1], secondsOnly: true), t > .zero else { return nil }; interval = t }
-        if !parts[2].isEmpty { guard let n = Units.number(parts[2]), n >= 1 else { return nil }; count = n }
-        if idle == nil && interval == nil && count == nil { return nil }
-        return .tuned(idle: idle, interval: interval, count: count)
+    /// Linux's bounds for TCP_KEEPIDLE and TCP_KEEPINTVL (MAX_TCP_KEEPIDLE/INTVL, seconds) and
+    /// TCP_KEEPCNT (MAX_TCP_KEEPCNT): setsockopt refuses more.
+    static let maxKeepaliveSeconds = 32767
+    static let maxKeepaliveCount = 127
+
+    static let keepaliveRangeHint = "Linux takes an idle time and an interval of at most \(maxKeepaliveSeconds)s (9h6m7s) and a count of at most \(maxKeepaliveCount)"
+
+    enum KeepaliveProblem: Error, Equatable {
+        case invalid
+        /// What is out of the kernel's range, in words for the message.
+        case outOfRange(String)
+    }
+
+    /// `on`, `off`, or nginx's `[idle][:[interval][:[count]]]` with times in whole seconds, as
+    /// ngx_stream_core_listen reads it: `30`, `30:10`, `:10:`, `10m::3`; a part that is empty or
+    /// 0 keeps the system's value, and at least one part must set one.
+    static func keepalive(_ value: String) -> Result<KeepaliveConfig, KeepaliveProblem> {
+        if value == "on" { return .success(.on) }
+        if value == "off" { return .success(.off) }
+        // The count is everything after the second ":", so "1:2:3:4" has the count "3:4".
+        let parts = value.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+        func seconds(_ part: String, _ what: String) -> Result<Duration?, KeepaliveProblem> {
+            if part.isEmpty { return .success(nil) }
+            guard let t = Units.time(part, secondsOnly: true) else { return .failure(.invalid) }
+            if t == .zero { return .success(nil) }
+            guard t <= .seconds(Int64(maxKeepaliveSeconds)) else { return .failure(.outOfRange("\(what) \(part) is above \(maxKeepaliveSeconds)s")) }
+            return .success(t)
+        }
+        let idle: Duration?, interval: Duration?
+        var count: Int? = nil
+        switch seconds(parts[0], "idle") {
+        case .success(let t): idle = t
+        case .failure(let p): return .failure(p)
+        }
+        switch seconds(parts.count > 1 ? parts[1] : "", "interval") {
+        case .success(let t): interval = t
+        case .failure(let p): return .failure(p)
+        }
+        if parts.count > 2, !parts[2].isEmpty {
+            guard let n = Units.number(parts[2]), n >= 0 else { return .failure(.invalid) }
+            guard n <= maxKeepaliveCount else { return .failure(.outOfRange("count \(parts[2]) is above \(maxKeepaliveCount)")) }
+            if n > 0 { count = n }
+        }
+        if idle == nil && interval == nil && count == nil { return .failure(.invalid) }
+        return .success(.tuned(idle: idle, interval: interval, count: count))
     }
 
     func proxyPass(_ d: Directive) throws {

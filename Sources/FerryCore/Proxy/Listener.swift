@@ -42,7 +42,7 @@ public final class Listener: EventHandler {
 
     /// A bound, listening socket on `written` (a stale Unix socket file is replaced and one a
     /// live process answers on is refused, see UnixSocketClaim; TCP gets SO_REUSEADDR and
-    /// whatever `tcpOptions` sets before bind). Errors read like nginx's: `bind() to ADDR failed (98: ...)`. Shared by listen sockets and the metrics endpoint.
+    /// whatever `tcpOptions` sets before bind). Errors read like nginx's, naming the call: `bind() to ADDR failed (98: ...)`. Shared by listen sockets and the metrics endpoint.
     static func openListening(_ written: ServerAddress, backlog: Int, location: SourceLocation,
                               tcpOptions: (Socket, SocketAddress) throws(Errno) -> Void = { _, _ in }) throws(StartupError) -> Socket {
         let address = SocketAddress(written.endpoint)
@@ -58,16 +58,28 @@ public final class Listener: EventHandler {
             throw StartupError("bind() to \(what) failed (98: Address already in use): another process "
                 + "answers on it (is another ferry running?); stop it or choose another path", location)
         }
+        // Each step named in the error, as nginx names the call that failed: a socket option
+        // the kernel refuses is not an address problem.
         do {
             if !address.isUnix {
                 try socket.setReuseAddress()
                 try tcpOptions(socket, address)
             }
+        } catch {
+            socket.close()
+            throw StartupError("setsockopt() on \(what) failed (\(error.rawValue): \(error))", location)
+        }
+        do {
             try socket.bind(address)
-            try socket.listen(backlog: backlog)
         } catch {
             socket.close()
             throw StartupError("bind() to \(what) failed (\(error.rawValue): \(error))", location)
+        }
+        do {
+            try socket.listen(backlog: backlog)
+        } catch {
+            socket.close()
+            throw StartupError("listen() to \(what) failed (\(error.rawValue): \(error))", location)
         }
         return socket
     }
