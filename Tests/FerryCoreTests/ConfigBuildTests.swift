@@ -80,8 +80,8 @@ final class ConfigBuildTests: XCTestCase {
                  listen(v4("localhost:12003", "127.0.0.1", 12003)),
              ], .address(v4("127.0.0.1:9", "127.0.0.1", 9)))]
          }),
-        ("stream-level proxy settings are inherited, server settings win",
-         "stream { proxy_connect_timeout 5s; proxy_timeout 1h30m; proxy_next_upstream off; proxy_next_upstream_tries 3; proxy_next_upstream_timeout 10; proxy_protocol on; proxy_half_close off;\n server { listen 1; proxy_pass 127.0.0.1:9; }\n server { listen 2; proxy_pass 127.0.0.1:9; proxy_timeout 500ms; proxy_protocol off; proxy_half_close on; } }",
+        ("stream-level proxy settings are inherited, server settings win; flags take any case, as nginx's",
+         "stream { proxy_connect_timeout 5s; proxy_timeout 1h30m; proxy_next_upstream OFF; proxy_next_upstream_tries 3; proxy_next_upstream_timeout 10; proxy_protocol on; proxy_half_close off;\n server { listen 1; proxy_pass 127.0.0.1:9; }\n server { listen 2; proxy_pass 127.0.0.1:9; proxy_timeout 500ms; proxy_protocol Off; proxy_half_close On; } }",
          config {
              let target = ProxyTarget.address(v4("127.0.0.1:9", "127.0.0.1", 9))
              let inherited: (inout ListenerConfig) -> Void = {

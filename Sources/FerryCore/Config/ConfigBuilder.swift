@@ -162,8 +162,10 @@ final class ConfigBuilder {
         return value
     }
 
+    /// nginx's flag slot compares without case (`ON`, `Off`), unlike the `on`/`off` values of
+    /// listen parameters and `access_log off`, which it compares exactly.
     private func flag(_ directive: Directive) throws -> Bool {
-        switch directive.arguments[0].text {
+        switch directive.arguments[0].text.lowercased() {
         case "on": return true
         case "off": return false
         default:
