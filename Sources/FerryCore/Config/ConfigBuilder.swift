@@ -350,11 +350,16 @@ final class ConfigBuilder {
         }
         let zone = d.arguments[1]
         guard let (k, value) = parameter(zone), k == "zone" else { throw invalidParameter(zone, known: ["zone="]) }
-        guard let colon = value.lastIndex(of: ":"), colon != value.startIndex else { throw invalidParameter(zone, known: []) }
+        // nginx ends the name at the first ":", so "a:b:1m" is a bad size, not a zone "a:b".
+        guard let colon = value.firstIndex(of: ":") else {
+            throw ConfigError("invalid zone size \"\(zone.text)\"", at: zone.location, hint: "write \"zone=NAME:SIZE\", e.g. \"zone=perip:10m\"")
+        }
+        guard colon != value.startIndex else { throw invalidParameter(zone, known: []) }
         let name = String(value[..<colon])
         let sizeText = String(value[value.index(after: colon)...])
         guard let size = Units.size(sizeText) else {
-            throw ConfigError("invalid zone size \"\(sizeText)\"", at: zone.location)
+            throw ConfigError("invalid zone size \"\(zone.text)\"", at: zone.location,
+                              hint: sizeText.contains(":") ? "a zone name ends at the first \":\"; write \"zone=NAME:SIZE\"" : nil)
         }
         // nginx's floor: eight 4k pages.
         guard size >= 8 * 4096 else { throw ConfigError("zone \"\(name)\" is too small", at: zone.location) }
@@ -369,6 +374,8 @@ final class ConfigBuilder {
         guard let n = count(d.arguments[1], minimum: 1) else {
             throw ConfigError("invalid number of connections \"\(d.arguments[1].text)\"", at: d.arguments[1].location)
         }
+        // nginx keeps the count in 16 bits.
+        guard n <= 65535 else { throw ConfigError("connection limit must be less 65536", at: d.arguments[1].location) }
         var limits = (context == .server ? currentListener!.settings.limitConn : stream.limitConn) ?? []
         if limits.contains(where: { $0.zone == zone }) {
             throw ConfigError("\"limit_conn\" directive is duplicate", at: d.location)
