@@ -354,6 +354,10 @@ final class ConfigBuildTests: XCTestCase {
             ("1M", nil), ("1y", nil), ("1y1M1w1d1h1m1s1ms", nil),
             ("", nil), ("s", nil), ("1x", nil), ("30m1h", nil), ("1s1s", nil), ("-1", nil), ("1 s", nil),
             ("99999999999999999999", nil), ("9223372036854775807s", nil),
+            // nginx's reading: spaces after a unit, a bare number before a space or at the end
+            // in seconds, so "1hs" is an hour and "1s5" six seconds.
+            ("1h 30m", 5_400_000), ("1h  30m 15", 5_415_000), ("30 ", 30_000), ("1hs", 3_600_000), ("1s5", 6_000),
+            ("1ms5", 5_001), ("1 5", 6_000), ("1 s", nil), (" ", nil), ("1s 1m", nil), ("5 ms", nil),
         ]
         for (text, ms) in times { XCTAssertEqual(Units.time(text)?.milliseconds, ms, text) }
         XCTAssertNil(Units.time("5ms", secondsOnly: true))
@@ -361,9 +365,12 @@ final class ConfigBuildTests: XCTestCase {
             ("10", 10_000), ("1M", 2_592_000_000), ("1y", 31_536_000_000),
             ("1y1M1w1d1h1m1s", 31_536_000_000 + 2_592_000_000 + 604_800_000 + 86_400_000 + 3_661_000),
             ("1y1M1w1d1h1m1s1ms", nil), ("1s500ms", nil), ("1M1y", nil),
+            ("1y 1M", 31_536_000_000 + 2_592_000_000),
+            // nginx takes seconds up to Int64; past Int64 milliseconds the value saturates.
+            ("9999999999999999s", Int64.max), ("9223372036854775807", Int64.max), ("9223372036854775808", nil),
         ]
         for (text, ms) in seconds { XCTAssertEqual(Units.time(text, secondsOnly: true)?.milliseconds, ms, text) }
-        let sizes: [(String, Int?)] = [("0", 0), ("512", 512), ("32k", 32768), ("32K", 32768), ("10m", 10 << 20), ("1G", 1 << 30),
+        let sizes: [(String, Int?)] = [("0", 0), ("512", 512), ("32k", 32768), ("32K", 32768), ("10m", 10 << 20), ("1G", nil), ("1g", nil),
                                        ("1kk", nil), ("k", nil), ("1t", nil), ("99999999999999999g", nil)]
         for (text, bytes) in sizes { XCTAssertEqual(Units.size(text), bytes, text) }
     }

@@ -2,41 +2,79 @@
 // means the same here and a value nginx rejects is rejected here.
 
 enum Units {
-    /// `1h30m`, `500ms`, `10` (seconds). Units must appear largest first and at most once,
-    /// as in nginx. As ngx_parse_time, which reads a value either in milliseconds or in whole
-    /// seconds: `secondsOnly` rejects `ms` (fail_timeout, so_keepalive), and the default, a
-    /// millisecond value (every timeout), rejects `y` and `M`.
+    /// `1h30m`, `1h 30m`, `500ms`, `10` (seconds), read as ngx_parse_time reads them, which
+    /// takes a value either in milliseconds or in whole seconds: `secondsOnly` rejects `ms`
+    /// (fail_timeout, so_keepalive), and the default, a millisecond value (every timeout),
+    /// rejects `y` and `M`. Units come largest first, each at most once; spaces may follow a
+    /// unit, and a number that ends the text or precedes a space counts as seconds (nginx's
+    /// own reading makes `1hs` one hour and `1s5` six seconds, so they are that here too).
+    /// A value past Int64 in its mode's unit is refused, as nginx refuses it; a seconds value
+    /// past Int64 milliseconds, which nginx takes, saturates (Duration.nanoseconds caps it anyway).
     static func time(_ text: String, secondsOnly: Bool = false) -> Duration? {
-        let second: Int64 = 1000
-        // (unit, milliseconds, rank): a later part must have a higher rank.
-        let units: [(String, Int64, Int)] = [
-            ("y", 365 * 86400 * second, 0), ("M", 30 * 86400 * second, 1), ("w", 7 * 86400 * second, 2),
-            ("d", 86400 * second, 3), ("h", 3600 * second, 4), ("ms", 1, 7), ("m", 60 * second, 5),
-            ("s", second, 6),
-        ]
+        // Ranks as nginx's steps: a unit must rank above the one before it.
+        enum Step: Int { case start, year, month, week, day, hour, minute, second, millisecond, last }
         let bytes = Array(text.utf8)
-        guard !bytes.isEmpty else { return nil }
-        var i = 0
+        // The total in the mode's own unit (seconds or milliseconds), as nginx keeps it.
         var total: Int64 = 0
-        var lastRank = -1
-        while i < bytes.count {
-            guard let (number, next) = digits(bytes, from: i) else { return nil }
-            i = next
-            var scale = second
-            var rank = 6
-            if i < bytes.count {
-                guard let unit = units.first(where: { matches(bytes, at: i, $0.0) }) else { return nil }
-                if unit.0 == "ms" && secondsOnly { return nil }
-                if (unit.0 == "y" || unit.0 == "M") && !secondsOnly { return nil }
-                scale = unit.1; rank = unit.2
-                i += unit.0.utf8.count
-            }
-            guard rank > lastRank else { return nil }
-            lastRank = rank
-            let (part, overflow1) = number.multipliedReportingOverflow(by: scale)
-            let (sum, overflow2) = total.addingReportingOverflow(part)
-            if overflow1 || overflow2 { return nil }
+        var value: Int64 = 0
+        var valid = false
+        var step: Step = secondsOnly ? .start : .month
+        var i = 0
+        func add(_ v: Int64, times scale: Int64) -> Bool {
+            let (part, o1) = v.multipliedReportingOverflow(by: scale)
+            let (sum, o2) = total.addingReportingOverflow(part)
+            if o1 || o2 { return false }
             total = sum
+            return true
+        }
+        while i < bytes.count {
+            let c = bytes[i]
+            i += 1
+            if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
+                let (times, o1) = value.multipliedReportingOverflow(by: 10)
+                let (plus, o2) = times.addingReportingOverflow(Int64(c - UInt8(ascii: "0")))
+                if o1 || o2 { return nil }
+                value = plus
+                valid = true
+                continue
+            }
+            let unit: Step
+            var seconds: Int64
+            switch c {
+            case UInt8(ascii: "y"): unit = .year; seconds = 365 * 86400
+            case UInt8(ascii: "M"): unit = .month; seconds = 30 * 86400
+            case UInt8(ascii: "w"): unit = .week; seconds = 7 * 86400
+            case UInt8(ascii: "d"): unit = .day; seconds = 86400
+            case UInt8(ascii: "h"): unit = .hour; seconds = 3600
+            case UInt8(ascii: "m") where i < bytes.count && bytes[i] == UInt8(ascii: "s"):
+                if secondsOnly { return nil }
+                i += 1
+                unit = .millisecond; seconds = 0
+            case UInt8(ascii: "m"): unit = .minute; seconds = 60
+            case UInt8(ascii: "s"): unit = .second; seconds = 1
+            // A space after a bare number ends it as seconds; nothing may follow but spaces.
+            case UInt8(ascii: " "):
+                guard step.rawValue < Step.second.rawValue else { return nil }
+                step = .last
+                guard add(value, times: secondsOnly ? 1 : 1000) else { return nil }
+                value = 0
+                while i < bytes.count && bytes[i] == UInt8(ascii: " ") { i += 1 }
+                continue
+            default: return nil
+            }
+            // y and M may come first (start ranks below them); any other unit must rank above.
+            guard unit.rawValue > step.rawValue else { return nil }
+            step = unit
+            let scale: Int64 = unit == .millisecond ? 1 : (secondsOnly ? seconds : seconds * 1000)
+            guard add(value, times: scale) else { return nil }
+            value = 0
+            while i < bytes.count && bytes[i] == UInt8(ascii: " ") { i += 1 }
+        }
+        guard valid else { return nil }
+        guard add(value, times: secondsOnly ? 1 : 1000) else { return nil }
+        if secondsOnly {
+            let (ms, overflow) = total.multipliedReportingOverflow(by: 1000)
+            return Duration(milliseconds: overflow ? Int64.max : ms)
         }
         return Duration(milliseconds: total)
     }
@@ -49,7 +87,8 @@ enum Units {
                            : "\"y\" and \"M\" are only for values in whole seconds; write days, as \"365d\" or \"30d\""
     }
 
-    /// `512`, `32k`, `10M`, `1g`: bytes.
+    /// `512`, `32k`, `10M`: bytes. Only k and m, as ngx_parse_size (its offsets take g; no
+    /// size ferry reads is one).
     static func size(_ text: String) -> Int? {
         let bytes = Array(text.utf8)
         guard let (number, next) = digits(bytes, from: 0) else { return nil }
@@ -59,7 +98,6 @@ enum Units {
         switch bytes[next] {
         case UInt8(ascii: "k"), UInt8(ascii: "K"): scale = 1 << 10
         case UInt8(ascii: "m"), UInt8(ascii: "M"): scale = 1 << 20
-        case UInt8(ascii: "g"), UInt8(ascii: "G"): scale = 1 << 30
         default: return nil
         }
         let (value, overflow) = number.multipliedReportingOverflow(by: scale)
@@ -75,7 +113,6 @@ enum Units {
 
     /// The canonical spelling of a size: the largest unit that divides it.
     static func sizeText(_ size: Int) -> String {
-        if size != 0 && size % (1 << 30) == 0 { return "\(size >> 30)g" }
         if size != 0 && size % (1 << 20) == 0 { return "\(size >> 20)m" }
         if size != 0 && size % (1 << 10) == 0 { return "\(size >> 10)k" }
         return "\(size)"
@@ -92,11 +129,5 @@ enum Units {
             i += 1
         }
         return i == start ? nil : (value, i)
-    }
-
-    private static func matches(_ bytes: [UInt8], at i: Int, _ unit: String) -> Bool {
-        let u = Array(unit.utf8)
-        guard i + u.count <= bytes.count else { return false }
-        return Array(bytes[i..<(i + u.count)]) == u
     }
 }
