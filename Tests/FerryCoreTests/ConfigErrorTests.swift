@@ -124,6 +124,10 @@ final class ConfigErrorTests: XCTestCase {
         ("tcp_user_timeout 5x;", #""tcp_user_timeout" directive invalid value "5x" in t.conf:1:18"#),
         ("upstream b { server 127.0.0.1:1; proxy_protocol_version 2; }", #""proxy_protocol_version" directive is not allowed here in t.conf:1:34"#),
         ("error_log /tmp/x warning;", #"invalid log level "warning" in t.conf:1:18; did you mean "warn"?"#),
+        ("error_log /tmp/x;\nerror_log /tmp/y;",
+         #"ferry writes one error log, and "error_log" of t.conf:1:1 already names one here in t.conf:2:1; keep one "error_log" line in this context"#),
+        ("server { listen 1; proxy_pass 127.0.0.1:1; error_log /tmp/x; }",
+         #"ferry keeps one error log for the whole process; a "server" block cannot have its own in t.conf:1:44; move this "error_log" to the stream block or the main context"#),
         ("access_log /tmp/a flush=5s;", #"no buffer is defined for access_log "/tmp/a" in t.conf:1:1"#),
         ("access_log /tmp/a buffer=100000m;", #"access_log buffer=100000m is above ferry's maximum of 64m in t.conf:1:19; the buffer only batches writes (nginx's default is 64k); write at most buffer=64m"#),
         // nginx's syslog:/memory: targets, which ferry would otherwise take as file names

@@ -58,6 +58,8 @@ final class ConfigBuilder {
     private var context: DirectiveContext = .main
     private var hasStreamBlock = false
     private var errorLogFromStream = false
+    /// Where each context wrote its error_log, to say so at a second one.
+    private var errorLogLines: [DirectiveContext: SourceLocation] = [:]
     private var stream = ProxySettings()
     private var listeners: [ListenerDraft] = []
     private var currentListener: ListenerDraft?
@@ -235,7 +237,19 @@ final class ConfigBuilder {
         config.busyPollingMicros = Int(m)
     }
 
+    /// nginx takes error_log in a stream server too, and several in one context (it logs to
+    /// each); ferry has one event log for the process, so it says that rather than nginx's
+    /// words for other mistakes ("not allowed here", "is duplicate").
     func errorLog(_ d: Directive) throws {
+        if context == .server {
+            throw ConfigError("ferry keeps one error log for the whole process; a \"server\" block cannot have its own", at: d.location,
+                              hint: "move this \"error_log\" to the stream block or the main context")
+        }
+        if let earlier = errorLogLines[context] {
+            throw ConfigError("ferry writes one error log, and \"error_log\" of \(earlier) already names one here", at: d.location,
+                              hint: "keep one \"error_log\" line in this context")
+        }
+        errorLogLines[context] = d.location
         try refuseLogTarget(d, d.arguments[0], refused: ["syslog:", "memory:"])
         var level = LogLevel.error
         if d.arguments.count == 2 {

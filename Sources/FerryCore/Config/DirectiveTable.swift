@@ -50,7 +50,7 @@ enum DirectiveTable {
         DirectiveSpec("pid", [.main], .exactly(1), once: true, ConfigBuilder.pidFile),
         DirectiveSpec("worker_shutdown_timeout", [.main], .exactly(1), once: true, ConfigBuilder.workerShutdownTimeout),
         DirectiveSpec("busy_polling", [.main], .exactly(1), once: true, ConfigBuilder.busyPolling),
-        DirectiveSpec("error_log", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.errorLog),
+        DirectiveSpec("error_log", [.main, .stream, .server], .between(1, 2), ConfigBuilder.errorLog),
         DirectiveSpec("admin_socket", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.adminSocket),
         DirectiveSpec("metrics_listen", [.main, .stream], .exactly(1), once: true, ConfigBuilder.metricsListen),
         DirectiveSpec("stream", [.main], .exactly(0), block: true, once: true, ConfigBuilder.stream),
