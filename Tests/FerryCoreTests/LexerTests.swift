@@ -50,10 +50,18 @@ final class LexerTests: XCTestCase {
         }
     }
 
-    func testInvalidUTF8IsReplacedNotFatal() throws {
-        var lexer = Lexer(bytes: [0x61, 0xff, 0x3b], file: "t")
-        let tokens = try lexer.tokenize()
-        XCTAssertEqual(tokens.map(\.kind), [.word, .semicolon, .endOfFile])
-        XCTAssertEqual(tokens[0].text, "a\u{FFFD}")
+    /// A token that is not UTF-8 is refused where it starts: replaced bytes (U+FFFD) would
+    /// make `access_log /var/log/caf\xE9.log` write another file than the one named. In a
+    /// comment such bytes are nobody's business.
+    func testInvalidUTF8InATokenIsRefusedAndInACommentIgnored() throws {
+        for (bytes, column) in [([0x61, 0xff, 0x3b] as [UInt8], 1), (Array("x \"caf".utf8) + [0xe9] + Array("\";".utf8), 3)] {
+            var lexer = Lexer(bytes: bytes, file: "t")
+            XCTAssertThrowsError(try lexer.tokenize()) { error in
+                XCTAssertEqual((error as? ConfigError)?.location, SourceLocation(file: "t", line: 1, column: column))
+                XCTAssertTrue("\(error)".contains("not UTF-8"), "\(error)")
+            }
+        }
+        var lexer = Lexer(bytes: Array("# caf".utf8) + [0xe9] + Array("\na;".utf8), file: "t")
+        XCTAssertEqual(try lexer.tokenize().map(\.text), ["a", ";", ""])
     }
 }

@@ -44,7 +44,7 @@ public struct Lexer {
         case UInt8(ascii: "{"): advance(); return Token(kind: .openBrace, text: "{", location: start)
         case UInt8(ascii: "}"): advance(); return Token(kind: .closeBrace, text: "}", location: start)
         case UInt8(ascii: "\""), UInt8(ascii: "'"): return try quoted(start: start)
-        default: return word(start: start)
+        default: return try word(start: start)
         }
     }
 
@@ -87,7 +87,7 @@ public struct Lexer {
         advance()
     }
 
-    private mutating func word(start: SourceLocation) -> Token {
+    private mutating func word(start: SourceLocation) throws -> Token {
         var out: [UInt8] = []
         var afterDollar = false
         while index < bytes.count {
@@ -100,7 +100,7 @@ public struct Lexer {
             advance()
         }
         let kind: Token.Kind = out.first == UInt8(ascii: "$") ? .variable : .word
-        return Token(kind: kind, text: String(decoding: out, as: UTF8.self), location: start)
+        return Token(kind: kind, text: try Lexer.text(out, at: start), location: start)
     }
 
     private mutating func quoted(start: SourceLocation) throws -> Token {
@@ -123,7 +123,17 @@ public struct Lexer {
                 throw ConfigError("unexpected \(Lexer.show(c))", at: here)
             }
         }
-        return Token(kind: .quoted, text: String(decoding: out, as: UTF8.self), location: start)
+        return Token(kind: .quoted, text: try Lexer.text(out, at: start), location: start)
+    }
+
+    /// A token's bytes as text. nginx uses a token's bytes as they are; a String cannot hold
+    /// bytes that are not UTF-8, and replacing them (U+FFFD) would make `access_log` write
+    /// another file than the one named, so such a token is refused.
+    static func text(_ bytes: [UInt8], at location: SourceLocation) throws -> String {
+        if let s = String(validating: bytes, as: UTF8.self) { return s }
+        let shown = String(decoding: bytes, as: UTF8.self)
+        throw ConfigError("bytes that are not UTF-8 in \"\(shown)\"", at: location,
+                          hint: "ferry reads its configuration as UTF-8; write names and paths in UTF-8")
     }
 
     /// A byte as nginx shows it in `unexpected "x"`, made safe for terminals.
