@@ -61,6 +61,27 @@ final class BalancingTests: IntegrationCase {
         XCTAssertTrue(waitUntil(timeout: 1) { f.events("connect_failed") >= 1 }, f.stderr)
     }
 
+    /// A client that resets while ferry is still connecting for it: the access log's attempt is
+    /// "abandoned" with the time it ran (it said 0 ms), and no connect time.
+    func testAnAttemptTheClientAbandonsIsLoggedWithItsTime() throws {
+        let hole = try blackhole()
+        let f = try ferry("""
+            access_log @DIR@/access.log;
+            upstream u { server 127.0.0.1:\(hole.port) name=hole; }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 10s; }
+            """)
+        let c = try TestClient.connect(f.listenPort, timeout: 5)
+        usleep(300_000)
+        // A reset: after a FIN the session would go on connecting, to deliver what was sent.
+        c.reset()
+        guard let line = JSONLinesFile(path: f.directory.path + "/access.log").waitFor(1).first,
+              let tried = (line["tried"] as? [[String: Any]])?.first else { return XCTFail(f.stderr) }
+        XCTAssertEqual(tried["outcome"] as? String, "abandoned")
+        let ms = (tried["ms"] as? Double) ?? -1
+        XCTAssertGreaterThanOrEqual(ms, 250, "\(line)")
+        XCTAssertLessThanOrEqual(ms, (line["duration_ms"] as? Double) ?? 0, "\(line)")
+    }
+
     /// 5b. After the connect timeout the session moves on to a live server.
     func testConnectTimeoutMovesToNextServer() throws {
         let hole = try blackhole()

@@ -107,6 +107,16 @@ public struct AttemptLog: Sendable {
         }
     }
 
+    /// The session ended while its last attempt was still connecting: the attempt stays
+    /// pending ("abandoned", no connect time) but gets the time it ran.
+    public mutating func abandon(offset: UInt64) {
+        guard count > 0 else { return }
+        update(Int(count) - 1) { a in
+            guard a.outcome == .pending else { return }
+            a.durationMicros = AttemptLog.micros(offset) &- min(a.startMicros, AttemptLog.micros(offset))
+        }
+    }
+
     /// The first read from the connected server, `offset` ns after the session started
     /// ($upstream_first_byte_time). Only the first call counts.
     public mutating func firstByte(offset: UInt64) {

@@ -513,6 +513,7 @@ public final class Session: EventHandler, TimerTarget {
     /// closed with a RST, so a reset on one side reaches the other as a reset.
     func end(_ reason: SessionEnd, relayReset: Bool = false) {
         guard phase != .closed else { return }
+        if phase == .connecting && peer >= 0 { attemptLog.abandon(offset: runtime.loop.now &- startedAt) }
         phase = .closed
         runtime.loop.timers.cancel(self)
         if let limit = rateLimit { runtime.loop.timers.cancel(limit) }
