@@ -77,6 +77,26 @@ final class LifecycleTests: IntegrationCase {
         XCTAssertEqual(f.events("exit"), 1)
     }
 
+    /// 13a'. A client accepted before SIGTERM but still sending its PROXY header is served, as
+    /// nginx serves it: ferry neither exits under it nor refuses it when the header completes.
+    func testGracefulShutdownServesAClientStillSendingItsProxyHeader() throws {
+        let b = try backend("term")
+        let f = try ferry("server { listen LISTEN proxy_protocol; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 30s; proxy_protocol_timeout 10s; }")
+        let c = try TestClient.connect(f.listenPort)
+        defer { c.close() }
+        try c.send("PROXY TCP4 192.0.2.5 ")
+        usleep(200_000)   // the header's first half is read
+        f.signal(SIGTERM)
+        XCTAssertTrue(waitUntil(timeout: 3) { f.events("stopping") == 1 }, f.stderr)
+        usleep(300_000)
+        XCTAssertTrue(f.isRunning, "ferry exited under a client still sending its header")
+        try c.send("198.51.100.1 4444 12000\r\nhi")
+        XCTAssertEqual(try c.banner(), "term")
+        XCTAssertEqual(String(decoding: try c.receive(exactly: 2), as: UTF8.self), "hi")
+        c.close()
+        XCTAssertEqual(f.waitExit(timeout: 5), 0, f.stderr)
+    }
+
     /// 13b. A second SIGTERM ends the open sessions and ferry at once.
     func testSecondSigtermEndsAtOnce() throws {
         let b = try backend("term2")

@@ -270,6 +270,8 @@ public final class Runtime {
     func startSession(client: Socket, peer: SocketAddress, listener: Listener) {
         acceptedTotal &+= 1
         listener.stats.accepted &+= 1
+        // Accepted in the batch that saw the stop begin.
+        if stopping { return clientRefused(client, peer: peer, listener: listener, reason: .ferryStopping) }
         if listener.config.proxyProtocol {
             // Who the client is is known only after its header: every check waits for it.
             readingHeaders += 1
@@ -285,9 +287,9 @@ public final class Runtime {
     func admit(client: Socket, peer: SocketAddress, listener: Listener, origin: ClientOrigin?, preread: Preread?) {
         let route = listener.route
         var refusal: SessionEnd? = nil
-        if stopping {
-            refusal = .ferryStopping
-        } else if !route.access.isEmpty && !route.access.allows(peer) {
+        // Not refused for a stop: a client whose PROXY header completes during a graceful stop
+        // was accepted before it, and, as in nginx, a stop lets accepted clients finish.
+        if !route.access.isEmpty && !route.access.allows(peer) {
             refusal = .denied
         } else if let limits = route.limits, let why = limits.admit(peer.clientKey, now: loop.now) {
             refusal = .limited
@@ -339,6 +341,8 @@ public final class Runtime {
             break
         }
         client.close()
+        // The last client of a graceful stop may be one whose PROXY header failed.
+        stopIfDone()
     }
 
     /// A client's header phase is over (it became a session or was refused).
@@ -425,7 +429,13 @@ public final class Runtime {
         s.previous = nil
         sessionCount -= 1
         reopenGateIfRoom()
-        if stopping && sessionCount == 0 { loop.stop() }
+        stopIfDone()
+    }
+
+    /// A graceful stop ends when no session is left and no accepted client is still sending
+    /// its PROXY header.
+    func stopIfDone() {
+        if stopping && sessionCount == 0 && readingHeaders == 0 { loop.stop() }
     }
 
     /// `proxy_bind` could not be applied to a session's server socket (Session.bindLocal).
@@ -516,7 +526,7 @@ public final class Runtime {
             $0.add("sessions", sessionCount)
             $0.add("timeout_ms", Int(shutdownTimeout / 1_000_000))
         }
-        if sessionCount == 0 { loop.stop(); return }
+        if sessionCount == 0 && readingHeaders == 0 { loop.stop(); return }
         let t = OneShotTimer { [unowned self] _ in stopNow(SIGTERM) }
         stopTimer = t
         loop.timers.schedule(t, at: loop.now &+ shutdownTimeout)
