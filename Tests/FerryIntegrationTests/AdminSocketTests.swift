@@ -66,6 +66,12 @@ final class AdminSocketTests: IntegrationCase {
             ("get weight u/b5", "No such server.\n\n"),
             ("add server u/b5 127.0.0.1:1\\;include\\ /dev/zero", "Invalid address '127.0.0.1:1;include /dev/zero'.\n\n"),
             ("add server u/b5 127.0.0.1:1 weight 2\\;x", "'weight' expects an integer argument.\n\n"),
+            // HAProxy's `weight N` keeps HAProxy's 0-256; 0 takes no new sessions.
+            ("add server u/b5 127.0.0.1:1 weight 257",
+             "'weight' expects an integer between 0 and 256 (HAProxy's range; nginx's weight=N takes up to 1000000).\n\n"),
+            ("add server u/b6 127.0.0.1:1 weight 0", "New server registered.\n\n"),
+            ("get weight u/b6", "0 (initial 1)\n\n"),
+            ("del server u/b6", "Server deleted.\n\n"),
             ("get weight u/b4", "3 (initial 3)\n\n"),
             ("del server u/b1", "Only servers in maintenance mode can be deleted.\n\n"),
             ("del server u/b4", "Server deleted.\n\n"),

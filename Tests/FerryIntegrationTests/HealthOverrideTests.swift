@@ -34,6 +34,31 @@ final class HealthOverrideTests: IntegrationCase {
         XCTAssertEqual(again?["checks"] as? Int, 2)
     }
 
+    /// `health up` on a server that is up with failures counted against it resets the count, as
+    /// HAProxy sets the check's health to fully up: `fails` more failures before down, not the
+    /// one left. A server starts up one failure away from down, so the count shows at once.
+    func testHealthUpOnAnUpServerClearsTheFailuresCounted() throws {
+        let a = try backend("a")
+        let deadPort = try Net.freePort()
+        // b's first probe comes half an interval after the start: long after these commands.
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(a.port) name=a;
+                server 127.0.0.1:\(deadPort) name=b;
+                health_check interval=60s fails=3 passes=2 timeout=1s;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        func status() throws -> String? {
+            let row = try AdminSocket.command(f.adminPath, "show stat").split(separator: "\n").first { $0.hasPrefix("u,b,") }
+            return row.map { String($0.split(separator: ",", omittingEmptySubsequences: false)[17]) }
+        }
+        XCTAssertEqual(try status(), "UP 1/3", "before any probe b is up, one failure away from down")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/b health up"), "\n")
+        XCTAssertEqual(try status(), "UP", "health up makes b fully up: three failures from down")
+        XCTAssertTrue(f.stateChanges("b").isEmpty, "no probe has judged b yet:\n\(f.stderr)")
+    }
+
     /// `on_marked_down shutdown_sessions` applies however the server is marked down: HAProxy
     /// shuts the sessions down when `set server ... health down` or `agent down` does it too.
     func testForcedDownShutsSessionsWhenTheUpstreamAsks() throws {

@@ -274,8 +274,10 @@ enum AdminCommands {
         case "health":
             guard u.config.healthCheck != nil else { return .error("health checks are not enabled on this server.") }
             switch value {
-            case "up": change(u, i, runtime, "health", "up") { $0.probeUp = true }
-            case "down", "stopping": change(u, i, runtime, "health", "down") { $0.probeUp = false }
+            case "up", "down", "stopping":
+                let up = value == "up"
+                runtime.health?.forced(u, index: i, up: up)
+                change(u, i, runtime, "health", up ? "up" : "down") { $0.probeUp = up }
             default: return .error("'set server <srv> health' expects 'up', 'stopping', or 'down'.")
             }
             return .empty

@@ -111,8 +111,8 @@ enum AdminReports {
         let p = u.scheduler.peers[i]
         if p.configDown || p.effectiveAdmin == .maint { return "MAINT" }
         if !p.agentUp { return "DOWN (agent)" }
-        // A verdict forced with `set server ... health` reaches the probe's counts only at its
-        // next result: until then the counts belong to the old verdict and are not shown.
+        // Counts are shown only while they belong to the verdict in force (HealthChecks.forced
+        // keeps the two in step when the operator sets the verdict).
         let counts = probe.flatMap { ($0.status == .up) == p.probeUp ? $0 : nil }
         if !p.probeUp {
             if let c = counts, c.against > 0 { return "DOWN \(c.against)/\(c.rise)" }

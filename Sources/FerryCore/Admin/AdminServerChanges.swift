@@ -21,6 +21,7 @@ enum AdminServerChanges {
         }
         // Parameters: nginx's (`weight=3 max_conns=30 backup`) or HAProxy's (`weight 3 maxconn 30 backup`).
         var params: [String] = []
+        var zeroWeight = false
         var k = 2
         while k < args.count {
             let word = args[k]
@@ -29,7 +30,18 @@ enum AdminServerChanges {
                 guard k + 1 < args.count, !args[k + 1].isEmpty, args[k + 1].allSatisfy({ $0.isASCII && $0.isNumber }) else {
                     return .error("'\(word)' expects an integer argument.")
                 }
-                params.append((word == "maxconn" ? "max_conns" : "weight") + "=" + args[k + 1])
+                var value = args[k + 1]
+                // HAProxy's `weight N` is 0-256 (0: takes no new sessions), nginx's `weight=N`
+                // 1-1000000: each form keeps its own range, so a HAProxy line means what it
+                // means there. Weight 0 is the runtime weight of a server configured with 1,
+                // as `set server ... weight 0` leaves it.
+                if word == "weight" {
+                    guard let n = Int(value), n <= 256 else {
+                        return .error("'weight' expects an integer between 0 and 256 (HAProxy's range; nginx's weight=N takes up to 1000000).")
+                    }
+                    if n == 0 { zeroWeight = true; value = "1" }
+                }
+                params.append((word == "maxconn" ? "max_conns" : "weight") + "=" + value)
                 k += 2
             case "disabled":
                 k += 1
@@ -64,6 +76,7 @@ enum AdminServerChanges {
         }
         var state = Upstream.peer(parsed)
         state.admin = .maint
+        if zeroWeight { state.weight = 0 }
         let i = u.addServer(parsed, state: state, now: runtime.loop.now)
         runtime.health?.serverAdded(u, index: i, server: parsed)
         // Sessions that stayed on this server when a reload dropped it count here again.

@@ -138,6 +138,16 @@ final class HealthChecks {
         for a in agents { a.stop() }
     }
 
+    /// The operator forced the probe's verdict (`set server ... health up|down`). HAProxy sets
+    /// the check's counter at once, also when the verdict does not change: `health up` on a
+    /// server with failures counted against it makes it fully up, `fall` failures from down.
+    /// Precondition: on the loop's thread.
+    func forced(_ upstream: Upstream, index: Int, up: Bool) {
+        for p in probes where p.target.upstream === upstream && p.target.index == index {
+            p.health.force(up: up)
+        }
+    }
+
     // MARK: results
 
     func probeFinished(_ probe: TCPProbe, _ result: ProbeResult) {
@@ -152,11 +162,6 @@ final class HealthChecks {
             }
             return
         }
-        // The operator may have forced the verdict since the last probe (`set server ...
-        // health up|down`): judge on from there, or a forced verdict would stick for good
-        // (a healthy server forced down never agreed with, a dead one forced up never doubted).
-        let forcedUp = probe.target.upstream.scheduler.peers[probe.target.index].probeUp
-        if forcedUp != (probe.health.status == .up) { probe.health.force(up: forcedUp) }
         let old = probe.health.status
         guard probe.health.record(passed: passed) else { return }
         let new = probe.health.status
