@@ -59,7 +59,7 @@ final class AdminHAProxyDiffTests: IntegrationCase {
             "set weight cccam/b1 0000000005", "get weight cccam/b1", "set weight cccam/b1 6000%", "get weight cccam/b1",
             "set weight cccam/b1 +3", "get weight cccam/b1", "set weight cccam/b1 300x", "set weight cccam/b1 99999999999999%",
             "get weight cccam/b1", "set weight cccam/b1 1e3", "set weight cccam/b1 50.5%", "set server cccam/b1 weight 0",
-            "get weight cccam/b1",
+            "get weight cccam/b1", "show stat zz -1 -1",
         ]
         func trimmed(_ s: String) -> String { String(s.reversed().drop { $0 == "\n" }.reversed()) }
         for c in commands {
@@ -80,5 +80,13 @@ final class AdminHAProxyDiffTests: IntegrationCase {
                 .map { l in let v = l.split(separator: ",", omittingEmptySubsequences: false); return "\(v[1]):\(v[17]):\(v[18])" }
         }
         XCTAssertEqual(try statuses(f.adminPath), try statuses(hsock))
+        // The rows `show stat`'s filters pick (the frontends are named apart, so backend rows only).
+        func picked(_ path: String, _ args: String) throws -> [String] {
+            try AdminSocket.command(path, "show stat " + args).split(separator: "\n").filter { $0.hasPrefix("cccam,") }
+                .map { $0.split(separator: ",").prefix(2).joined(separator: ",") }
+        }
+        for args in ["cccam 4 -1", "-1 2 -1", "cccam -1 2", "-1 -1 -1 no-maint", "-1 4 -1 up", "cccam 4 3", "domain proxy cccam 6 -1 up"] {
+            XCTAssertEqual(try picked(f.adminPath, args), try picked(hsock, args), "show stat \(args)")
+        }
     }
 }

@@ -78,7 +78,7 @@ final class AdminSocketTests: IntegrationCase {
             ("get weight u/b4", "No such server.\n\n"),
             ("del server u/b4", "No such server.\n\n"),
             ("show backend", "# name\nu\n\n"),
-            ("show stat extra", "ferry supports 'show stat' without arguments.\n\n"),
+            ("show stat extra", "Unknown 'show stat' argument 'extra': expected [domain proxy] [<iid>|<proxy> <type> <sid>] [up|no-maint].\n\n"),
             ("show servers statez", "Expects 'state'.\n\n"),
             ("show servers state nope", "Can't find backend.\n\n"),
         ]
@@ -119,6 +119,51 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertTrue(unknown.hasPrefix("Unknown command: 'frobnicate now'."), unknown)
         XCTAssertTrue(unknown.contains("show stat"), "the help text follows")
         XCTAssertTrue(try AdminSocket.command(f.adminPath, "help").contains("shutdown sessions server"))
+        XCTAssertTrue(f.isRunning)
+    }
+
+    /// `show stat <iid>|<proxy> <type> <sid> [up|no-maint]` picks rows as HAProxy does, so an
+    /// exporter's `show stat -1 4 -1` (servers only) reads ferry; bad arguments say what is wanted.
+    func testShowStatFiltersRowsAsHAProxyDoes() throws {
+        let (f, _) = try threeServers()
+        func rows(_ args: String) throws -> [String] {
+            let answer = try AdminSocket.command(f.adminPath, "show stat" + args)
+            XCTAssertTrue(answer.hasPrefix("# pxname,svname,"), "show stat\(args): \(answer)")
+            // pxname,svname of each row after the header.
+            return answer.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).prefix(2).joined(separator: ",") }
+        }
+        let everything = try rows("")
+        XCTAssertEqual(everything.count, 5, "\(everything)")
+        guard everything.count == 5 else { return }
+        let frontend = everything[0]
+        XCTAssertTrue(frontend.hasSuffix(",FRONTEND"), frontend)
+        XCTAssertEqual(Array(everything[1...2]), ["u,b1", "u,b2"])
+        XCTAssertTrue(everything[3].hasPrefix("u,127.0.0.1:"), "the unnamed backup server: \(everything[3])")
+        XCTAssertEqual(everything[4], "u,BACKEND")
+        XCTAssertEqual(try rows(" -1 -1 -1"), everything)
+        XCTAssertEqual(try rows(" domain proxy -1 -1 -1"), everything)
+        XCTAssertEqual(try rows(" -1 4 -1"), Array(everything[1...3]), "servers only")
+        XCTAssertEqual(try rows(" -1 3 -1"), [frontend, "u,BACKEND"], "frontends and backends")
+        XCTAssertEqual(try rows(" u -1 2"), ["u,b2", "u,BACKEND"], "one server by id; the backend row stays")
+        XCTAssertEqual(try rows(" 1 2 -1"), ["u,BACKEND"], "by iid: u is proxy 1")
+        XCTAssertEqual(try rows(" \(frontend.split(separator: ",")[0]) -1 -1"), [frontend], "a frontend by its name")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "disable server u/b2"), "\n")
+        XCTAssertEqual(try rows(" -1 4 -1 no-maint"), ["u,b1", everything[3]], "no-maint leaves out b2")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/b1 agent down"), "\n")
+        XCTAssertEqual(try rows(" -1 4 -1 up"), [everything[3]], "up leaves out b2 (maintenance) and b1 (agent down)")
+        XCTAssertEqual(try rows(" up"), [frontend, everything[3], "u,BACKEND"])
+        let errors: [(String, String)] = [
+            ("show stat zz -1 -1", "No such proxy.\n\n"),
+            ("show stat -1 x -1", "'show stat' expects <type> as -1 (any) or a sum of 1 (frontends), 2 (backends) and 4 (servers).\n\n"),
+            ("show stat -1 -1 b1", "'show stat' expects <sid> as -1 (any) or a server's id.\n\n"),
+            ("show stat domain resolvers", "ferry has no resolvers: only 'domain proxy' is available.\n\n"),
+            ("show stat domain", "Invalid statistics domain.\n\n"),
+            ("show stat json", "ferry prints 'show stat' as CSV only; 'json' is not supported.\n\n"),
+            ("show stat -1 4 -1 typed", "ferry prints 'show stat' as CSV only; 'typed' is not supported.\n\n"),
+        ]
+        for (command, expected) in errors {
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, command), expected, command)
+        }
         XCTAssertTrue(f.isRunning)
     }
 

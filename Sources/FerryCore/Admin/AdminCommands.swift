@@ -39,7 +39,7 @@ enum AdminCommands {
         ("show info", "report information about the running process"),
         ("show servers state [<bk>]", "dump the servers' state (HAProxy's server-state format)"),
         ("show sessions [<bk>/<srv>]", "list sessions: client, server, age, bytes (ferry's own)"),
-        ("show stat", "report counters in HAProxy's CSV format"),
+        ("show stat [<px> <type> <sid>] [up|no-maint]", "report counters in HAProxy's CSV format"),
         ("shutdown sessions server <bk>/<srv> [rate <n>/s]", "close a server's sessions, all at once or paced"),
     ]
 
@@ -61,8 +61,13 @@ enum AdminCommands {
             return .data("The following commands are valid at this level:\n" + helpText)
         case ("show", "info"): return .data(AdminReports.info(runtime))
         case ("show", "stat"):
-            guard w.count == 2 else { return .error("ferry supports 'show stat' without arguments.") }
-            return .data(AdminReports.stat(runtime))
+            let names = { (name: String) -> Int? in
+                runtime.upstreams[name]?.id ?? runtime.listeners.first { AdminReports.frontendName($0) == name }?.id
+            }
+            switch StatFilter.parse(w[2...], proxyID: names) {
+            case .failure(let e): return e
+            case .success(let filter): return .data(AdminReports.stat(runtime, filter))
+            }
         case ("show", "servers"):
             guard at(2) == "state" else { return .error("Expects 'state'.") }
             if let name = at(3) {

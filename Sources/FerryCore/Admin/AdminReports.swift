@@ -37,10 +37,10 @@ enum AdminReports {
         statFields.map { values[$0] ?? "" }.joined(separator: ",") + ",\n"
     }
 
-    static func stat(_ r: Runtime) -> String {
+    static func stat(_ r: Runtime, _ filter: StatFilter = StatFilter()) -> String {
         var out = "# " + statFields.joined(separator: ",") + ",\n"
         let now = r.loop.now
-        for l in r.listeners {
+        for l in r.listeners where filter.frontends && filter.showsProxy(l.id) {
             out += csvRow([
                 "pxname": frontendName(l), "svname": "FRONTEND", "scur": "", "slim": "\(r.capacity)",
                 "stot": "\(l.stats.accepted)", "dreq": "\(l.stats.denied + l.stats.limited)",
@@ -54,35 +54,38 @@ enum AdminReports {
         for probe in r.health?.probes ?? [] {
             probes[ProbeKey(upstream: ObjectIdentifier(probe.target.upstream), index: probe.target.index)] = probe.health
         }
-        for u in r.upstreamList {
+        for u in r.upstreamList where filter.showsProxy(u.id) {
             var active = 0, act = 0, bck = 0, weight = 0, usable = false
             for i in u.liveServers {
                 let p = u.scheduler.peers[i]
-                let s = u.stats[i]
-                let bytes = live.server(u, i)
                 let verdict = u.scheduler.verdict(i, now: now)
-                out += csvRow([
-                    "pxname": u.name, "svname": u.serverNames[i], "qcur": "0", "qmax": "0",
-                    "scur": "\(p.active)", "smax": "\(s.maxActive)", "slim": p.maxConns > 0 ? "\(p.maxConns)" : "",
-                    "stot": "\(s.sessionsTotal)", "bin": "\(s.bytesToServer &+ bytes.up)", "bout": "\(s.bytesToClient &+ bytes.down)",
-                    "econ": "\(s.connectFailures)", "wretr": "0", "wredis": "0",
-                    "status": status(u, i, probe: probes[ProbeKey(upstream: ObjectIdentifier(u), index: i)]), "weight": "\(p.weight)", "act": p.backup ? "0" : "1", "bck": p.backup ? "1" : "0",
-                    "lastchg": "\((now &- u.lastChange[i]) / 1_000_000_000)", "pid": "1", "iid": "\(u.id)", "sid": "\(i + 1)",
-                    "lbtot": "\(s.sessionsTotal)", "type": "2",
-                    "lastsess": s.lastSessionAtMillis == 0 ? "-1" : "\(max(0, WallClock.nowMilliseconds() - Int64(s.lastSessionAtMillis)) / 1000)",
-                    "addr": u.writtenAddresses[i], "mode": "tcp", "uweight": "\(p.weight)",
-                ])
                 active += p.active
                 if verdict == .eligible || verdict == .full {
                     usable = true
                     weight += p.weight
                     if p.backup { bck += 1 } else { act += 1 }
                 }
+                let status = status(u, i, probe: probes[ProbeKey(upstream: ObjectIdentifier(u), index: i)])
+                guard filter.showsServer(id: i + 1, status: status) else { continue }
+                let s = u.stats[i]
+                let bytes = live.server(u, i)
+                out += csvRow([
+                    "pxname": u.name, "svname": u.serverNames[i], "qcur": "0", "qmax": "0",
+                    "scur": "\(p.active)", "smax": "\(s.maxActive)", "slim": p.maxConns > 0 ? "\(p.maxConns)" : "",
+                    "stot": "\(s.sessionsTotal)", "bin": "\(s.bytesToServer &+ bytes.up)", "bout": "\(s.bytesToClient &+ bytes.down)",
+                    "econ": "\(s.connectFailures)", "wretr": "0", "wredis": "0",
+                    "status": status, "weight": "\(p.weight)", "act": p.backup ? "0" : "1", "bck": p.backup ? "1" : "0",
+                    "lastchg": "\((now &- u.lastChange[i]) / 1_000_000_000)", "pid": "1", "iid": "\(u.id)", "sid": "\(i + 1)",
+                    "lbtot": "\(s.sessionsTotal)", "type": "2",
+                    "lastsess": s.lastSessionAtMillis == 0 ? "-1" : "\(max(0, WallClock.nowMilliseconds() - Int64(s.lastSessionAtMillis)) / 1000)",
+                    "addr": u.writtenAddresses[i], "mode": "tcp", "uweight": "\(p.weight)",
+                ])
             }
             // Every live session of the upstream, also those on servers a reload dropped; and
             // the counters of the upstream, not the sum of the servers it has now.
             active += live.sessionsOnDroppedServers(u)
             let totals = u.totals
+            guard filter.backends else { continue }
             let bytes = live.upstream(u)
             out += csvRow([
                 "pxname": u.name, "svname": "BACKEND", "qcur": "0", "qmax": "0", "scur": "\(active)",
