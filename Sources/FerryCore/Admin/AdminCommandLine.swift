@@ -1,6 +1,8 @@
 /// Splits one admin line into commands and words the way HAProxy's CLI does: commands are
 /// separated by `;`, words by spaces or tabs, and a backslash makes the next character
-/// literal (`\;` is a semicolon inside a word).
+/// literal (`\;` is a semicolon inside a word). The line is read scalar by scalar, as HAProxy
+/// reads bytes: read by Character, a `;` followed by a combining mark would be one grapheme
+/// that is not `;`, and two commands would run as one.
 public struct AdminCommandLine: Equatable, Sendable {
     public var words: [String]
 
@@ -12,12 +14,12 @@ public struct AdminCommandLine: Equatable, Sendable {
     public static func split(_ line: String) -> [AdminCommandLine] {
         var commands: [AdminCommandLine] = []
         var words: [String] = []
-        var word = ""
+        var word = String.UnicodeScalarView()
         var inWord = false
         var escaped = false
         func endWord() {
-            if inWord { words.append(word) }
-            word = ""
+            if inWord { words.append(String(word)) }
+            word = String.UnicodeScalarView()
             inWord = false
         }
         func endCommand() {
@@ -25,7 +27,7 @@ public struct AdminCommandLine: Equatable, Sendable {
             commands.append(AdminCommandLine(words))
             words = []
         }
-        for c in line {
+        for c in line.unicodeScalars {
             if escaped {
                 word.append(c); inWord = true; escaped = false
                 continue
