@@ -334,7 +334,9 @@ final class ConfigBuilder {
             strings = strings.dropFirst()
         }
         guard !strings.isEmpty else {
-            throw ConfigError("invalid number of arguments in \"log_format\" directive", at: d.location)
+            // nginx takes `log_format f escape=json;` and writes empty lines with it.
+            throw ConfigError("log_format \"\(name)\" has no format string after \"\(d.arguments.last!.text)\"", at: d.arguments.last!.location,
+                              hint: "add the line to write, e.g. '$remote_addr [$time_local] $status'")
         }
         var format = LogFormatConfig(name: name, format: strings.map(\.text).joined())
         format.escape = escape
@@ -486,7 +488,11 @@ final class ConfigBuilder {
 
     func proxyProtocolTimeout(_ d: Directive) throws {
         let t = try time(d)
-        guard t > .zero else { throw invalidValue(d, d.arguments[0]) }
+        // nginx takes 0 and then times every client out before its header can arrive: say so
+        // rather than start a listener no client can use.
+        guard t > .zero else {
+            throw invalidValue(d, d.arguments[0], hint: "0 would close every client before its PROXY header arrives; use a positive time such as 5s")
+        }
         withSettings { $0.proxyProtocolTimeout = t }
     }
 
