@@ -23,6 +23,8 @@ final class BalancingEligibilityTests: XCTestCase {
             ("operator ready does not undo agent drain", { $0.admin = .ready; $0.agentAdmin = .drain }, .draining),
             ("operator maint beats agent drain", { $0.admin = .maint; $0.agentAdmin = .drain }, .maintenance),
             ("agent up does not undo a failed probe", { $0.agentUp = true; $0.probeUp = false }, .unhealthy),
+            ("health stopping", { $0.probeStopping = true }, .stopping),
+            ("drain wins over stopping", { $0.probeStopping = true; $0.admin = .drain }, .draining),
         ]
         for row in table {
             var p = server(weight: 1, maxFails: 1, failTimeout: 10 * second)
@@ -37,7 +39,7 @@ final class BalancingEligibilityTests: XCTestCase {
                                                 .random(two: false, leastConn: false), .random(two: true, leastConn: true)]
         let exclusions: [(String, (inout PeerState) -> Void)] = [
             ("weight 0", { $0.weight = 0 }), ("drain", { $0.admin = .drain }), ("maint", { $0.admin = .maint }),
-            ("down", { $0.configDown = true }), ("unhealthy", { $0.probeUp = false }),
+            ("down", { $0.configDown = true }), ("unhealthy", { $0.probeUp = false }), ("stopping", { $0.probeStopping = true }),
             ("agent down", { $0.agentUp = false }), ("agent drain", { $0.agentAdmin = .drain }),
         ]
         for method in methods {

@@ -59,6 +59,63 @@ final class HealthOverrideTests: IntegrationCase {
         XCTAssertTrue(f.stateChanges("b").isEmpty, "no probe has judged b yet:\n\(f.stderr)")
     }
 
+    /// `health stopping` is HAProxy's NOLB: the server keeps its sessions (it is not marked
+    /// down, so `shutdown_sessions` leaves them alone), takes no new ones, and shows NOLB.
+    func testHealthStoppingKeepsSessionsAndTakesNoNewOnes() throws {
+        let a = try backend("a"), b = try backend("b")
+        // a is second, so its first probe comes half an interval after the start, after the test.
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(b.port) name=b;
+                server 127.0.0.1:\(a.port) name=a;
+                health_check interval=60s fails=2 passes=2 timeout=1s;
+                on_marked_down shutdown_sessions;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        var onA: TestClient? = nil
+        var others: [TestClient] = []
+        for _ in 0..<6 where onA == nil {
+            let c = try TestClient.connect(f.listenPort)
+            if try c.banner() == "a" { onA = c } else { others.append(c) }
+        }
+        others.forEach { $0.close() }
+        guard let held = onA else { return XCTFail("no session reached a") }
+        defer { held.close() }
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/a health stopping"), "\n")
+        let stat = try AdminSocket.command(f.adminPath, "show stat -1 4 -1")
+        XCTAssertTrue(stat.contains("\nu,a,") && stat.split(separator: "\n").first { $0.hasPrefix("u,a,") }!.contains(",NOLB,"), stat)
+        let state = try AdminSocket.command(f.adminPath, "show servers state u").split(separator: "\n").first { $0.contains(" a 127.0.0.1 ") }
+        XCTAssertEqual(state?.split(separator: " ")[5], "3", "srv_op_state 3: stopping")
+        XCTAssertNoThrow(try held.send("ping"))
+        XCTAssertEqual(try? held.receive(exactly: 4), Array("ping".utf8), "the session on a stays")
+        for _ in 0..<4 { XCTAssertEqual(try bannerThrough(f.listenPort), "b", "a stopping takes no new sessions") }
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/a health up"), "\n")
+        var seen: Set<String> = []
+        for _ in 0..<4 { seen.insert(try bannerThrough(f.listenPort)) }
+        XCTAssertEqual(seen, ["a", "b"], "health up puts a back in rotation")
+    }
+
+    /// As in HAProxy, a server set to `stopping` is fully up again at its next passing probe.
+    func testHealthStoppingEndsAtTheNextPassingProbe() throws {
+        let a = try backend("a"), b = try backend("b")
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(a.port) name=a;
+                server 127.0.0.1:\(b.port) name=b;
+                health_check interval=300ms fails=2 passes=2 timeout=1s;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/a health stopping"), "\n")
+        let back = f.waitForState("a", field: "health", new: "up", timeout: 5)
+        XCTAssertNotNil(back, "a passes its probes but stays stopping:\n\(f.stderr)")
+        XCTAssertEqual(back?["old"] as? String, "stopping")
+        XCTAssertEqual(back?["cause"] as? String, "health_check")
+        XCTAssertEqual(back?["checks"] as? Int, 1)
+        XCTAssertEqual(back?["status"] as? String, "up")
+    }
+
     /// `on_marked_down shutdown_sessions` applies however the server is marked down: HAProxy
     /// shuts the sessions down when `set server ... health down` or `agent down` does it too.
     func testForcedDownShutsSessionsWhenTheUpstreamAsks() throws {

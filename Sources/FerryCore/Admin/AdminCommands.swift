@@ -30,7 +30,7 @@ enum AdminCommands {
         ("reload", "re-read the configuration file (like SIGHUP)"),
         ("set maxconn server <bk>/<srv> <n>", "change a server's max_conns (0 = unlimited)"),
         ("set server <bk>/<srv> agent up|down", "force the agent's health verdict"),
-        ("set server <bk>/<srv> health up|down", "force the TCP probe's verdict"),
+        ("set server <bk>/<srv> health up|stopping|down", "force the TCP probe's verdict"),
         ("set server <bk>/<srv> state ready|drain|maint", "change a server's admin state"),
         ("set server <bk>/<srv> weight <w>[%]", "change a server's weight (0-256, or % of the initial weight)"),
         ("set severity-output none|number|string", "prefix messages with their severity"),
@@ -280,9 +280,11 @@ enum AdminCommands {
             guard u.config.healthCheck != nil else { return .error("health checks are not enabled on this server.") }
             switch value {
             case "up", "down", "stopping":
-                let up = value == "up"
+                // `stopping` is HAProxy's NOLB: fully up as for `up`, but it takes no new
+                // sessions and, not being down, never has its sessions shut down.
+                let up = value != "down", stopping = value == "stopping"
                 runtime.health?.forced(u, index: i, up: up)
-                change(u, i, runtime, "health", up ? "up" : "down") { $0.probeUp = up }
+                change(u, i, runtime, "health", value!) { $0.probeUp = up; $0.probeStopping = stopping }
             default: return .error("'set server <srv> health' expects 'up', 'stopping', or 'down'.")
             }
             return .empty

@@ -122,6 +122,7 @@ enum AdminReports {
             return "DOWN"
         }
         if p.effectiveAdmin == .drain { return p.agentAdmin == .drain ? "DRAIN (agent)" : "DRAIN" }
+        if p.probeStopping { return "NOLB" }
         guard u.config.healthCheck != nil else { return "no check" }
         if let c = counts, c.against > 0 { return "UP \(c.fall - c.against)/\(c.fall)" }
         return "UP"
@@ -148,10 +149,10 @@ enum AdminReports {
         for u in r.upstreamList where only == nil || only === u {
             for i in u.liveServers {
                 let p = u.scheduler.peers[i]
-                // srv_op_state: 0 stopped, 2 running. srv_admin_state bits: 0x01 forced maint,
+                // srv_op_state: 0 stopped, 2 running, 3 stopping. srv_admin_state bits: 0x01 forced maint,
                 // 0x08 forced drain (HAProxy's SRV_ADMF_FMAINT and SRV_ADMF_FDRAIN).
                 let maint = p.configDown || p.effectiveAdmin == .maint
-                let op = maint || !p.healthy ? 0 : 2
+                let op = maint || !p.healthy ? 0 : (p.probeStopping ? 3 : 2)
                 let admin = maint ? 1 : (p.effectiveAdmin == .drain ? 8 : 0)
                 let (host, port) = hostPort(u.addresses[i])
                 let agentPort = u.config.servers.indices.contains(i) ? (u.config.servers[i].agentPort ?? u.config.agentCheck?.port ?? 0) : 0

@@ -25,6 +25,7 @@ public enum Verdict: Equatable, Sendable {
     case maintenance                // admin maint
     case weightZero                 // runtime weight 0 behaves like drain
     case unhealthy                  // the TCP probe or the agent says so
+    case stopping                   // `health stopping`: up, keeps its sessions, takes no new ones
     case full                       // active >= max_conns
     case failed(until: UInt64)      // max_fails reached; available again after `until` (ns)
 }
@@ -41,6 +42,7 @@ public enum Eligibility {
         }
         if peer.weight <= 0 { return .weightZero }
         if !peer.healthy { return .unhealthy }
+        if peer.probeStopping { return .stopping }
         if peer.maxConns > 0 && peer.active >= peer.maxConns { return .full }
         if peer.maxFails > 0 && peer.fails >= peer.maxFails {
             // `now < checkedAt` only if the caller's clock went backwards; treat the

@@ -26,6 +26,9 @@ public struct PeerState: Equatable, Sendable {
     public var agentAdmin: Admin = .ready
     /// The TCP probe's verdict after rise/fall; true when no probe is configured.
     public var probeUp: Bool = true
+    /// `set server ... health stopping` (HAProxy's NOLB): up, keeps its sessions, takes no new
+    /// ones, until the probe's next pass makes it fully up again (or its failures take it down).
+    public var probeStopping: Bool = false
     /// False after the agent said `down`/`stopped`/`fail` (or `set server ... agent down`).
     public var agentUp: Bool = true
 

@@ -163,13 +163,17 @@ final class HealthChecks {
             return
         }
         let old = probe.health.status
-        guard probe.health.record(passed: passed) else { return }
+        let stopping = probe.target.upstream.scheduler.peers[probe.target.index].probeStopping
+        // A server set to `stopping` is up again at its next pass, as in HAProxy.
+        guard probe.health.record(passed: passed) || (stopping && passed) else { return }
         let new = probe.health.status
-        change(probe.target, cause: "health_check", [AgentReply.Change(field: "health", old: old.rawValue, new: new.rawValue)]) {
+        let was = stopping ? "stopping" : old.rawValue
+        change(probe.target, cause: "health_check", [AgentReply.Change(field: "health", old: was, new: new.rawValue)]) {
             $0.probeUp = new == .up
+            $0.probeStopping = false
         } details: {
             if case .failed(let e) = result { $0.add("error", e.description) }
-            $0.add("checks", new == .up ? probe.health.rise : probe.health.fall)
+            $0.add("checks", new == .up ? (stopping ? 1 : probe.health.rise) : probe.health.fall)
         }
     }
 
@@ -250,6 +254,7 @@ final class HealthChecks {
         case .maintenance: return "maint"
         case .weightZero: return "drain"
         case .unhealthy: return "down"
+        case .stopping: return "stopping"
         case .full: return "full"
         case .failed: return "failed"
         }

@@ -4,7 +4,7 @@
 
 extension Verdict {
     /// The state names of `ferry_server_state` (a Prometheus state set: one sample per state).
-    static let stateNames = ["up", "down", "drain", "maint", "weight_zero", "unhealthy", "full", "failed"]
+    static let stateNames = ["up", "down", "drain", "maint", "weight_zero", "unhealthy", "stopping", "full", "failed"]
 
     var stateName: String {
         switch self {
@@ -14,6 +14,7 @@ extension Verdict {
         case .maintenance: return "maint"
         case .weightZero: return "weight_zero"
         case .unhealthy: return "unhealthy"
+        case .stopping: return "stopping"
         case .full: return "full"
         case .failed: return "failed"
         }

@@ -357,7 +357,7 @@ extension Runtime {
                 p.agentAdmin = before.agentAdmin
                 p.agentUp = before.agentUp
             }
-            if probed { p.probeUp = before.probeUp }
+            if probed { p.probeUp = before.probeUp; p.probeStopping = before.probeStopping }
             p.fails = before.fails
             p.lastFailureAt = before.lastFailureAt
             p.checkedAt = before.checkedAt
