@@ -88,6 +88,29 @@ final class ConfigFilesTests: XCTestCase {
         XCTAssertEqual(try nginx.test(extended, quiet: true), 1)
     }
 
+    /// Directives ferry ignores still have their values read as nginx reads them: each line
+    /// loads in ferry exactly when it loads in nginx (flag, number, size, offset, time, level).
+    func testIgnoredDirectivesRefuseWhatNginxRefuses() throws {
+        let nginx = try NginxCheck()
+        let main = ["daemon maybe;", "daemon OFF;", "master_process 1;", "pcre_jit on;", "worker_priority -5;",
+                    "worker_priority x5;", "worker_priority +3;", "timer_resolution 100ms;", "timer_resolution 1x;",
+                    "worker_rlimit_core 2g;", "worker_rlimit_core 500m;", "worker_rlimit_core lots;"]
+        let stream = ["tcp_nodelay yes;", "tcp_nodelay on;", "proxy_buffer_size 16k;", "proxy_buffer_size 1g;",
+                      "proxy_buffer_size big;", "resolver_timeout 30s;", "resolver_timeout soon;", "preread_buffer_size 2x;",
+                      "preread_timeout 5;", "limit_conn_log_level warn;", "limit_conn_log_level debug;",
+                      "variables_hash_max_size 1024;", "variables_hash_max_size 1k;", "proxy_requests -1;", "proxy_responses 2;"]
+        var refused = 0
+        for (line, inMain) in main.map({ ($0, true) }) + stream.map({ ($0, false) }) {
+            let text = "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\(inMain ? line : "")\nevents {}\n"
+                + "stream {\n\(inMain ? "" : line)\nupstream u { server 127.0.0.1:1; }\nserver { listen 127.0.0.1:12999; proxy_pass u; }\n}\n"
+            let nginxLoads = try nginx.test(nginx.write("ignored.conf", text), quiet: true) == 0
+            let ferryLoads = (try? ConfigLoader.load(text: text, file: "t.conf")) != nil
+            XCTAssertEqual(ferryLoads, nginxLoads, "\(line) nginx \(nginxLoads ? "loads" : "refuses") it, ferry \(ferryLoads ? "loads" : "refuses") it")
+            if !nginxLoads { refused += 1 }
+        }
+        XCTAssertEqual(refused, 13, "the table holds values both refuse, not only ones both take")
+    }
+
     /// `-T` of a plain nginx config is itself a config nginx loads: ferry spells out every
     /// effective value, but adds none of its own parameters that the operator did not write.
     func testNginxAcceptsTheDumpOfThePlainNginxFixture() throws {

@@ -193,6 +193,55 @@ final class ConfigBuilder {
         warn("\"\(d.name)\" directive is ignored by ferry", at: d.location)
     }
 
+    // Ignored, but read as nginx reads them first: a value nginx refuses is an error here too,
+    // so a file ferry loads is one nginx loads, and a typo does not wait for the day the file
+    // goes back to nginx.
+
+    func ignoredFlag(_ d: Directive) throws {
+        _ = try flag(d)
+        try ignored(d)
+    }
+
+    func ignoredTime(_ d: Directive) throws {
+        _ = try time(d)
+        try ignored(d)
+    }
+
+    func ignoredSize(_ d: Directive) throws {
+        guard Units.size(d.arguments[0].text) != nil else { throw invalidValue(d, d.arguments[0]) }
+        try ignored(d)
+    }
+
+    /// nginx's offset slot (`worker_rlimit_core`): a size that may also be in gigabytes.
+    func ignoredOffset(_ d: Directive) throws {
+        let text = d.arguments[0].text
+        let gigabytes = text.last.map { "gG".contains($0) } == true && Units.number(String(text.dropLast())) != nil
+        guard gigabytes || Units.size(text) != nil else { throw invalidValue(d, d.arguments[0]) }
+        try ignored(d)
+    }
+
+    func ignoredNumber(_ d: Directive) throws {
+        guard count(d.arguments[0], minimum: 0) != nil else { throw invalidValue(d, d.arguments[0]) }
+        try ignored(d)
+    }
+
+    /// nginx's `worker_priority`: a signed number of the nice scale.
+    func ignoredPriority(_ d: Directive) throws {
+        let text = d.arguments[0].text
+        let digits = text.hasPrefix("-") || text.hasPrefix("+") ? String(text.dropFirst()) : text
+        guard Units.number(digits) != nil else { throw invalidValue(d, d.arguments[0]) }
+        try ignored(d)
+    }
+
+    func ignoredLogLevel(_ d: Directive) throws {
+        let levels = ["info", "notice", "warn", "error"]
+        guard levels.contains(d.arguments[0].text) else {
+            throw ConfigError("invalid value \"\(d.arguments[0].text)\" in \"\(d.name)\" directive, it must be \"info\", \"notice\", \"warn\" or \"error\"",
+                              at: d.arguments[0].location)
+        }
+        try ignored(d)
+    }
+
     func skippedBlock(_ d: Directive) throws {
         warn("\"\(d.name)\" block is skipped: ferry runs only the \"stream\" part of an nginx configuration, and nothing in this block is served", at: d.location)
     }
