@@ -48,7 +48,7 @@ final class AdminHAProxyDiffTests: IntegrationCase {
         let commands = [
             "get weight cccam/b1", "get weight cccam/#2", "get weight #99/b1", "get weight cccam/zz", "get weight zz/b1",
             "get weight cccam", "get weight cccam/", "get weight /b1", "get weight /", "disable server cccam/",
-            "set severity-output loud", "set server cccam/b1 weight 60%", "get weight cccam/b1", "set weight cccam/b1 300",
+            "set severity-output loud", "set severity-output", "set server cccam/b1 weight 60%", "get weight cccam/b1", "set weight cccam/b1 300",
             "set server cccam/b1 weight -5%", "set server cccam/b1 weight abc", "set server cccam/b1 weight 3x",
             "set server cccam/b1 weight", "set server cccam/b2 state foo", "set server cccam/b2 state drain",
             "set server cccam/b2 agent up", "set maxconn server cccam/b1 x", "set maxconn server cccam/b1", "set maxconn server cccam/b1 5x",

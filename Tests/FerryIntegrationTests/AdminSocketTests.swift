@@ -288,6 +288,12 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertEqual(try AdminSocket.exchange(f.adminPath, "get weight u/b1\nget weight u/b2\n"), "5 (initial 5)\n\n1 (initial 1)\n\n")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "set severity-output number; get weight u/zz; set weight u/b1 2"),
                        "\n[3]: No such server.\n\n\n")
+        // The connection's own commands with a missing or an extra word.
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set severity-output"), "one of 'none', 'number', 'string' is a required argument\n\n")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set severity-output number extra; get weight u/zz"),
+                       "'set severity-output' takes one argument.\n\nNo such server.\n\n")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "prompt on; quit now; get weight u/b2"),
+                       "'prompt' takes no argument.\n\n'quit' takes no argument.\n\n1 (initial 1)\n\n")
     }
 
     /// `add server` starts in maintenance (HAProxy); `enable server` puts it in rotation.

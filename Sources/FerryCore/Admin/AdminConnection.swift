@@ -145,8 +145,13 @@ final class AdminConnection: EventHandler, TimerTarget {
             closing = true
             return
         }
-        if words.count == 3 && words[0] == "set" && words[1] == "severity-output" {
-            switch words[2] {
+        // HAProxy ignores words after these; ferry says so instead of doing what was not asked.
+        if words.count > 1 && (words[0] == "prompt" || words[0] == "quit") {
+            return reply(prefix(.error) + "'\(words[0])' takes no argument.\n\n")
+        }
+        if words.count >= 2 && words[0] == "set" && words[1] == "severity-output" {
+            guard words.count <= 3 else { return reply(prefix(.error) + "'set severity-output' takes one argument.\n\n") }
+            switch words.count == 3 ? words[2] : "" {
             case "none": severityOutput = .none
             case "number": severityOutput = .number
             case "string": severityOutput = .string
