@@ -154,6 +154,9 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertEqual(try rows(" up"), [frontend, everything[3], "u,BACKEND"])
         let errors: [(String, String)] = [
             ("show stat zz -1 -1", "No such proxy.\n\n"),
+            ("show stat u 4", "'show stat' takes <iid>|<proxy>, <type> and <sid> together, e.g. 'show stat -1 4 -1'.\n\n"),
+            ("show stat -1 up", "'show stat' takes <iid>|<proxy>, <type> and <sid> together, e.g. 'show stat -1 4 -1'.\n\n"),
+            ("show stat -1 4 up", "'show stat' takes <iid>|<proxy>, <type> and <sid> together, e.g. 'show stat -1 4 -1'.\n\n"),
             ("show stat -1 x -1", "'show stat' expects <type> as -1 (any) or a sum of 1 (frontends), 2 (backends) and 4 (servers).\n\n"),
             ("show stat -1 -1 b1", "'show stat' expects <sid> as -1 (any) or a server's id.\n\n"),
             ("show stat domain resolvers", "ferry has no resolvers: only 'domain proxy' is available.\n\n"),

@@ -29,6 +29,11 @@ struct StatFilter: Equatable {
             }
             rest.removeFirst()
         }
+        if let first = rest.first, !flags.contains(first), rest.count < 3 || flags.contains(rest[rest.startIndex + 1]) || flags.contains(rest[rest.startIndex + 2]),
+           proxyID(first) != nil || Int(first) != nil {
+            // HAProxy ignores a proxy given without its type and sid and shows everything.
+            return .failure(.error("'show stat' takes <iid>|<proxy>, <type> and <sid> together, e.g. 'show stat -1 4 -1'."))
+        }
         if rest.count >= 3, !flags.contains(rest[rest.startIndex]) {
             let (name, type, sid) = (rest[rest.startIndex], rest[rest.startIndex + 1], rest[rest.startIndex + 2])
             rest.removeFirst(3)
