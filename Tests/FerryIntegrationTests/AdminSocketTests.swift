@@ -291,6 +291,9 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertEqual(try AdminSocket.exchange(f.adminPath, "get weight u/b1\nget weight u/b2\n"), "5 (initial 5)\n\n1 (initial 1)\n\n")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "set severity-output number; get weight u/zz; set weight u/b1 2"),
                        "\n[3]: No such server.\n\n\n")
+        // A NUL byte refuses its whole line; the next line is served.
+        XCTAssertEqual(try AdminSocket.exchange(f.adminPath, "set weight u/b1 3\u{0}junk; get weight u/b1\nget weight u/b1\n"),
+                       "A command line may not contain NUL bytes.\n\n2 (initial 5)\n\n")
         // The connection's own commands with a missing or an extra word.
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "set severity-output"), "one of 'none', 'number', 'string' is a required argument\n\n")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "set severity-output number extra; get weight u/zz"),

@@ -118,6 +118,13 @@ final class AdminConnection: EventHandler, TimerTarget {
 
     private func runLine(_ bytes: [UInt8]) {
         answered = true
+        // HAProxy reads the line as a C string and runs what comes before a NUL, ignoring the
+        // rest unseen; ferry answers the line with an error, so no half of it runs.
+        if bytes.contains(0) {
+            reply(prefix(.error) + "A command line may not contain NUL bytes.\n\n")
+            if interactive { reply("> ") }
+            return
+        }
         let line = String(decoding: bytes, as: UTF8.self)
         let commands = AdminCommandLine.split(line)
         if commands.count > AdminConnection.maxCommands {
