@@ -116,6 +116,60 @@ final class HealthOverrideTests: IntegrationCase {
         XCTAssertEqual(back?["status"] as? String, "up")
     }
 
+    /// `disable health` stops the probe and freezes its verdict (HAProxy's): a server that dies
+    /// meanwhile stays up; `enable health` resumes the probes, which then take it down.
+    func testDisableHealthFreezesTheVerdictUntilEnabled() throws {
+        let a = try backend("a"), b = try backend("b")
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(a.port) name=a;
+                server 127.0.0.1:\(b.port) name=b;
+                health_check interval=200ms fails=1 passes=1 timeout=1s;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "disable health u/a"), "\n")
+        a.stop()
+        Thread.sleep(forTimeInterval: 1.0)  // five intervals: enabled, one would have taken a down
+        XCTAssertTrue(f.stateChanges("a").isEmpty, "a's probe is disabled:\n\(f.stderr)")
+        let row = try AdminSocket.command(f.adminPath, "show stat -1 4 -1").split(separator: "\n").first { $0.hasPrefix("u,a,") }
+        XCTAssertEqual(row?.split(separator: ",", omittingEmptySubsequences: false)[17], "UP", "\(row ?? "no row for a")")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "enable health u/a"), "\n")
+        XCTAssertNotNil(f.waitForState("a", field: "health", new: "down", timeout: 5), "enabled again, the probe sees a dead:\n\(f.stderr)")
+        let errors: [(String, String)] = [
+            ("disable health u/zz", "No such server.\n\n"),
+            ("disable agent u/b", "agent checks are not enabled on this server.\n\n"),
+            ("enable agent u/b", "agent checks are not enabled on this server.\n\n"),
+        ]
+        for (command, expected) in errors { XCTAssertEqual(try AdminSocket.command(f.adminPath, command), expected, command) }
+    }
+
+    /// `disable agent` stops asking the agent, and its `down` no longer holds the server down,
+    /// as in HAProxy; `enable agent` asks again and the agent's answer applies again.
+    func testDisableAgentLiftsItsDownUntilEnabled() throws {
+        let ag = try agent("down")
+        let a = try backend("a"), b = try backend("b")
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(a.port) name=a agent_port=\(ag.port);
+                server 127.0.0.1:\(b.port) name=b;
+                agent_check port=1 interval=200ms timeout=1s;  # b: no agent there, so it keeps its state
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        XCTAssertNotNil(f.waitForState("a", field: "health", new: "down", timeout: 5), f.stderr)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "disable agent u/a"), "\n")
+        let asked = ag.servedTotal
+        Thread.sleep(forTimeInterval: 1.0)
+        XCTAssertLessThanOrEqual(ag.servedTotal, asked + 1, "at most the check in flight: the agent is not asked any more")
+        var seen: Set<String> = []
+        for _ in 0..<4 { seen.insert(try bannerThrough(f.listenPort)) }
+        XCTAssertEqual(seen, ["a", "b"], "the disabled agent's down no longer holds a down")
+        let downs = f.stateChanges("a").count
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "enable agent u/a"), "\n")
+        XCTAssertNotNil(f.waitForState("a", field: "health", new: "down", after: downs, timeout: 5), "asked again, the agent's down applies:\n\(f.stderr)")
+    }
+
     /// `on_marked_down shutdown_sessions` applies however the server is marked down: HAProxy
     /// shuts the sessions down when `set server ... health down` or `agent down` does it too.
     func testForcedDownShutsSessionsWhenTheUpstreamAsks() throws {

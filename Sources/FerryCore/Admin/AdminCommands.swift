@@ -21,7 +21,11 @@ enum AdminCommands {
     static let help: [(String, String)] = [
         ("add server <bk>/<srv> <addr> [params]", "create a new server (in maintenance; nginx or HAProxy parameters)"),
         ("del server <bk>/<srv>", "remove a server in maintenance with no sessions"),
+        ("disable agent <bk>/<srv>", "stop asking a server's agent (its down no longer holds the server down)"),
+        ("disable health <bk>/<srv>", "stop a server's TCP probe (the verdict stays as it is)"),
         ("disable server <bk>/<srv>", "put a server in maintenance (same as 'set server ... state maint')"),
+        ("enable agent <bk>/<srv>", "ask a server's agent again"),
+        ("enable health <bk>/<srv>", "resume a server's TCP probe"),
         ("enable server <bk>/<srv>", "take a server out of maintenance (same as 'set server ... state ready')"),
         ("get weight <bk>/<srv>", "report a server's current and initial weight"),
         ("help", "list all commands"),
@@ -114,6 +118,26 @@ enum AdminCommands {
         case ("disable", "server"):
             return withServer(at(2), runtime) { u, i in
                 change(u, i, runtime, "state", "maint") { $0.admin = .maint }
+                return .empty
+            }
+        case ("enable", "health"), ("disable", "health"):
+            let on = at(0) == "enable"
+            return withServer(at(2), runtime) { u, i in
+                guard runtime.health?.setProbeEnabled(u, index: i, on) == true else {
+                    return .error("health checks are not enabled on this server.")
+                }
+                change(u, i, runtime, "health_check", on ? "enabled" : "disabled") { _ in }
+                return .empty
+            }
+        case ("enable", "agent"), ("disable", "agent"):
+            let on = at(0) == "enable"
+            return withServer(at(2), runtime) { u, i in
+                guard runtime.health?.setAgentEnabled(u, index: i, on) == true else {
+                    return .error("agent checks are not enabled on this server.")
+                }
+                // As in HAProxy, a disabled agent's down no longer holds the server down; its
+                // weight and drain stay until the operator or the agent, once enabled, changes them.
+                change(u, i, runtime, "agent_check", on ? "enabled" : "disabled") { if !on { $0.agentUp = true } }
                 return .empty
             }
         case ("shutdown", "sessions"):

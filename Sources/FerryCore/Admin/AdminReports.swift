@@ -51,7 +51,8 @@ enum AdminReports {
         let live = LiveCounts(r)
         // Each server's probe counts, looked up once rather than once per server.
         var probes: [ProbeKey: HealthState] = [:]
-        for probe in r.health?.probes ?? [] {
+        // A disabled probe's counts are frozen with it: the status shows the bare verdict, as HAProxy's.
+        for probe in r.health?.probes ?? [] where probe.enabled {
             probes[ProbeKey(upstream: ObjectIdentifier(probe.target.upstream), index: probe.target.index)] = probe.health
         }
         for u in r.upstreamList where filter.showsProxy(u.id) {

@@ -39,6 +39,8 @@ final class AgentProbe: EventHandler, TimerTarget {
     /// quoted `agent-send "...\n"`.
     let request: [UInt8]
     var timer = TimerSlot()
+    /// False after `disable agent`: the agent is not asked until `enable agent` or a reload.
+    var enabled = true
     /// The reason of the previous outcome, so repeated failures are logged once per episode.
     var lastReason: String? = nil
     /// The previous reply line, so a reply's problems are logged when it changes, not every interval.
@@ -64,6 +66,7 @@ final class AgentProbe: EventHandler, TimerTarget {
 
     func timerFired(now: UInt64) {
         switch phase {
+        case .idle where !enabled: checks.loop.timers.schedule(self, at: now &+ interval)  // keeps the phase
         case .idle: begin(now: now)
         case .connecting, .reading: finish(.timedOut)
         }

@@ -148,9 +148,30 @@ final class HealthChecks {
         }
     }
 
+    /// `enable|disable health`: whether the server's TCP probe runs. Returns false when the
+    /// server has no probe. A probe in flight when it is disabled is not counted.
+    func setProbeEnabled(_ upstream: Upstream, index: Int, _ enabled: Bool) -> Bool {
+        var found = false
+        for p in probes where p.target.upstream === upstream && p.target.index == index { p.enabled = enabled; found = true }
+        return found
+    }
+
+    /// `enable|disable agent`: whether the server's agent is asked. Returns false when the
+    /// server has no agent.
+    func setAgentEnabled(_ upstream: Upstream, index: Int, _ enabled: Bool) -> Bool {
+        var found = false
+        for a in agents where a.target.upstream === upstream && a.target.index == index { a.enabled = enabled; found = true }
+        return found
+    }
+
+    func probeEnabled(_ upstream: Upstream, index: Int) -> Bool {
+        probes.contains { $0.target.upstream === upstream && $0.target.index == index && $0.enabled }
+    }
+
     // MARK: results
 
     func probeFinished(_ probe: TCPProbe, _ result: ProbeResult) {
+        guard probe.enabled else { return }  // disabled while it was in flight
         let passed: Bool
         switch result {
         case .passed: passed = true
@@ -178,6 +199,7 @@ final class HealthChecks {
     }
 
     func agentFinished(_ agent: AgentProbe, _ outcome: AgentOutcome) {
+        guard agent.enabled else { return }  // disabled while it was in flight
         let target = agent.target
         let reason = outcome.reason
         defer { agent.lastReason = reason }

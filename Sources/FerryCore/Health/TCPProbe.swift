@@ -30,6 +30,9 @@ final class TCPProbe: EventHandler, TimerTarget {
     let interval: UInt64
     let timeout: UInt64
     var health: HealthState
+    /// False after `disable health`: no probes are sent and the verdict stays as it was
+    /// (HAProxy's `disable health`), until `enable health` or a reload.
+    var enabled = true
     var timer = TimerSlot()
     private var phase: Phase = .idle
     private var socket = Socket(FileDescriptor(-1))
@@ -53,6 +56,7 @@ final class TCPProbe: EventHandler, TimerTarget {
 
     func timerFired(now: UInt64) {
         switch phase {
+        case .idle where !enabled: checks.loop.timers.schedule(self, at: now &+ interval)  // keeps the phase
         case .idle: begin(now: now)
         case .connecting: finish(.failed(.timedOut))
         }
