@@ -39,7 +39,7 @@ final class AdminSocketTests: IntegrationCase {
             ("set server u/b1 weight abc", "Empty weight string empty or preceded by garbage\n\n"),
             ("set server u/b1 weight 3x", "Trailing garbage in weight string\n\n"),
             ("set server u/b1 weight", "Require <weight> or <weight%>.\n\n"),
-            ("set server u/b1 frob", "usage: set server <backend>/<server> agent | health | state | weight\n\n"),
+            ("set server u/b1 frob", "usage: set server <backend>/<server> addr | agent | health | state | weight\n\n"),
             ("set server u/b1 state foo", "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n\n"),
             ("set server u/b1 state drain", "\n"),
             ("set server u/b2 agent up", "agent checks are not enabled on this server.\n\n"),
@@ -302,6 +302,54 @@ final class AdminSocketTests: IntegrationCase {
                        "'prompt' takes no argument.\n\n'quit' takes no argument.\n\n1 (initial 1)\n\n")
     }
 
+    /// `set server U/S addr IP [port P]` moves a server for new sessions (HAProxy's answers);
+    /// sessions already on it stay; a bad word changes nothing; the probe follows the server.
+    func testSetServerAddrMovesNewSessionsOnly() throws {
+        let a = try backend("a"), b = try backend("b")
+        let c = TestBackend(name: "c", listening: try Net.listen(host: "127.0.0.2"))
+        addTeardownBlock { c.stop() }
+        let dead = try Net.freePort()
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(a.port) name=s;
+                health_check interval=200ms fails=1 passes=1 timeout=1s;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
+            """, main: main)
+        let held = try TestClient.connect(f.listenPort)
+        defer { held.close() }
+        XCTAssertEqual(try held.banner(), "a")
+        func command(_ c: String) throws -> String { try AdminSocket.command(f.adminPath, c) }
+        XCTAssertEqual(try command("set server u/s addr 127.0.0.1 port \(b.port)"),
+                       "no need to change the addr, port changed from '\(a.port)' to '\(b.port)' by 'stats socket command'\n\n")
+        XCTAssertEqual(try bannerThrough(f.listenPort), "b")
+        XCTAssertNoThrow(try held.send("ping"))
+        XCTAssertEqual(try? held.receive(exactly: 4), Array("ping".utf8), "the session on a stays")
+        XCTAssertEqual(try command("set server u/s addr 127.0.0.1 port \(b.port)"), "no need to change the addr by 'stats socket command'\n\n")
+        XCTAssertEqual(try command("set server u/s addr 127.0.0.2 port \(c.port)"),
+                       "IP changed from '127.0.0.1' to '127.0.0.2', port changed from '\(b.port)' to '\(c.port)' by 'stats socket command'\n\n")
+        XCTAssertEqual(try bannerThrough(f.listenPort), "c")
+        let errors: [(String, String)] = [
+            ("set server u/s addr", "set server <b>/<s> addr requires an address and optionally a port.\n\n"),
+            ("set server u/s addr 127.0.0.1 prt 5", "set server <b>/<s> addr requires an address and optionally a port.\n\n"),
+            ("set server u/s addr 127.0.0.1 port", "set server <b>/<s> addr requires an address and optionally a port.\n\n"),
+            ("set server u/s addr nope", "Invalid addr 'nope': expected an IPv4 or IPv6 address (names are not resolved here).\n\n"),
+            ("set server u/s addr localhost port 5", "Invalid addr 'localhost': expected an IPv4 or IPv6 address (names are not resolved here).\n\n"),
+            ("set server u/s addr 127.0.0.1 port 70000", "Invalid port '70000': expected a number from 1 to 65535.\n\n"),
+            ("set server u/s addr 127.0.0.1 port 0", "Invalid port '0': expected a number from 1 to 65535.\n\n"),
+            ("set server u/zz addr 127.0.0.1", "No such server.\n\n"),
+        ]
+        for (command, expected) in errors { XCTAssertEqual(try AdminSocket.command(f.adminPath, command), expected, command) }
+        XCTAssertEqual(try bannerThrough(f.listenPort), "c", "the refused commands changed nothing")
+        let state = try command("show servers state u").split(separator: "\n").first { $0.hasPrefix("1 u 1 s ") }
+        XCTAssertEqual(state?.split(separator: " ")[4], "127.0.0.2")
+        XCTAssertEqual(state?.split(separator: " ")[18], Substring("\(c.port)"))
+        // The probe follows the server: moved to a dead port, it is taken down.
+        XCTAssertEqual(try command("set server u/s addr 127.0.0.1 port \(dead)"),
+                       "IP changed from '127.0.0.2' to '127.0.0.1', port changed from '\(c.port)' to '\(dead)' by 'stats socket command'\n\n")
+        XCTAssertNotNil(f.waitForState("s", field: "health", new: "down", timeout: 5), f.stderr)
+    }
+
     /// `add server` starts in maintenance (HAProxy); `enable server` puts it in rotation.
     func testAddedServerTakesTrafficOnlyOnceEnabled() throws {
         let b1 = try backend("b1")
@@ -421,8 +469,10 @@ final class AdminSocketTests: IntegrationCase {
         let long = try AdminSocket.exchange(f.adminPath, String(repeating: "x", count: 100_000))
         XCTAssertEqual(long, "Line too long (at most 16384 bytes).\n\n")
         try roundTrip(1)
-        let garbage = try AdminSocket.exchange(f.adminPath, String(decoding: (0..<200).map { UInt8($0) } + [10], as: UTF8.self))
+        let garbage = try AdminSocket.exchange(f.adminPath, String(decoding: (1..<200).map { UInt8($0) } + [10], as: UTF8.self))
         XCTAssertTrue(garbage.hasPrefix("Unknown command"), garbage)
+        let withNUL = try AdminSocket.exchange(f.adminPath, String(decoding: (0..<200).map { UInt8($0) } + [10], as: UTF8.self))
+        XCTAssertTrue(withNUL.hasPrefix("A command line may not contain NUL bytes.\n\nUnknown command"), "the line with NUL, then the line after byte 10: \(withNUL)")
         try roundTrip(2)
         let many = try AdminSocket.command(f.adminPath, Array(repeating: "help", count: 200).joined(separator: ";"))
         XCTAssertEqual(many, "Too many commands on one line (at most 100).\n\n")

@@ -33,6 +33,7 @@ enum AdminCommands {
         ("quit", "disconnect"),
         ("reload", "re-read the configuration file (like SIGHUP)"),
         ("set maxconn server <bk>/<srv> <n>", "change a server's max_conns (0 = unlimited)"),
+        ("set server <bk>/<srv> addr <ip> [port <p>]", "move a server to another address (new sessions)"),
         ("set server <bk>/<srv> agent up|down", "force the agent's health verdict"),
         ("set server <bk>/<srv> health up|stopping|down", "force the TCP probe's verdict"),
         ("set server <bk>/<srv> state ready|drain|maint", "change a server's admin state"),
@@ -274,12 +275,14 @@ enum AdminCommands {
     }
 
     static func setServer(_ args: [String], _ u: Upstream, _ i: Int, _ runtime: Runtime) -> AdminAnswer {
-        let usage = AdminAnswer.error("usage: set server <backend>/<server> agent | health | state | weight")
+        let usage = AdminAnswer.error("usage: set server <backend>/<server> addr | agent | health | state | weight")
         guard let what = args.first else { return usage }
         let value = args.count > 1 ? args[1] : nil
         switch what {
         case "weight":
             return setWeight(value, u, i, runtime)
+        case "addr":
+            return AdminServerChanges.setAddress(Array(args.dropFirst()), u, i, runtime)
         case "state":
             let state: PeerState.Admin
             switch value {

@@ -85,6 +85,46 @@ enum AdminServerChanges {
         return .info("New server registered.")
     }
 
+    /// `set server <bk>/<srv> addr <ip> [port <port>]`, HAProxy's answers on success. Unlike
+    /// HAProxy, which applies the address and then reports a bad port (and takes 70000 as
+    /// 4464), ferry checks every word first and changes nothing on a bad one. New sessions go
+    /// to the new address, with the server's counters, weight and state; sessions already on
+    /// it stay; its probe and agent follow. A reload goes back to the file's address.
+    static func setAddress(_ args: [String], _ u: Upstream, _ i: Int, _ runtime: Runtime) -> AdminAnswer {
+        let usage = AdminAnswer.error("set server <b>/<s> addr requires an address and optionally a port.")
+        guard let text = args.first, args.count == 1 || args.count == 3 else { return usage }
+        if args.count == 3 && args[1] != "port" { return usage }
+        let old = u.addresses[i]
+        guard !old.isUnix else { return .error("Server '\(u.serverNames[i])' is at a unix: path, which has no IP address to change.") }
+        var port = old.port
+        if args.count == 3 {
+            guard let p = AddressSyntax.port(args[2]) else { return .error("Invalid port '\(args[2])': expected a number from 1 to 65535.") }
+            port = p
+        }
+        let endpoint: ServerAddress.Endpoint
+        if let v4 = IPText.parseIPv4(text) {
+            endpoint = .ipv4(host: IPText.format(v4), port: port)
+        } else if let v6 = IPText.parseIPv6(text.hasPrefix("[") && text.hasSuffix("]") ? String(text.dropFirst().dropLast()) : text) {
+            endpoint = .ipv6(host: IPText.format(v6), port: port)
+        } else {
+            return .error("Invalid addr '\(text)': expected an IPv4 or IPv6 address (names are not resolved here).")
+        }
+        let new = SocketAddress(endpoint)
+        var said: [String] = []
+        said.append(new.host == old.host ? "no need to change the addr" : "IP changed from '\(old.host)' to '\(new.host)'")
+        if new.port != old.port { said.append("port changed from '\(old.port)' to '\(new.port)'") }
+        if new != old {
+            u.setAddress(i, endpoint)
+            u.lastChange[i] = runtime.loop.now
+            runtime.health?.addressChanged(u, index: i, to: endpoint)
+            runtime.log.log(.notice, "admin_change") {
+                $0.add("upstream", u.name); $0.add("server", u.serverNames[i]); $0.add("set", "addr")
+                $0.add("old", old.description); $0.add("value", new.description)
+            }
+        }
+        return .info(said.joined(separator: ", ") + " by 'stats socket command'")
+    }
+
     static func delete(_ target: String?, _ runtime: Runtime) -> AdminAnswer {
         switch AdminCommands.server(target, runtime) {
         case .failure(let e): return e

@@ -32,7 +32,9 @@ final class AgentProbe: EventHandler, TimerTarget {
 
     unowned(unsafe) let checks: HealthChecks
     let target: ProbeTarget
-    let address: SocketAddress
+    /// The server's host at the agent's port; moved by `set server ... addr`.
+    var address: SocketAddress
+    let checkPort: UInt16
     let interval: UInt64
     let timeout: UInt64
     /// `send=` with \n, \r, \t and \\ turned into the bytes they name, as in HAProxy's
@@ -54,6 +56,7 @@ final class AgentProbe: EventHandler, TimerTarget {
         self.checks = checks
         self.target = target
         self.address = address
+        checkPort = config.port
         interval = config.interval.nanoseconds
         timeout = config.timeout.nanoseconds
         request = AgentProbe.unescape(config.send ?? "")

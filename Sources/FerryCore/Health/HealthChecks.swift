@@ -164,8 +164,15 @@ final class HealthChecks {
         return found
     }
 
-    func probeEnabled(_ upstream: Upstream, index: Int) -> Bool {
-        probes.contains { $0.target.upstream === upstream && $0.target.index == index && $0.enabled }
+    /// `set server ... addr`: the server's probe and agent follow it to its new address (on
+    /// their own ports when the checks name one). A check in flight finishes on the old one.
+    func addressChanged(_ upstream: Upstream, index: Int, to endpoint: ServerAddress.Endpoint) {
+        for p in probes where p.target.upstream === upstream && p.target.index == index {
+            p.address = HealthChecks.address(endpoint, port: p.checkPort)
+        }
+        for a in agents where a.target.upstream === upstream && a.target.index == index {
+            a.address = HealthChecks.address(endpoint, port: a.checkPort)
+        }
     }
 
     // MARK: results

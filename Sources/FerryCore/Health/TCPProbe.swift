@@ -26,7 +26,10 @@ final class TCPProbe: EventHandler, TimerTarget {
 
     unowned(unsafe) let checks: HealthChecks
     let target: ProbeTarget
-    let address: SocketAddress
+    /// The server's address, or its `port=` under `health_check`; moved by `set server ... addr`.
+    var address: SocketAddress
+    /// `health_check port=`: kept when the server's address changes.
+    let checkPort: UInt16?
     let interval: UInt64
     let timeout: UInt64
     var health: HealthState
@@ -42,6 +45,7 @@ final class TCPProbe: EventHandler, TimerTarget {
         self.checks = checks
         self.target = target
         self.address = address
+        checkPort = config.port
         interval = config.interval.nanoseconds
         timeout = config.timeout.nanoseconds
         health = HealthState(rise: config.passes, fall: config.fails)

@@ -94,6 +94,15 @@ public final class Upstream {
         return scheduler.add(state)
     }
 
+    /// Moves a server to another address (admin `set server ... addr`). Sessions already on it
+    /// stay where they are; new ones connect to the new address.
+    func setAddress(_ i: Int, _ endpoint: ServerAddress.Endpoint) {
+        addresses[i] = SocketAddress(endpoint)
+        addressTexts[i] = addresses[i].description
+        writtenAddresses[i] = AddressSyntax.written(endpoint)
+        otherFamilyLogged.remove(i)  // the family may have changed: say so again if it matters
+    }
+
     /// Tombstones a server (admin `del server`). The caller checked it is in maintenance and idle.
     func removeServer(_ i: Int) {
         removed[i] = true
