@@ -348,6 +348,14 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertEqual(try command("set server u/s addr 127.0.0.1 port \(dead)"),
                        "IP changed from '127.0.0.2' to '127.0.0.1', port changed from '\(c.port)' to '\(dead)' by 'stats socket command'\n\n")
         XCTAssertNotNil(f.waitForState("s", field: "health", new: "down", timeout: 5), f.stderr)
+        // A reload goes back to the file's address: a again, up at its first probe; the session
+        // held on a since the start is still served.
+        XCTAssertTrue(try command("reload").hasPrefix("Configuration reloaded"), f.stderr)
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? self.bannerThrough(f.listenPort)) == "a" }, f.stderr)
+        XCTAssertTrue(try command("show servers state u").contains(" s 127.0.0.1 "))
+        XCTAssertNoThrow(try held.send("pong"))
+        XCTAssertEqual(try? held.receive(exactly: 4), Array("pong".utf8))
+        XCTAssertTrue(f.isRunning)
     }
 
     /// `add server` starts in maintenance (HAProxy); `enable server` puts it in rotation.
