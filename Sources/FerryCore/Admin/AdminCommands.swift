@@ -45,6 +45,7 @@ enum AdminCommands {
         ("show servers state [<bk>]", "dump the servers' state (HAProxy's server-state format)"),
         ("show sessions [<bk>/<srv>]", "list sessions: client, server, age, bytes (ferry's own)"),
         ("show stat [<px> <type> <sid>] [up|no-maint]", "report counters in HAProxy's CSV format"),
+        ("shutdown session <id>", "close one session (its id from 'show sessions')"),
         ("shutdown sessions server <bk>/<srv> [rate <n>/s]", "close a server's sessions, all at once or paced"),
     ]
 
@@ -141,6 +142,19 @@ enum AdminCommands {
                 change(u, i, runtime, "agent_check", on ? "enabled" : "disabled") { if !on { $0.agentUp = true } }
                 return .empty
             }
+        case ("shutdown", "session"):
+            // HAProxy's id is a pointer from `show sess`; ferry's is the connection serial that
+            // `show sessions` and the connection log give.
+            guard let text = at(2), let id = UInt64(text), w.count == 3 else { return .error("Session id expected (use 'show sessions').") }
+            var s = runtime.sessions
+            while let current = s, current.connection != id { s = current.next }
+            guard let victim = s else { return .error("No such session (use 'show sessions').") }
+            runtime.log.log(.notice, "admin_shutdown_session") {
+                $0.add("connection", id); $0.add("upstream", victim.upstream.name)
+                $0.add("server", victim.peer >= 0 ? victim.upstream.serverNames[victim.peer] : "-")
+            }
+            victim.end(.adminShutdown)
+            return .empty
         case ("shutdown", "sessions"):
             guard at(2) == "server" else { return .error("'shutdown sessions' only supports 'server'.") }
             return withServer(at(3), runtime) { u, i in

@@ -171,7 +171,9 @@ enum AdminReports {
     // MARK: show sessions
 
     static func sessions(_ r: Runtime, upstream: Upstream?, peer: Int?) -> String {
-        var out = "# client backend server age_s bytes_in bytes_out state\n"
+        // id: the connection serial, the connection log's `connection` ($connection), which
+        // `shutdown session <id>` takes.
+        var out = "# id client backend server age_s bytes_in bytes_out state\n"
         let now = r.loop.now
         var s = r.sessions
         var shown = 0
@@ -181,7 +183,7 @@ enum AdminReports {
             let server = current.peer >= 0 ? current.upstream.serverNames[current.peer] : "-"
             // A PROXY header's address is the client; otherwise the socket's peer.
             let client = (current.origin?.source ?? current.client.remoteAddress())?.description ?? "-"
-            out += "\(client) \(current.upstream.name) \(server) \((now &- current.startedAt) / 1_000_000_000) "
+            out += "\(current.connection) \(client) \(current.upstream.name) \(server) \((now &- current.startedAt) / 1_000_000_000) "
                 + "\(current.up.bytes) \(current.down.bytes) \(current.phase == .connecting ? "connecting" : "relaying")\n"
             shown += 1
         }
