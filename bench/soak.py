@@ -416,14 +416,15 @@ stream {{
     def parse_sessions(text: str):
         lines = text.splitlines()
         try:
-            start = next(i for i, l in enumerate(lines) if l.startswith("# client backend"))
+            start = next(i for i, l in enumerate(lines) if l.startswith("# ") and " client backend " in l)
         except StopIteration:
             return None
+        names = lines[start][2:].split()
         out = []
         for l in lines[start + 1:]:
             if not l.strip():
                 break
-            out.append(l.split())
+            out.append(dict(zip(names, l.split())))
         return out
 
     # ---- intervals
@@ -961,8 +962,8 @@ stream {{
             return
         per = {}
         for s in sessions:
-            if len(s) >= 3:
-                per[(s[1], s[2])] = per.get((s[1], s[2]), 0) + 1
+            if "backend" in s and "server" in s:
+                per[(s["backend"], s["server"])] = per.get((s["backend"], s["server"]), 0) + 1
         listed = {}
         for row in rows:
             if row.get("svname") in ("FRONTEND", "BACKEND"):

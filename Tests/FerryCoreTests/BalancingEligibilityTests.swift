@@ -34,6 +34,25 @@ final class BalancingEligibilityTests: XCTestCase {
         }
     }
 
+    /// Stopping ends when the server goes into maintenance or down (HAProxy's NOLB), so it
+    /// cannot come back by itself with the server: Scheduler settles every change.
+    func testStoppingEndsWithMaintenanceOrDown() {
+        let changes: [(String, (inout PeerState) -> Void)] = [
+            ("maint", { $0.admin = .maint }), ("agent maint", { $0.agentAdmin = .maint }),
+            ("probe down", { $0.probeUp = false }), ("agent down", { $0.agentUp = false }), ("config down", { $0.configDown = true }),
+        ]
+        for (name, change) in changes {
+            var s = Scheduler(method: .roundRobin, peers: [server(weight: 1, maxFails: 1, failTimeout: second)], seed: 1)
+            s.update(0) { $0.probeStopping = true }
+            XCTAssertTrue(s.peers[0].probeStopping, name)
+            s.update(0, change)
+            XCTAssertFalse(s.peers[0].probeStopping, name)
+        }
+        var s = Scheduler(method: .roundRobin, peers: [server(weight: 1, maxFails: 1, failTimeout: second)], seed: 1)
+        s.update(0) { $0.probeStopping = true; $0.admin = .drain }
+        XCTAssertTrue(s.peers[0].probeStopping, "drain leaves stopping alone")
+    }
+
     func testExcludedStatesAreNeverSelectedByAnyMethod() {
         let methods: [BalancingMethodConfig] = [.roundRobin, .leastConn, .hash(consistent: false), .hash(consistent: true),
                                                 .random(two: false, leastConn: false), .random(two: true, leastConn: true)]

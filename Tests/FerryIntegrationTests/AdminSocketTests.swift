@@ -72,6 +72,9 @@ final class AdminSocketTests: IntegrationCase {
             ("add server u/b6 127.0.0.1:1 weight 0", "New server registered.\n\n"),
             ("get weight u/b6", "0 (initial 1)\n\n"),
             ("del server u/b6", "Server deleted.\n\n"),
+            ("add server u/b7 127.0.0.1:1 weight 0 weight 5", "New server registered.\n\n"),
+            ("get weight u/b7", "5 (initial 5)\n\n"),
+            ("del server u/b7", "Server deleted.\n\n"),
             ("get weight u/b4", "3 (initial 3)\n\n"),
             ("del server u/b1", "Only servers in maintenance mode can be deleted.\n\n"),
             ("del server u/b4", "Server deleted.\n\n"),
@@ -146,12 +149,22 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertEqual(try rows(" -1 3 -1"), [frontend, "u,BACKEND"], "frontends and backends")
         XCTAssertEqual(try rows(" u -1 2"), ["u,b2", "u,BACKEND"], "one server by id; the backend row stays")
         XCTAssertEqual(try rows(" 1 2 -1"), ["u,BACKEND"], "by iid: u is proxy 1")
+        XCTAssertEqual(try rows(" #1 2 -1"), ["u,BACKEND"], "by #iid, as in <bk>/<srv>")
+        func backendField(_ args: String, _ field: Int) throws -> String {
+            let line = try AdminSocket.command(f.adminPath, "show stat" + args).split(separator: "\n").first { $0.hasPrefix("u,BACKEND,") }
+            return line.map { String($0.split(separator: ",", omittingEmptySubsequences: false)[field]) } ?? "no BACKEND row"
+        }
+        XCTAssertEqual(try backendField("", 18), "6", "weight: the active servers' 5 + 1, not the backup's")
+        XCTAssertEqual(try backendField("", 17), "UP")
+        XCTAssertEqual(try backendField(" up", 17), "UP (3/3)", "HAProxy's (up/total) under up or no-maint")
         XCTAssertEqual(try rows(" \(frontend.split(separator: ",")[0]) -1 -1"), [frontend], "a frontend by its name")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "disable server u/b2"), "\n")
         XCTAssertEqual(try rows(" -1 4 -1 no-maint"), ["u,b1", everything[3]], "no-maint leaves out b2")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/b1 agent down"), "\n")
         XCTAssertEqual(try rows(" -1 4 -1 up"), [everything[3]], "up leaves out b2 (maintenance) and b1 (agent down)")
         XCTAssertEqual(try rows(" up"), [frontend, everything[3], "u,BACKEND"])
+        XCTAssertEqual(try backendField(" -1 2 -1 no-maint", 17), "UP (1/3)", "b2 in maintenance, b1 down (agent)")
+        XCTAssertEqual(try backendField("", 18), "1", "only the backup serves: its weight")
         let errors: [(String, String)] = [
             ("show stat zz -1 -1", "No such proxy.\n\n"),
             ("show stat u 4", "'show stat' takes <iid>|<proxy>, <type> and <sid> together, e.g. 'show stat -1 4 -1'.\n\n"),

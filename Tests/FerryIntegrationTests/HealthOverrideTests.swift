@@ -94,6 +94,41 @@ final class HealthOverrideTests: IntegrationCase {
         var seen: Set<String> = []
         for _ in 0..<4 { seen.insert(try bannerThrough(f.listenPort)) }
         XCTAssertEqual(seen, ["a", "b"], "health up puts a back in rotation")
+        // Maintenance ends stopping, as in HAProxy: enabled again, a takes sessions at once,
+        // not only after its next probe (here half a minute away).
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/a health stopping; disable server u/a; enable server u/a"), "\n\n\n")
+        seen = []
+        for _ in 0..<4 { seen.insert(try bannerThrough(f.listenPort)) }
+        XCTAssertEqual(seen, ["a", "b"], "stopping ended with the maintenance")
+        // And stopping on a server in maintenance does nothing.
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "disable server u/a; set server u/a health stopping; enable server u/a"), "\n\n\n")
+        XCTAssertFalse(try AdminSocket.command(f.adminPath, "show stat -1 4 -1").contains(",NOLB"))
+    }
+
+    /// A stopping server's probe counts toward down as an up one's does, and show stat says so
+    /// ("NOLB 2/3", HAProxy's words); `fails` failures take it down.
+    func testStoppingShowsTheFailuresCounted() throws {
+        let a = try backend("a")
+        let deadPort = try Net.freePort()
+        let f = try ferry("""
+            upstream u {
+                server 127.0.0.1:\(a.port) name=a;
+                server 127.0.0.1:\(deadPort) name=b;
+                health_check interval=300ms fails=3 passes=1 timeout=1s;
+            }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; proxy_timeout 30s; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        XCTAssertNotNil(f.waitForState("b", field: "health", new: "down", timeout: 5), f.stderr)
+        let downs = f.stateChanges("b").count
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set server u/b health stopping"), "\n")
+        var statuses: Set<String> = []
+        _ = waitUntil(timeout: 5) {
+            let row = (try? AdminSocket.command(f.adminPath, "show stat -1 4 -1"))?.split(separator: "\n").first { $0.hasPrefix("u,b,") }
+            if let status = row?.split(separator: ",", omittingEmptySubsequences: false)[17] { statuses.insert(String(status)) }
+            return statuses.contains("DOWN")
+        }
+        XCTAssertTrue(statuses.contains("NOLB 2/3") || statuses.contains("NOLB 1/3"), "seen: \(statuses)")
+        XCTAssertNotNil(f.waitForState("b", field: "health", new: "down", after: downs, timeout: 5), f.stderr)
     }
 
     /// As in HAProxy, a server set to `stopping` is fully up again at its next passing probe.

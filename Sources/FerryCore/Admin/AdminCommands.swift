@@ -68,7 +68,9 @@ enum AdminCommands {
         case ("show", "info"): return .data(AdminReports.info(runtime))
         case ("show", "stat"):
             let names = { (name: String) -> Int? in
-                runtime.upstreams[name]?.id ?? runtime.listeners.first { AdminReports.frontendName($0) == name }?.id
+                // `#ID` as in <bk>/<srv> names and HAProxy's proxy_find_by_name.
+                if name.hasPrefix("#"), let id = Int(name.dropFirst()), id > 0 { return id }
+                return runtime.upstreams[name]?.id ?? runtime.listeners.first { AdminReports.frontendName($0) == name }?.id
             }
             switch StatFilter.parse(w[2...], proxyID: names) {
             case .failure(let e): return e

@@ -56,17 +56,19 @@ enum AdminReports {
             probes[ProbeKey(upstream: ObjectIdentifier(probe.target.upstream), index: probe.target.index)] = probe.health
         }
         for u in r.upstreamList where filter.showsProxy(u.id) {
-            var active = 0, act = 0, bck = 0, weight = 0, usable = false
+            var active = 0, act = 0, bck = 0, actWeight = 0, bckWeight = 0, usable = false
+            var running = 0, servers = 0  // HAProxy's "(up/total)" after the BACKEND status
             for i in u.liveServers {
                 let p = u.scheduler.peers[i]
                 let verdict = u.scheduler.verdict(i, now: now)
                 active += p.active
                 if verdict == .eligible || verdict == .full {
                     usable = true
-                    weight += p.weight
-                    if p.backup { bck += 1 } else { act += 1 }
+                    if p.backup { bck += 1; bckWeight += p.weight } else { act += 1; actWeight += p.weight }
                 }
                 let status = status(u, i, probe: probes[ProbeKey(upstream: ObjectIdentifier(u), index: i)])
+                servers += 1
+                if !status.hasPrefix("DOWN") && status != "MAINT" { running += 1 }
                 guard filter.showsServer(id: i + 1, status: status) else { continue }
                 let s = u.stats[i]
                 let bytes = live.server(u, i)
@@ -88,10 +90,13 @@ enum AdminReports {
             let totals = u.totals
             guard filter.backends else { continue }
             let bytes = live.upstream(u)
+            // As HAProxy's: the backup servers' weight counts only while no active server can serve.
+            let weight = act > 0 ? actWeight : bckWeight
+            let backendStatus = (usable ? "UP" : "DOWN") + (filter.upOnly || filter.noMaint ? " (\(running)/\(servers))" : "")
             out += csvRow([
                 "pxname": u.name, "svname": "BACKEND", "qcur": "0", "qmax": "0", "scur": "\(active)",
                 "stot": "\(totals.sessionsTotal)", "bin": "\(totals.bytesToServer &+ bytes.up)", "bout": "\(totals.bytesToClient &+ bytes.down)",
-                "econ": "\(totals.connectFailures)", "status": usable ? "UP" : "DOWN", "weight": "\(weight)",
+                "econ": "\(totals.connectFailures)", "status": backendStatus, "weight": "\(weight)",
                 "act": "\(act)", "bck": "\(bck)", "pid": "1", "iid": "\(u.id)", "sid": "0", "lbtot": "\(totals.sessionsTotal)",
                 "type": "1", "mode": "tcp", "algo": algorithm(u.config.method), "uweight": "\(weight)",
             ])
@@ -122,11 +127,11 @@ enum AdminReports {
             if let c = counts, c.against > 0 { return "DOWN \(c.against)/\(c.rise)" }
             return "DOWN"
         }
+        let progress = counts.flatMap { $0.against > 0 ? " \($0.fall - $0.against)/\($0.fall)" : nil } ?? ""
+        if p.probeStopping { return "NOLB" + progress }  // HAProxy's NOLB wins over DRAIN too
         if p.effectiveAdmin == .drain { return p.agentAdmin == .drain ? "DRAIN (agent)" : "DRAIN" }
-        if p.probeStopping { return "NOLB" }
         guard u.config.healthCheck != nil else { return "no check" }
-        if let c = counts, c.against > 0 { return "UP \(c.fall - c.against)/\(c.fall)" }
-        return "UP"
+        return "UP" + progress
     }
 
     static func algorithm(_ m: BalancingMethodConfig) -> String {

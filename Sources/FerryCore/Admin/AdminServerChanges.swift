@@ -39,13 +39,15 @@ enum AdminServerChanges {
                     guard let n = Int(value), n <= 256 else {
                         return .error("'weight' expects an integer between 0 and 256 (HAProxy's range; nginx's weight=N takes up to 1000000).")
                     }
-                    if n == 0 { zeroWeight = true; value = "1" }
+                    zeroWeight = n == 0  // the last weight given is the one that counts
+                    if zeroWeight { value = "1" }
                 }
                 params.append((word == "maxconn" ? "max_conns" : "weight") + "=" + value)
                 k += 2
             case "disabled":
                 k += 1
             default:
+                if word.hasPrefix("weight=") { zeroWeight = false }
                 guard word.allSatisfy({ $0.isASCII && !$0.isWhitespace && !"{};\"'#$\\".contains($0) }) else { return .error("unknown keyword '\(word)'.") }
                 // The name comes from <bk>/<srv>: a name= would silently register the server
                 // under another name (even one already taken). Agents are started with the

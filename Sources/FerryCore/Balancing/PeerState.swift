@@ -56,5 +56,12 @@ public struct PeerState: Equatable, Sendable {
         self.backup = backup; self.configDown = down
     }
 
+    /// Keeps the fields consistent after any change: `stopping` ends when the server goes into
+    /// maintenance or down, as HAProxy's NOLB does, so it cannot come back by itself when the
+    /// server does. Called by Scheduler after every update.
+    public mutating func settle() {
+        if configDown || effectiveAdmin == .maint || !healthy { probeStopping = false }
+    }
+
     public var view: PeerView { PeerView(weight: weight, active: active) }
 }

@@ -128,6 +128,7 @@ public struct Scheduler {
     public mutating func update(_ peer: Int, _ change: (inout PeerState) -> Void) {
         let before = peers[peer]
         change(&peers[peer])
+        peers[peer].settle()
         if before.backup != peers[peer].backup {
             (primary, backup, position) = Scheduler.groups(method: method, peers: peers, seed: seed)
         } else {
@@ -139,7 +140,7 @@ public struct Scheduler {
     /// every server; the backup groups are rebuilt at most once.
     public mutating func updateAll(_ change: (Int, inout PeerState) -> Void) {
         let before = peers
-        for i in peers.indices { change(i, &peers[i]) }
+        for i in peers.indices { change(i, &peers[i]); peers[i].settle() }
         if peers.indices.contains(where: { before[$0].backup != peers[$0].backup }) {
             (primary, backup, position) = Scheduler.groups(method: method, peers: peers, seed: seed)
         } else {

@@ -2,7 +2,7 @@
 /// `health_check`, one AgentProbe per server under `agent_check` (or with `agent_port=`).
 ///
 /// Health only writes the fields of PeerState it owns, through the upstream's Scheduler
-/// (`probeUp` for the probe; `agentAdmin`, `weight`, `maxConns`, `agentUp` for the agent), and
+/// (`probeUp` and `probeStopping` for the probe; `agentAdmin`, `weight`, `maxConns`, `agentUp` for the agent), and
 /// Eligibility alone decides what they mean for new sessions. Sessions already on a server
 /// that goes down stay, unless the upstream says `on_marked_down shutdown_sessions;`.
 ///
@@ -138,7 +138,7 @@ final class HealthChecks {
         for a in agents { a.stop() }
     }
 
-    /// The operator forced the probe's verdict (`set server ... health up|down`). HAProxy sets
+    /// The operator forced the probe's verdict (`set server ... health up|stopping|down`). HAProxy sets
     /// the check's counter at once, also when the verdict does not change: `health up` on a
     /// server with failures counted against it makes it fully up, `fall` failures from down.
     /// Precondition: on the loop's thread.
@@ -251,9 +251,11 @@ final class HealthChecks {
     private func change(_ target: ProbeTarget, cause: String, _ changes: [AgentReply.Change],
                         _ apply: (inout PeerState) -> Void, details: (inout JSONLine) -> Void) {
         let upstream = target.upstream
-        let wasHealthy = upstream.scheduler.peers[target.index].healthy
+        let before = upstream.scheduler.peers[target.index]
+        let wasHealthy = before.healthy
         upstream.scheduler.update(target.index, apply)
         let peer = upstream.scheduler.peers[target.index]
+        if peer != before { upstream.lastChange[target.index] = loop.now }  // show stat's lastchg
         let verdict = upstream.scheduler.verdict(target.index, now: loop.now)
         for c in changes {
             runtime.log.log(.notice, "server_state") {
