@@ -687,7 +687,10 @@ stream {{
                    "set server ua/a1 state bogus", "frobnicate", "show sessions nope/x", "del server ua/a1",
                    "set server ub weight 3", "shutdown sessions server zz/b1", "add server ub/b1 127.0.0.1:1",
                    "add server ub/y9 not-an-address", "set maxconn server ua/a3 abc", "x" * 20000,
-                   "set server uc/c1 state", "\x01\x02\x03", "show stat; frobnicate; show info"]
+                   "set server uc/c1 state", "\x01\x02\x03", "show stat; frobnicate; show info",
+                   "set server ua/a1 addr nope", "set server ua/a1 addr 127.0.0.1 port 70000", "shutdown session 999999999",
+                   "show stat -1 4 -1 up", "show stat ua 4", "disable health ua/zz", "set server ua/a1 health sideways",
+                   "show stat -1 4 -1 json", "prompt on", "set severity-output"]
         while not self.stopping:
             await self.pause(0.5, 2.5)
             if self.stopping:
