@@ -89,4 +89,70 @@ final class AdminHAProxyDiffTests: IntegrationCase {
             XCTAssertEqual(try picked(f.adminPath, args), try picked(hsock, args), "show stat \(args)")
         }
     }
+
+    /// The probe's verdict under the operator's commands, side by side with HAProxy's checks:
+    /// the status words of `show stat` and `show servers state`'s srv_op_state after each one.
+    /// Both probe server i of n at i/n of the interval, so with a minute's interval b1 has
+    /// passed its first probe and b2 has not: "UP" beside "UP 1/3" in both.
+    func testHealthCommandsGiveHAProxysStates() throws {
+        let haproxyPath = "/usr/sbin/haproxy"
+        guard FileManager.default.isExecutableFile(atPath: haproxyPath) else { throw XCTSkip("haproxy not installed") }
+        let b = try ["b1", "b2"].map { try backend($0) }
+        let f = try ferry("""
+            upstream cccam {
+                server 127.0.0.1:\(b[0].port) name=b1;
+                server 127.0.0.1:\(b[1].port) name=b2;
+                health_check interval=60s fails=3 passes=2 timeout=1s; }
+            server { listen LISTEN; proxy_pass cccam; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        let hsock = f.directory.appendingPathComponent("haproxy-checks.sock").path
+        let hport = try Net.freePort()
+        let cfg = f.directory.appendingPathComponent("haproxy-checks.cfg").path
+        try """
+            global
+                stats socket \(hsock) mode 600 level admin
+            defaults
+                mode tcp
+                timeout connect 1s
+                timeout client 10s
+                timeout server 10s
+            frontend fe
+                bind 127.0.0.1:\(hport)
+                default_backend cccam
+            backend cccam
+                server b1 127.0.0.1:\(b[0].port) check inter 60s fall 3 rise 2
+                server b2 127.0.0.1:\(b[1].port) check inter 60s fall 3 rise 2
+
+            """.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let h = Process()
+        h.executableURL = URL(fileURLWithPath: haproxyPath)
+        h.arguments = ["-db", "-f", cfg]
+        h.standardOutput = FileHandle.nullDevice
+        h.standardError = FileHandle.nullDevice
+        try h.run()
+        defer { h.terminate(); h.waitUntilExit() }
+        XCTAssertTrue(waitUntil(timeout: 5) { FileManager.default.fileExists(atPath: hsock) })
+        Thread.sleep(forTimeInterval: 0.5)  // b1's first probe, at once in both
+        func states(_ path: String) throws -> [String] {
+            let stat = try AdminSocket.command(path, "show stat").split(separator: "\n").filter { $0.hasPrefix("cccam,b") }
+                .map { l in let v = l.split(separator: ",", omittingEmptySubsequences: false); return "\(v[1]):\(v[17])" }
+            let op = try AdminSocket.command(path, "show servers state cccam").split(separator: "\n")
+                .filter { !$0.hasPrefix("#") && $0 != "1" }.map { r in let v = r.split(separator: " "); return "\(v[3]):op\(v[5])" }
+            return stat + op
+        }
+        XCTAssertEqual(try states(f.adminPath), try states(hsock), "at start")
+        let steps = [
+            // Not `disable server` then `enable server`: HAProxy restarts the checks' count as at
+            // start ("UP 1/3", even for a dead server), ferry keeps probing in maintenance and
+            // keeps the verdict it has (README, health_check).
+            "set server cccam/b1 health stopping", "set server cccam/b2 health down", "set server cccam/b2 health up",
+            "set server cccam/b1 health stopping",
+            "set server cccam/b1 state drain", "set server cccam/b1 state ready", "set server cccam/b1 health up",
+            "disable health cccam/b2", "set server cccam/b2 health down", "enable health cccam/b2",
+        ]
+        for step in steps {
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, step), try AdminSocket.command(hsock, step), step)
+            XCTAssertEqual(try states(f.adminPath), try states(hsock), "after \(step)")
+        }
+    }
 }

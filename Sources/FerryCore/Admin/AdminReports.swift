@@ -111,7 +111,8 @@ enum AdminReports {
 
     /// HAProxy 2.6's status words: MAINT first, then the agent's or the probe's DOWN, then
     /// DRAIN, then the probe's verdict; "no check" when no TCP probe watches the server (an
-    /// agent alone is not a check, as in HAProxy). A probe on its way to the other verdict
+    /// agent alone is not a check, as in HAProxy), also while `disable health` holds it: then
+    /// `probe` is nil and a server left down stays "DOWN", as in HAProxy. A probe on its way to the other verdict
     /// shows its progress as HAProxy does: "UP 2/3" (failures left before down), "DOWN 1/2"
     /// (passes so far). One difference on purpose: HAProxy says "DRAIN (agent)" for any drain
     /// of a server that has an agent, also one the operator set; ferry says "(agent)" only
@@ -130,7 +131,7 @@ enum AdminReports {
         let progress = counts.flatMap { $0.against > 0 ? " \($0.fall - $0.against)/\($0.fall)" : nil } ?? ""
         if p.probeStopping { return "NOLB" + progress }  // HAProxy's NOLB wins over DRAIN too
         if p.effectiveAdmin == .drain { return p.agentAdmin == .drain ? "DRAIN (agent)" : "DRAIN" }
-        guard u.config.healthCheck != nil else { return "no check" }
+        guard probe != nil else { return "no check" }
         return "UP" + progress
     }
 
