@@ -5,9 +5,40 @@ import Glibc
 /// socket give the same answers (HAProxy omits the final empty line after a few errors, so
 /// answers are compared without trailing newlines), and the same weights and states after.
 final class AdminHAProxyDiffTests: IntegrationCase {
+    static let haproxyPath = "/usr/sbin/haproxy"
+
+    /// Starts HAProxy beside `f` with backend `cccam` holding `backend`'s lines and an admin
+    /// stats socket; returns the socket's path once it exists, and the process to stop.
+    func haproxy(in f: FerryInstance, name: String, backend: String) throws -> (String, Process) {
+        let sock = f.directory.appendingPathComponent(name + ".sock").path
+        let cfg = f.directory.appendingPathComponent(name + ".cfg").path
+        try """
+            global
+                stats socket \(sock) mode 600 level admin
+            defaults
+                mode tcp
+                timeout connect 1s
+                timeout client 10s
+                timeout server 10s
+            frontend fe
+                bind 127.0.0.1:\(try Net.freePort())
+                default_backend cccam
+            backend cccam
+            \(backend)
+
+            """.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let h = Process()
+        h.executableURL = URL(fileURLWithPath: Self.haproxyPath)
+        h.arguments = ["-db", "-f", cfg]
+        h.standardOutput = FileHandle.nullDevice
+        h.standardError = FileHandle.nullDevice
+        try h.run()
+        XCTAssertTrue(waitUntil(timeout: 5) { FileManager.default.fileExists(atPath: sock) }, "HAProxy did not open \(sock)")
+        return (sock, h)
+    }
+
     func testSameAnswersAsHAProxy() throws {
-        let haproxyPath = "/usr/sbin/haproxy"
-        guard FileManager.default.isExecutableFile(atPath: haproxyPath) else { throw XCTSkip("haproxy not installed") }
+        guard FileManager.default.isExecutableFile(atPath: Self.haproxyPath) else { throw XCTSkip("haproxy not installed") }
         let b = try ["b1", "b2", "b3"].map { try backend($0) }
         let f = try ferry("""
             upstream cccam { least_conn;
@@ -16,35 +47,13 @@ final class AdminHAProxyDiffTests: IntegrationCase {
                 server 127.0.0.1:\(b[2].port) name=b3 backup; }
             server { listen LISTEN; proxy_pass cccam; }
             """, main: "admin_socket @DIR@/admin.sock;")
-        let hsock = f.directory.appendingPathComponent("haproxy.sock").path
-        let hport = try Net.freePort()
-        let cfg = f.directory.appendingPathComponent("haproxy.cfg").path
-        try """
-            global
-                stats socket \(hsock) mode 600 level admin
-            defaults
-                mode tcp
-                timeout connect 1s
-                timeout client 10s
-                timeout server 10s
-            frontend fe
-                bind 127.0.0.1:\(hport)
-                default_backend cccam
-            backend cccam
+        let (hsock, h) = try haproxy(in: f, name: "haproxy", backend: """
                 balance leastconn
                 server b1 127.0.0.1:\(b[0].port) weight 5 maxconn 30
                 server b2 127.0.0.1:\(b[1].port)
                 server b3 127.0.0.1:\(b[2].port) backup
-
-            """.write(toFile: cfg, atomically: true, encoding: .utf8)
-        let h = Process()
-        h.executableURL = URL(fileURLWithPath: haproxyPath)
-        h.arguments = ["-db", "-f", cfg]
-        h.standardOutput = FileHandle.nullDevice
-        h.standardError = FileHandle.nullDevice
-        try h.run()
+            """)
         defer { h.terminate(); h.waitUntilExit() }
-        XCTAssertTrue(waitUntil(timeout: 5) { FileManager.default.fileExists(atPath: hsock) })
         let commands = [
             "get weight cccam/b1", "get weight cccam/#2", "get weight #99/b1", "get weight cccam/zz", "get weight zz/b1",
             "get weight cccam", "get weight cccam/", "get weight /b1", "get weight /", "disable server cccam/",
@@ -95,8 +104,7 @@ final class AdminHAProxyDiffTests: IntegrationCase {
     /// Both probe server i of n at i/n of the interval, so with a minute's interval b1 has
     /// passed its first probe and b2 has not: "UP" beside "UP 1/3" in both.
     func testHealthCommandsGiveHAProxysStates() throws {
-        let haproxyPath = "/usr/sbin/haproxy"
-        guard FileManager.default.isExecutableFile(atPath: haproxyPath) else { throw XCTSkip("haproxy not installed") }
+        guard FileManager.default.isExecutableFile(atPath: Self.haproxyPath) else { throw XCTSkip("haproxy not installed") }
         let b = try ["b1", "b2"].map { try backend($0) }
         let f = try ferry("""
             upstream cccam {
@@ -105,33 +113,11 @@ final class AdminHAProxyDiffTests: IntegrationCase {
                 health_check interval=60s fails=3 passes=2 timeout=1s; }
             server { listen LISTEN; proxy_pass cccam; }
             """, main: "admin_socket @DIR@/admin.sock;")
-        let hsock = f.directory.appendingPathComponent("haproxy-checks.sock").path
-        let hport = try Net.freePort()
-        let cfg = f.directory.appendingPathComponent("haproxy-checks.cfg").path
-        try """
-            global
-                stats socket \(hsock) mode 600 level admin
-            defaults
-                mode tcp
-                timeout connect 1s
-                timeout client 10s
-                timeout server 10s
-            frontend fe
-                bind 127.0.0.1:\(hport)
-                default_backend cccam
-            backend cccam
+        let (hsock, h) = try haproxy(in: f, name: "haproxy-checks", backend: """
                 server b1 127.0.0.1:\(b[0].port) check inter 60s fall 3 rise 2
                 server b2 127.0.0.1:\(b[1].port) check inter 60s fall 3 rise 2
-
-            """.write(toFile: cfg, atomically: true, encoding: .utf8)
-        let h = Process()
-        h.executableURL = URL(fileURLWithPath: haproxyPath)
-        h.arguments = ["-db", "-f", cfg]
-        h.standardOutput = FileHandle.nullDevice
-        h.standardError = FileHandle.nullDevice
-        try h.run()
+            """)
         defer { h.terminate(); h.waitUntilExit() }
-        XCTAssertTrue(waitUntil(timeout: 5) { FileManager.default.fileExists(atPath: hsock) })
         Thread.sleep(forTimeInterval: 0.5)  // b1's first probe, at once in both
         func states(_ path: String) throws -> [String] {
             let stat = try AdminSocket.command(path, "show stat").split(separator: "\n").filter { $0.hasPrefix("cccam,b") }
