@@ -122,6 +122,10 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertTrue(unknown.hasPrefix("Unknown command: 'frobnicate now'."), unknown)
         XCTAssertTrue(unknown.contains("show stat"), "the help text follows")
         XCTAssertTrue(try AdminSocket.command(f.adminPath, "help").contains("shutdown sessions server"))
+        // help <words>: the matching commands and the connection's own, as HAProxy's.
+        let some = try AdminSocket.command(f.adminPath, "help set serv").split(separator: "\n").dropFirst().map { $0.split(separator: ":")[0].split(separator: " ").prefix(3).joined(separator: " ") }
+        XCTAssertEqual(Set(some), ["set server <bk>/<srv>", "help", "prompt", "quit"], "\(some)")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "help frob"), try AdminSocket.command(f.adminPath, "help"), "no match: every command")
         XCTAssertTrue(f.isRunning)
     }
 

@@ -43,14 +43,26 @@ enum AdminCommands {
         ("show backend", "list backends (upstreams)"),
         ("show info", "report information about the running process"),
         ("show servers state [<bk>]", "dump the servers' state (HAProxy's server-state format)"),
-        ("show sessions [<bk>/<srv>]", "list sessions: client, server, age, bytes (ferry's own)"),
+        ("show sessions [<bk>/<srv>]", "list sessions: id, client, server, age, bytes (ferry's own)"),
         ("show stat [<px> <type> <sid>] [up|no-maint]", "report counters in HAProxy's CSV format"),
         ("shutdown session <id>", "close one session (its id from 'show sessions')"),
         ("shutdown sessions server <bk>/<srv> [rate <n>/s]", "close a server's sessions, all at once or paced"),
     ]
 
-    static var helpText: String {
-        help.map { cmd, what in
+    static var helpText: String { helpText(matching: []) }
+
+    /// `help <words>` as HAProxy's: the commands whose words start with the ones given, and
+    /// the connection's own (help, prompt, quit); every command when none matches.
+    static func helpText(matching words: [String]) -> String {
+        let always: Set<String> = ["help", "prompt", "quit"]
+        let matching = help.filter { cmd, _ in
+            let parts = cmd.split(separator: " ")
+            return !words.isEmpty && words.count <= parts.count && zip(words, parts).allSatisfy { $1.hasPrefix($0) }
+        }
+        let shown = matching.contains { !always.contains($0.0) }
+            ? help.filter { cmd, _ in always.contains(cmd) || matching.contains { $0.0 == cmd } }
+            : help
+        return shown.map { cmd, what in
             let padded = cmd.count < 46 ? cmd + String(repeating: " ", count: 46 - cmd.count) : cmd + " "
             return "  \(padded): \(what)\n"
         }.joined()
@@ -64,7 +76,7 @@ enum AdminCommands {
             // HAProxy's answer to an empty command, word for word, then ferry's own command list.
             return .error("Unknown command. Please enter one of the following commands only:\n" + helpText)
         case ("help", _):
-            return .data("The following commands are valid at this level:\n" + helpText)
+            return .data("The following commands are valid at this level:\n" + helpText(matching: Array(w.dropFirst())))
         case ("show", "info"): return .data(AdminReports.info(runtime))
         case ("show", "stat"):
             let names = { (name: String) -> Int? in
