@@ -121,12 +121,12 @@ final class HealthChecks {
     /// Precondition: on the loop's thread.
     func serverRemoved(_ upstream: Upstream, index: Int) {
         probes.removeAll { p in
-            guard p.target.upstream === upstream && p.target.index == index else { return false }
+            guard p.target.is(upstream, index) else { return false }
             p.stop()
             return true
         }
         agents.removeAll { a in
-            guard a.target.upstream === upstream && a.target.index == index else { return false }
+            guard a.target.is(upstream, index) else { return false }
             a.stop()
             return true
         }
@@ -143,7 +143,7 @@ final class HealthChecks {
     /// server with failures counted against it makes it fully up, `fall` failures from down.
     /// Precondition: on the loop's thread.
     func forced(_ upstream: Upstream, index: Int, up: Bool) {
-        for p in probes where p.target.upstream === upstream && p.target.index == index {
+        for p in probes where p.target.is(upstream, index) {
             p.health.force(up: up)
         }
     }
@@ -152,7 +152,7 @@ final class HealthChecks {
     /// server has no probe. A probe in flight when it is disabled is not counted.
     func setProbeEnabled(_ upstream: Upstream, index: Int, _ enabled: Bool) -> Bool {
         var found = false
-        for p in probes where p.target.upstream === upstream && p.target.index == index { p.enabled = enabled; found = true }
+        for p in probes where p.target.is(upstream, index) { p.enabled = enabled; found = true }
         return found
     }
 
@@ -160,17 +160,17 @@ final class HealthChecks {
     /// server has no agent.
     func setAgentEnabled(_ upstream: Upstream, index: Int, _ enabled: Bool) -> Bool {
         var found = false
-        for a in agents where a.target.upstream === upstream && a.target.index == index { a.enabled = enabled; found = true }
+        for a in agents where a.target.is(upstream, index) { a.enabled = enabled; found = true }
         return found
     }
 
     /// `set server ... addr`: the server's probe and agent follow it to its new address (on
     /// their own ports when the checks name one). A check in flight finishes on the old one.
     func addressChanged(_ upstream: Upstream, index: Int, to endpoint: ServerAddress.Endpoint) {
-        for p in probes where p.target.upstream === upstream && p.target.index == index {
+        for p in probes where p.target.is(upstream, index) {
             p.address = HealthChecks.address(endpoint, port: p.checkPort)
         }
-        for a in agents where a.target.upstream === upstream && a.target.index == index {
+        for a in agents where a.target.is(upstream, index) {
             a.address = HealthChecks.address(endpoint, port: a.checkPort)
         }
     }

@@ -11,6 +11,8 @@ struct ProbeTarget {
     unowned(unsafe) let upstream: Upstream
     let index: Int
     var serverName: String { upstream.serverNames[index] }
+    /// Whether this is server `index` of `u`: how the admin commands find a server's checks.
+    func `is`(_ u: Upstream, _ index: Int) -> Bool { upstream === u && self.index == index }
 }
 
 /// One server's TCP-connect probe: every `interval`, a non-blocking connect bounded by
