@@ -9,7 +9,7 @@ final class AdminHAProxyDiffTests: IntegrationCase {
 
     /// Starts HAProxy beside `f` with backend `cccam` holding `backend`'s lines and an admin
     /// stats socket; returns the socket's path once it exists, and the process to stop.
-    func haproxy(in f: FerryInstance, name: String, backend: String) throws -> (String, Process) {
+    func haproxy(in f: FerryInstance, name: String, backend: String, frontendPort: UInt16? = nil) throws -> (String, Process) {
         let sock = f.directory.appendingPathComponent(name + ".sock").path
         let cfg = f.directory.appendingPathComponent(name + ".cfg").path
         try """
@@ -18,10 +18,10 @@ final class AdminHAProxyDiffTests: IntegrationCase {
             defaults
                 mode tcp
                 timeout connect 1s
-                timeout client 10s
-                timeout server 10s
+                timeout client 60s
+                timeout server 60s
             frontend fe
-                bind 127.0.0.1:\(try Net.freePort())
+                bind 127.0.0.1:\(try frontendPort ?? Net.freePort())
                 default_backend cccam
             backend cccam
             \(backend)
@@ -140,5 +140,66 @@ final class AdminHAProxyDiffTests: IntegrationCase {
             XCTAssertEqual(try AdminSocket.command(f.adminPath, step), try AdminSocket.command(hsock, step), step)
             XCTAssertEqual(try states(f.adminPath), try states(hsock), "after \(step)")
         }
+    }
+
+    /// `clear counters` and `clear counters all` side by side with HAProxy, after the same
+    /// sessions went through both: the FRONTEND, server and BACKEND lines' session counts,
+    /// maxima and totals after each step. Not `rate_max` before the clear (the sessions may
+    /// straddle a second, whose boundaries the two place apart) and not bytes (HAProxy counts
+    /// an open session's bytes when it gets round to it).
+    func testClearCountersAsHAProxy() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.haproxyPath) else { throw XCTSkip("haproxy not installed") }
+        let b = try ["b1", "b2"].map { try backend($0) }
+        let f = try ferry("""
+            upstream cccam { server 127.0.0.1:\(b[0].port) name=b1; server 127.0.0.1:\(b[1].port) name=b2; }
+            server { listen LISTEN; proxy_pass cccam; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        let hport = try Net.freePort()
+        let (hsock, h) = try haproxy(in: f, name: "haproxy-counters", backend: """
+                server b1 127.0.0.1:\(b[0].port)
+                server b2 127.0.0.1:\(b[1].port)
+            """, frontendPort: hport)
+        defer { h.terminate(); h.waitUntilExit() }
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? TestClient.connect(hport)) != nil }, "HAProxy does not listen")
+        Thread.sleep(forTimeInterval: 0.2)
+        // The probe connection above is one accepted connection of HAProxy's: ferry gets one too.
+        _ = try TestClient.connect(f.listenPort)
+        func rows(_ path: String, _ fields: [String]) throws -> [String] {
+            let lines = try AdminSocket.command(path, "show stat").split(separator: "\n")
+            let header = lines[0].dropFirst(2).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            return lines.dropFirst().filter { $0.contains(",FRONTEND,") || $0.hasPrefix("cccam,") }.map { l in
+                let v = l.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                return ([v[1]] + fields.map { "\($0)=\(v[header.firstIndex(of: $0)!])" }).joined(separator: " ")
+            }
+        }
+        let counts = ["scur", "smax", "stot", "lbtot", "conn_tot", "econ"]
+        func same(_ what: String, _ fields: [String]) throws {
+            // Both may still be closing what the clients closed: wait for the same answer.
+            var ours: [String] = [], theirs: [String] = []
+            _ = waitUntil(timeout: 3) {
+                ours = (try? rows(f.adminPath, fields)) ?? []
+                theirs = (try? rows(hsock, fields)) ?? []
+                return ours == theirs
+            }
+            XCTAssertEqual(ours, theirs, what)
+        }
+        func sessions(_ n: Int, _ port: UInt16) throws -> [TestClient] {
+            try (0..<n).map { _ in
+                let c = try TestClient.connect(port)
+                _ = try c.receive(exactly: 16)  // the banner: the session reached a server
+                return c
+            }
+        }
+        var ours = try sessions(4, f.listenPort), theirs = try sessions(4, hport)
+        for c in ours.prefix(2) + theirs.prefix(2) { c.close() }
+        try same("four sessions, two closed", counts)
+        for step in ["clear counters", "clear counters all"] {
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, step), try AdminSocket.command(hsock, step), step)
+            try same("after \(step)", counts + ["rate_max", "conn_rate_max"])
+        }
+        ours += try sessions(1, f.listenPort)
+        theirs += try sessions(1, hport)
+        try same("one more session", counts + ["rate_max", "conn_rate_max"])
+        withExtendedLifetime((ours, theirs)) {}
     }
 }

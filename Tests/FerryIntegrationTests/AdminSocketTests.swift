@@ -582,6 +582,63 @@ final class AdminStatCountersTests: IntegrationCase {
         XCTAssertEqual(try field("BACKEND", 8), 7, "bin keeps the deleted server's bytes")
         XCTAssertEqual(try field("BACKEND", 4), 1, "scur")
     }
+
+    /// `clear counters all` with a session open: every line's bytes start from 0 and count
+    /// only what is relayed after, also once the session ends and its bytes join the totals;
+    /// the FRONTEND line counts its sessions and bytes; a misspelt `all` clears nothing.
+    func testClearCountersAllCountsOpenSessionsFromZero() throws {
+        let b1 = try backend("b1")
+        let f = try ferry("""
+            upstream u { server 127.0.0.1:\(b1.port) name=b1; }
+            server { listen LISTEN; proxy_pass u; proxy_connect_timeout 1s; }
+            """, main: "admin_socket @DIR@/admin.sock;")
+        func stat() throws -> [String: [String: String]] {
+            let lines = try AdminSocket.command(f.adminPath, "show stat").split(separator: "\n")
+            let header = lines[0].dropFirst(2).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            var rows: [String: [String: String]] = [:]
+            for l in lines.dropFirst() {
+                let v = l.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                rows[v[1]] = Dictionary(uniqueKeysWithValues: zip(header, v))
+            }
+            return rows
+        }
+        func bytes() throws -> [String] {
+            let rows = try stat()
+            return ["FRONTEND", "b1", "BACKEND"].map { "\($0) \(rows[$0]?["bin"] ?? "?")/\(rows[$0]?["bout"] ?? "?")" }
+        }
+        func info(_ key: String) throws -> String? {
+            try AdminSocket.command(f.adminPath, "show info").split(separator: "\n")
+                .first { $0.hasPrefix(key + ": ") }.map { String($0.dropFirst(key.count + 2)) }
+        }
+        let c = try TestClient.connect(f.listenPort)
+        defer { c.close() }
+        XCTAssertEqual(try c.banner(), "b1")
+        try c.send("0123456")
+        XCTAssertEqual(try c.receive(exactly: 7).count, 7)
+        let banner = TestBackend.bannerSize
+        XCTAssertEqual(try bytes(), ["FRONTEND 7/\(banner + 7)", "b1 7/\(banner + 7)", "BACKEND 7/\(banner + 7)"])
+        XCTAssertEqual(try stat()["FRONTEND"]?["scur"], "1")
+        XCTAssertEqual(try stat()["FRONTEND"]?["smax"], "1")
+        XCTAssertEqual(try info("MaxSessRate"), "1")
+
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "clear counters al"), "Usage: clear counters [all]\n\n")
+        XCTAssertEqual(try stat()["b1"]?["stot"], "1", "a refused clear changed the counters")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "clear counters"), "\n")
+        XCTAssertEqual(try stat()["b1"]?["smax"], "0")
+        XCTAssertEqual(try stat()["b1"]?["stot"], "1", "clear counters keeps the totals")
+        XCTAssertEqual(try info("MaxSessRate"), "0")
+
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "clear counters all"), "\n")
+        XCTAssertEqual(try bytes(), ["FRONTEND 0/0", "b1 0/0", "BACKEND 0/0"])
+        XCTAssertEqual(try stat()["b1"]?["stot"], "0")
+        XCTAssertEqual(try stat()["FRONTEND"]?["scur"], "1", "the open session is still open")
+        try c.send("abcde")
+        XCTAssertEqual(try c.receive(exactly: 5).count, 5)
+        XCTAssertEqual(try bytes(), ["FRONTEND 5/5", "b1 5/5", "BACKEND 5/5"])
+        c.close()
+        XCTAssertTrue(waitUntil(timeout: 5) { (try? stat()["FRONTEND"]?["scur"]) == "0" }, "the session did not end")
+        XCTAssertEqual(try bytes(), ["FRONTEND 5/5", "b1 5/5", "BACKEND 5/5"], "the ended session's bytes joined the totals twice")
+    }
 }
 
 final class AdminSocketReloadTests: IntegrationCase {

@@ -20,6 +20,7 @@ public struct AdminAnswer: Equatable, Error {
 enum AdminCommands {
     static let help: [(String, String)] = [
         ("add server <bk>/<srv> <addr> [params]", "create a new server (in maintenance; nginx or HAProxy parameters)"),
+        ("clear counters [all]", "clear max statistics counters (or all counters)"),
         ("del server <bk>/<srv>", "remove a server in maintenance with no sessions"),
         ("disable agent <bk>/<srv>", "stop asking a server's agent (its down no longer holds the server down)"),
         ("disable health <bk>/<srv>", "stop a server's TCP probe (the verdict stays as it is)"),
@@ -189,6 +190,14 @@ enum AdminCommands {
             return AdminServerChanges.add(Array(w.dropFirst(2)), runtime)
         case ("del", "server"):
             return AdminServerChanges.delete(at(2), runtime)
+        case ("clear", "counters"):
+            // HAProxy reads any third word but `all` as "maxima only"; a typo of `all` must not
+            // quietly clear less than asked, so anything else is refused.
+            guard w.count == 2 || (w.count == 3 && w[2] == "all") else { return .error("Usage: clear counters [all]") }
+            let all = w.count == 3
+            CounterReset.clear(runtime, all: all)
+            runtime.log.log(.notice, "admin_clear_counters") { $0.add("all", all) }
+            return .empty
         case ("reload", nil):
             switch runtime.reload() {
             case .reloaded(let opened, let closed, let moved):

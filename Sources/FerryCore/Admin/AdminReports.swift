@@ -16,6 +16,8 @@ enum AdminReports {
             ("Ulimit-n", "\(r.descriptorLimit)"), ("Maxsock", "\(r.descriptorLimit)"),
             ("Maxconn", "\(r.capacity)"), ("Hard_maxconn", "\(r.capacity)"),
             ("CurrConns", "\(r.sessionCount)"), ("CumConns", "\(r.acceptedTotal)"),
+            ("ConnRate", "\(r.connectionRate.perSecond(now: r.loop.now))"), ("MaxConnRate", "\(r.connectionRate.max)"),
+            ("SessRate", "\(r.sessionRate.perSecond(now: r.loop.now))"), ("MaxSessRate", "\(r.sessionRate.max)"),
             ("Maxpipes", "\(r.relay.pipes.maxPipes)"), ("PipesUsed", "\(r.relay.pipes.inUse)"),
             ("PipesFree", "\(r.relay.pipes.idleCount)"), ("Stopping", r.stopping ? "1" : "0"),
             ("Listeners", "\(r.listeners.count)"), ("Start_time_sec", "\(r.startedAtMillis / 1000)"),
@@ -40,15 +42,20 @@ enum AdminReports {
     static func stat(_ r: Runtime, _ filter: StatFilter = StatFilter()) -> String {
         var out = "# " + statFields.joined(separator: ",") + ",\n"
         let now = r.loop.now
+        let live = LiveCounts(r)
         for l in r.listeners where filter.frontends && filter.showsProxy(l.id) {
+            let st = l.stats
+            let bytes = live.listener(l)
             out += csvRow([
-                "pxname": frontendName(l), "svname": "FRONTEND", "scur": "", "slim": "\(r.capacity)",
-                "stot": "\(l.stats.accepted)", "dreq": "\(l.stats.denied + l.stats.limited)",
+                "pxname": frontendName(l), "svname": "FRONTEND", "scur": "\(st.open)", "smax": "\(st.maxOpen)",
+                "slim": "\(r.capacity)", "stot": "\(st.accepted)", "bin": "\(st.bytesIn &+ bytes.up)", "bout": "\(st.bytesOut &+ bytes.down)",
+                "dreq": "\(st.denied + st.limited)",
                 "status": r.stopping ? "STOP" : "OPEN", "pid": "1", "iid": "\(l.id)", "sid": "0", "type": "0",
-                "mode": "tcp", "conn_tot": "\(l.stats.accepted)",
+                "rate": "\(st.sessionRate.perSecond(now: now))", "rate_max": "\(st.sessionRate.max)",
+                "mode": "tcp", "conn_rate": "\(st.connectionRate.perSecond(now: now))", "conn_rate_max": "\(st.connectionRate.max)",
+                "conn_tot": "\(st.accepted)",
             ])
         }
-        let live = LiveCounts(r)
         // Each server's probe counts, looked up once rather than once per server.
         var probes: [ProbeKey: HealthState] = [:]
         // A disabled probe's counts are frozen with it: the status shows the bare verdict, as HAProxy's.
@@ -80,6 +87,7 @@ enum AdminReports {
                     "status": status, "weight": "\(p.weight)", "act": p.backup ? "0" : "1", "bck": p.backup ? "1" : "0",
                     "lastchg": "\((now &- u.lastChange[i]) / 1_000_000_000)", "pid": "1", "iid": "\(u.id)", "sid": "\(i + 1)",
                     "lbtot": "\(s.sessionsTotal)", "type": "2",
+                    "rate": "\(s.sessionRate.perSecond(now: now))", "rate_max": "\(s.sessionRate.max)",
                     "lastsess": s.lastSessionAtMillis == 0 ? "-1" : "\(max(0, WallClock.nowMilliseconds() - Int64(s.lastSessionAtMillis)) / 1000)",
                     "addr": u.writtenAddresses[i], "mode": "tcp", "uweight": "\(p.weight)",
                 ])
@@ -94,7 +102,8 @@ enum AdminReports {
             let weight = act > 0 ? actWeight : bckWeight
             let backendStatus = (usable ? "UP" : "DOWN") + (filter.upOnly || filter.noMaint ? " (\(running)/\(servers))" : "")
             out += csvRow([
-                "pxname": u.name, "svname": "BACKEND", "qcur": "0", "qmax": "0", "scur": "\(active)",
+                "pxname": u.name, "svname": "BACKEND", "qcur": "0", "qmax": "0", "scur": "\(active)", "smax": "\(totals.maxActive)",
+                "rate": "\(totals.sessionRate.perSecond(now: now))", "rate_max": "\(totals.sessionRate.max)",
                 "stot": "\(totals.sessionsTotal)", "bin": "\(totals.bytesToServer &+ bytes.up)", "bout": "\(totals.bytesToClient &+ bytes.down)",
                 "econ": "\(totals.connectFailures)", "status": backendStatus, "weight": "\(weight)",
                 "act": "\(act)", "bck": "\(bck)", "pid": "1", "iid": "\(u.id)", "sid": "0", "lbtot": "\(totals.sessionsTotal)",

@@ -44,7 +44,7 @@ enum MetricsExposition {
 
         perServer("ferry_server_sessions", .gauge, "Sessions open to the server now.") { u, i in UInt64(max(0, u.scheduler.peers[i].active)) }
         perServer("ferry_server_sessions_total", .counter, "Sessions that reached the server (connect succeeded).") { u, i in u.stats[i].sessionsTotal }
-        perServer("ferry_server_sessions_max", .gauge, "Most sessions open to the server at once since start.") { u, i in UInt64(max(0, u.stats[i].maxActive)) }
+        perServer("ferry_server_sessions_max", .gauge, "Most sessions open to the server at once since start or the last `clear counters`.") { u, i in UInt64(max(0, u.stats[i].maxActive)) }
         perServer("ferry_server_sent_bytes_total", .counter, "Bytes relayed from clients to the server.") { u, i in u.stats[i].bytesToServer &+ live.server(u, i).up }
         perServer("ferry_server_received_bytes_total", .counter, "Bytes relayed from the server to clients.") { u, i in u.stats[i].bytesToClient &+ live.server(u, i).down }
         perServer("ferry_server_connect_failures_total", .counter, "Connect attempts to the server that failed (refused, reset, timed out).") { u, i in u.stats[i].connectFailures }

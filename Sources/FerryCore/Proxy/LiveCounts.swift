@@ -13,12 +13,22 @@ struct LiveCounts {
     /// reset and gave its count back, as they count on no server line either). They are still
     /// the upstream's sessions, so its scur counts them, while no server line can.
     private var onDroppedServers: [String: Int] = [:]
+    /// By listener: the FRONTEND line's bytes.
+    private var byListener: [ObjectIdentifier: Bytes] = [:]
 
     init(_ runtime: Runtime) {
         var s = runtime.sessions
         while let current = s {
             s = current.next
-            guard current.peer >= 0 else { continue }
+            if current.peer >= 0 && current.upstream.retired && !current.serverSlotReleased {
+                onDroppedServers[current.upstream.name, default: 0] += 1
+            }
+            // Bytes count once a server took the session, as Session.end adds them.
+            guard current.phase == .relaying else { continue }
+            if let l = current.listener {
+                byListener[ObjectIdentifier(l), default: Bytes()].up &+= current.up.bytes
+                byListener[ObjectIdentifier(l), default: Bytes()].down &+= current.down.bytes
+            }
             let u = current.upstream
             let key = ObjectIdentifier(u)
             if byServer[key] == nil { byServer[key] = Array(repeating: Bytes(), count: u.stats.count) }
@@ -26,11 +36,11 @@ struct LiveCounts {
             byServer[key]![current.peer].down &+= current.down.bytes
             byUpstream[ObjectIdentifier(u.totals), default: Bytes()].up &+= current.up.bytes
             byUpstream[ObjectIdentifier(u.totals), default: Bytes()].down &+= current.down.bytes
-            if u.retired && !current.serverSlotReleased { onDroppedServers[u.name, default: 0] += 1 }
         }
     }
 
     func server(_ u: Upstream, _ i: Int) -> Bytes { byServer[ObjectIdentifier(u)]?[i] ?? Bytes() }
     func upstream(_ u: Upstream) -> Bytes { byUpstream[ObjectIdentifier(u.totals)] ?? Bytes() }
     func sessionsOnDroppedServers(_ u: Upstream) -> Int { onDroppedServers[u.name] ?? 0 }
+    func listener(_ l: Listener) -> Bytes { byListener[ObjectIdentifier(l)] ?? Bytes() }
 }

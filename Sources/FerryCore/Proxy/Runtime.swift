@@ -44,6 +44,10 @@ public final class Runtime {
     public private(set) var limitedTotal: UInt64 = 0
     /// Closed for a malformed, oversized or late PROXY protocol header.
     public private(set) var badHeaderTotal: UInt64 = 0
+    /// Connections accepted and sessions admitted per second, over all listeners: show info's
+    /// ConnRate/MaxConnRate and SessRate/MaxSessRate.
+    var connectionRate = EventRate()
+    var sessionRate = EventRate()
     /// Clients of `listen ... proxy_protocol` sockets still sending their header. They hold a
     /// descriptor each, so they count against capacity like sessions.
     public private(set) var readingHeaders = 0
@@ -270,6 +274,8 @@ public final class Runtime {
     func startSession(client: Socket, peer: SocketAddress, listener: Listener) {
         acceptedTotal &+= 1
         listener.stats.accepted &+= 1
+        listener.stats.connectionRate.record(now: loop.now)
+        connectionRate.record(now: loop.now)
         // Accepted in the batch that saw the stop begin.
         if stopping { return clientRefused(client, peer: peer, listener: listener, reason: .ferryStopping) }
         if listener.config.proxyProtocol {
@@ -310,6 +316,10 @@ public final class Runtime {
         sessions?.previous = s
         sessions = s
         sessionCount += 1
+        listener.stats.open += 1
+        listener.stats.maxOpen = max(listener.stats.maxOpen, listener.stats.open)
+        listener.stats.sessionRate.record(now: loop.now)
+        sessionRate.record(now: loop.now)
         closeGateIfFull()
         do {
             try loop.register(client.fd, interest: Session.interest, handler: s, side: Session.clientSide)
@@ -428,6 +438,7 @@ public final class Runtime {
         s.next = nil
         s.previous = nil
         sessionCount -= 1
+        s.listener?.stats.open -= 1
         reopenGateIfRoom()
         stopIfDone()
     }

@@ -9,12 +9,22 @@ public struct ServerStats: Equatable, Sendable {
     /// Bytes relayed client -> server and server -> client, added when a session ends.
     public var bytesToServer: UInt64 = 0
     public var bytesToClient: UInt64 = 0
-    /// Most sessions seen at once.
+    /// Most sessions seen at once (since start or the last `clear counters`).
     public var maxActive: Int = 0
+    /// Sessions established per second (show stat's `rate`, `rate_max`).
+    public var sessionRate = EventRate()
     /// Wall-clock time (ms since the epoch) of the last session established; 0 = never.
     public var lastSessionAtMillis: UInt64 = 0
 
     public init() {}
+
+    /// A session reached the server; `open` is how many it has now.
+    mutating func recordSession(open: Int, now: UInt64) {
+        sessionsTotal &+= 1
+        if open > maxActive { maxActive = open }
+        sessionRate.record(now: now)
+        lastSessionAtMillis = UInt64(WallClock.nowMilliseconds())
+    }
 }
 
 /// Counters for one listener, for `show info`, `show stat` and metrics.
@@ -33,6 +43,18 @@ public struct ListenerStats: Equatable, Sendable {
     public var zoneFull: UInt64 = 0
     /// Closed for a malformed, oversized or late PROXY protocol header (status 400).
     public var badHeader: UInt64 = 0
+    /// Sessions of this listener open now, and the most at once: show stat's FRONTEND
+    /// `scur` and `smax`. A session counts from admission (past allow/deny and the limits)
+    /// to its end, connecting or relaying, as a HAProxy frontend's.
+    public var open: Int = 0
+    public var maxOpen: Int = 0
+    /// Bytes from and to the clients of sessions that ended after reaching a server;
+    /// LiveCounts adds the open ones' (FRONTEND `bin`, `bout`).
+    public var bytesIn: UInt64 = 0
+    public var bytesOut: UInt64 = 0
+    /// Connections accepted and sessions admitted per second: FRONTEND `conn_rate` and `rate`.
+    public var connectionRate = EventRate()
+    public var sessionRate = EventRate()
 
     public init() {}
 }
@@ -48,6 +70,17 @@ public final class UpstreamTotals {
     /// Of sessions that ended; LiveCounts adds the open ones'.
     public internal(set) var bytesToServer: UInt64 = 0
     public internal(set) var bytesToClient: UInt64 = 0
+    /// Most sessions open to the upstream's servers at once, and sessions established per
+    /// second: BACKEND `smax`, `rate`, `rate_max`.
+    public internal(set) var maxActive: Int = 0
+    public internal(set) var sessionRate = EventRate()
 
     public init() {}
+
+    /// A session reached one of the upstream's servers; `open` is how many are open now.
+    func recordSession(open: Int, now: UInt64) {
+        sessionsTotal &+= 1
+        if open > maxActive { maxActive = open }
+        sessionRate.record(now: now)
+    }
 }

@@ -237,10 +237,9 @@ public final class Session: EventHandler, TimerTarget {
     private func established(serverEvents: EpollEvents) {
         upstream.scheduler.connectSucceeded(peer, now: runtime.loop.now)
         attemptLog.finish(.connected, offset: runtime.loop.now &- startedAt)
-        upstream.stats[peer].sessionsTotal &+= 1
-        upstream.totals.sessionsTotal &+= 1
-        upstream.stats[peer].maxActive = max(upstream.stats[peer].maxActive, upstream.scheduler.peers[peer].active)
-        upstream.stats[peer].lastSessionAtMillis = UInt64(WallClock.nowMilliseconds())
+        let now = runtime.loop.now
+        upstream.stats[peer].recordSession(open: upstream.scheduler.peers[peer].active, now: now)
+        upstream.totals.recordSession(open: upstream.scheduler.peers.reduce(0) { $0 + $1.active }, now: now)
         phase = .relaying
         lastActivity = runtime.loop.now
         runtime.loop.timers.schedule(self, at: lastActivity &+ route.idleTimeout)
@@ -514,6 +513,9 @@ public final class Session: EventHandler, TimerTarget {
     func end(_ reason: SessionEnd, relayReset: Bool = false) {
         guard phase != .closed else { return }
         if phase == .connecting && peer >= 0 { attemptLog.abandon(offset: runtime.loop.now &- startedAt) }
+        // Bytes count once a server took the session: a PROXY header's preread bytes of a
+        // session that never connected reached no server (LiveCounts counts the same way).
+        let relayed = phase == .relaying
         phase = .closed
         runtime.loop.timers.cancel(self)
         if let limit = rateLimit { runtime.loop.timers.cancel(limit) }
@@ -531,12 +533,14 @@ public final class Session: EventHandler, TimerTarget {
             server = Socket(FileDescriptor(-1))
         }
         if let limits = route.limits, limits.holdsCounts { limits.release(clientKey) }
-        if peer >= 0 {
-            if !serverSlotReleased { upstream.scheduler.sessionClosed(peer) }
+        if peer >= 0 && !serverSlotReleased { upstream.scheduler.sessionClosed(peer) }
+        if relayed {
             upstream.stats[peer].bytesToServer &+= up.bytes
             upstream.stats[peer].bytesToClient &+= down.bytes
             upstream.totals.bytesToServer &+= up.bytes
             upstream.totals.bytesToClient &+= down.bytes
+            listener?.stats.bytesIn &+= up.bytes
+            listener?.stats.bytesOut &+= down.bytes
         }
         runtime.sessionEnded(self, reason: reason)
     }

@@ -1,0 +1,63 @@
+/// HAProxy's `clear counters [all]` on ferry's counters (ServerStats, UpstreamTotals,
+/// ListenerStats and the process's rates), which show stat, show info and /metrics share, as
+/// HAProxy's stats and its Prometheus exporter do.
+///
+/// `clear counters` restarts the maxima (smax, rate_max, conn_rate_max, MaxConnRate,
+/// MaxSessRate): what an operator clears after an incident to see the next peak. `all` also
+/// restarts every total (stot, lbtot, bin, bout, econ, dreq, conn_tot and the listener
+/// counters), as a restart would; what describes now stays: scur, the current rates, weights,
+/// states, and the process-wide CumConns and connection serials (the connection log's ids).
+enum CounterReset {
+    static func clear(_ r: Runtime, all: Bool) {
+        r.connectionRate.clearMax()
+        r.sessionRate.clearMax()
+        // Open sessions' bytes reach the totals when they end, and LiveCounts adds them to
+        // what is shown meanwhile; starting a total at minus what they carry now shows 0 now
+        // and counts only what is relayed from here on. Unsigned and wrapping, and never
+        // below 0 in sum, since a session's byte counts only grow.
+        let live = all ? LiveCounts(r) : nil
+        for l in r.listeners {
+            if let live {
+                let open = l.stats.open
+                let rates = (l.stats.connectionRate, l.stats.sessionRate)
+                l.stats = ListenerStats()
+                l.stats.open = open
+                (l.stats.connectionRate, l.stats.sessionRate) = rates
+                let bytes = live.listener(l)
+                l.stats.bytesIn = 0 &- bytes.up
+                l.stats.bytesOut = 0 &- bytes.down
+            }
+            l.stats.maxOpen = 0
+            l.stats.connectionRate.clearMax()
+            l.stats.sessionRate.clearMax()
+        }
+        for u in r.upstreamList {
+            for i in u.stats.indices {
+                if let live {
+                    let rate = u.stats[i].sessionRate
+                    let bytes = live.server(u, i)
+                    u.stats[i] = ServerStats()
+                    u.stats[i].sessionRate = rate
+                    u.stats[i].bytesToServer = 0 &- bytes.up
+                    u.stats[i].bytesToClient = 0 &- bytes.down
+                }
+                u.stats[i].maxActive = 0
+                u.stats[i].sessionRate.clearMax()
+            }
+            u.totals.clear(all: all, live: live?.upstream(u))
+        }
+    }
+}
+
+extension UpstreamTotals {
+    func clear(all: Bool, live: LiveCounts.Bytes?) {
+        if all, let live {
+            sessionsTotal = 0
+            connectFailures = 0
+            bytesToServer = 0 &- live.up
+            bytesToClient = 0 &- live.down
+        }
+        maxActive = 0
+        sessionRate.clearMax()
+    }
+}
