@@ -98,4 +98,39 @@ final class EventLogTests: IntegrationCase {
         XCTAssertEqual(f.events("no_live_upstreams"), 1, "one line per episode, not per client")
         XCTAssertTrue(f.stderr.contains(#""level":"error","event":"no_live_upstreams""#), "logged at nginx's level for it: \(f.stderr)")
     }
+
+    /// A reload that changes `error_log` moves the event log, as nginx's does: the reload's
+    /// own line is the first in the new file and the old file gets nothing after; a file that
+    /// cannot be opened fails the reload and the events stay where they were; no error_log
+    /// sends them back to standard error.
+    func testReloadMovesTheErrorLog() throws {
+        let a = try backend("a")
+        let stream = """
+            upstream u { server 127.0.0.1:\(a.port) name=a; }
+            server { listen LISTEN; proxy_pass u; }
+            """
+        let f = try ferry(stream, main: "admin_socket @DIR@/admin.sock;")
+        let dir = f.directory.path
+        func read(_ name: String) -> String { (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "" }
+        try f.reloadOverAdmin(stream: stream, main: "admin_socket @DIR@/admin.sock; error_log @DIR@/first.log notice;")
+        XCTAssertTrue(read("first.log").contains("\"event\":\"reload\""), "first.log: \(read("first.log"))")
+        XCTAssertEqual(f.events("error_log_moved"), 1, "the move is announced where the events went before")
+
+        try f.reloadOverAdmin(stream: stream, main: "admin_socket @DIR@/admin.sock; error_log @DIR@/second.log notice;")
+        XCTAssertTrue(read("second.log").contains("\"event\":\"reload\""), "second.log: \(read("second.log"))")
+        XCTAssertTrue(read("first.log").contains("\"event\":\"error_log_moved\""), read("first.log"))
+        XCTAssertEqual(read("first.log").components(separatedBy: "\"event\":\"reload\"").count - 1, 1, "the second reload's line went to the old file")
+
+        try f.rewriteConfig(stream: stream, main: "admin_socket @DIR@/admin.sock; error_log @DIR@/missing/third.log notice;")
+        let answer = try AdminSocket.command(f.adminPath, "reload")
+        XCTAssertTrue(answer.hasPrefix("Reload failed"), answer)
+        XCTAssertTrue(answer.contains("missing/third.log"), answer)
+        XCTAssertTrue(read("second.log").contains("\"event\":\"reload_failed\""), read("second.log"))
+
+        try f.reloadOverAdmin(stream: stream, main: "admin_socket @DIR@/admin.sock;")
+        XCTAssertTrue(waitUntil(timeout: 3) { f.events("reload") == 1 }, "no error_log: events go to stderr again: \(f.stderr)")
+        XCTAssertEqual(f.events("reload_failed"), 0, "the failed reload was logged in second.log, not on stderr")
+        XCTAssertEqual(read("second.log").components(separatedBy: "\"event\":\"reload\"").count - 1, 1)
+        XCTAssertEqual(try bannerThrough(f.listenPort), "a")
+    }
 }

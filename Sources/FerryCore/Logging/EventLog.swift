@@ -25,6 +25,15 @@ public final class EventLog {
         self.path = path
     }
 
+    /// A reload moved `error_log`: events go to `fd`, opened by the caller (so a file that
+    /// cannot be opened fails the reload before anything changes), or back to standard error
+    /// when the new configuration has no file.
+    public func move(to file: FileDescriptor?, path: String?) {
+        if self.path != nil { closeDescriptor(fd) }
+        fd = file?.rawValue ?? 2
+        self.path = file == nil ? nil : path
+    }
+
     /// logrotate moved the file: continue in a new one at the same path. On failure the old
     /// descriptor stays, and the failure is written to it.
     public func reopen() {

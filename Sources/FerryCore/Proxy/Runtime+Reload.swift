@@ -133,6 +133,15 @@ extension Runtime {
         }
         let logging: [ListenerLogging]
         do { logging = try connectionLogging(for: listenConfigs, config: new) } catch { return undo(error.description) }
+        // error_log moves as nginx moves it on a reload; the new file is opened last, so
+        // nothing above can fail after it and leave it open.
+        let errorLogPath = new.errorLog.map { $0.path == "stderr" ? nil : $0.path } ?? nil
+        var errorLogFile: FileDescriptor? = nil
+        if errorLogPath != log.path, let p = errorLogPath {
+            do { errorLogFile = try FileDescriptor.openForAppend(p) } catch {
+                return undo("open() \"\(p)\" failed (\(error.rawValue): \(error)) for error_log; create its directory or change error_log")
+            }
+        }
         // From here on the reload cannot fail.
         zones = newZones
         let retired = upstreams
@@ -173,6 +182,11 @@ extension Runtime {
         shutdownTimeout = new.shutdownTimeout.nanoseconds
         loop.busyPollNanos = new.busyPollingNanos
         log.minimumLevel = new.errorLog?.level ?? .notice
+        if errorLogPath != log.path {
+            let from = log.path ?? "stderr"
+            log.log(.notice, "error_log_moved") { $0.add("from", from); $0.add("to", errorLogPath ?? "stderr") }
+            log.move(to: errorLogFile, path: errorLogPath)
+        }
         let oldConfig = config
         config = new
         retireLogFiles(closedListeners: closing)
