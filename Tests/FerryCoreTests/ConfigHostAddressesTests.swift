@@ -81,4 +81,30 @@ final class ConfigHostAddressesTests: XCTestCase {
         XCTAssertEqual(loaded.diagnostics.map(\.level), [.warn])
         XCTAssertEqual(loaded.config.metricsListen?.address, ServerAddress(written: "twin.example:9100", endpoint: .ipv4(host: "127.0.0.2", port: 9100)))
     }
+
+    /// nginx reads every number of an IPv4 address as decimal, leading zeros too (ngx_inet_addr);
+    /// the resolver would take `010` as octal 8 and `1.2.3` as 1.2.0.3. So a zero-padded address
+    /// is the address nginx means, and a number that is no address of that form is refused with
+    /// a hint instead of being sent to the resolver.
+    func testZeroPaddedIPv4IsDecimalAsInNginx() throws {
+        let loaded = try load("""
+            upstream u { server 10.0.0.010:12000; }
+            server { listen 127.0.0.010:12000; proxy_pass u; allow 010.0.0.0/8; deny all; }
+            server { listen 127.0.0.11:12001; proxy_pass 127.000.000.001:13000; }
+            """)
+        XCTAssertEqual(loaded.config.upstreams[0].servers.map(\.address.endpoint), [.ipv4(host: "10.0.0.10", port: 12000)])
+        XCTAssertEqual(loaded.config.listeners[0].listens.map(\.address.endpoint), [.ipv4(host: "127.0.0.10", port: 12000)])
+        XCTAssertEqual(loaded.config.listeners[1].proxyPass, ProxyTarget.addresses("127.000.000.001:13000", [ServerAddress(written: "127.000.000.001:13000", endpoint: .ipv4(host: "127.0.0.1", port: 13000))]))
+        for (line, column, address) in [("upstream u { server 1.2.3:12000; }", 21, "1.2.3:12000"),
+                                        ("upstream u { server 127.0.0.256:12000; }", 21, "127.0.0.256:12000"),
+                                        ("upstream u { server 127.0..1:12000; }", 21, "127.0..1:12000"),
+                                        ("upstream u { server 12000:80; }", 21, "12000:80")] {
+            XCTAssertThrowsError(try load(line + " server { listen 12000; proxy_pass u; }")) { error in
+                XCTAssertEqual("\(error)", "invalid IPv4 address (write four numbers from 0 to 255, as 192.0.2.10) in upstream \"\(address)\" in t.conf:1:\(column)", line)
+            }
+        }
+        XCTAssertThrowsError(try load("server { listen 127.0.0.1.1:12000; proxy_pass 127.0.0.1:1; }")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("invalid IPv4 address (write four numbers from 0 to 255, as 192.0.2.10) in \"127.0.0.1.1:12000\" of the \"listen\" directive in t.conf:1:17"), "\(error)")
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 enum AddressSyntax {
     enum Problem: Error, Equatable {
-        case noPort, invalidPort, noHost, hostNotFound, noUnixPath, unixPathTooLong
+        case noPort, invalidPort, noHost, hostNotFound, noUnixPath, unixPathTooLong, invalidIPv4
 
         /// nginx's words for it; each directive adds where the address stood.
         var phrase: String {
@@ -15,6 +15,7 @@ enum AddressSyntax {
             case .hostNotFound: return "host not found"
             case .noUnixPath: return "no path in the unix domain socket"
             case .unixPathTooLong: return "too long path in the unix domain socket"
+            case .invalidIPv4: return "invalid IPv4 address (write four numbers from 0 to 255, as 192.0.2.10)"
             }
         }
     }
@@ -61,9 +62,12 @@ enum AddressSyntax {
         if isListen && host == "*" {
             return .success([ServerAddress(written: text, endpoint: .ipv4(host: "0.0.0.0", port: port))])
         }
-        if let bytes = IPText.parseIPv4(host) {
+        if let bytes = IPText.parseDecimalIPv4(host) {
             return .success([ServerAddress(written: text, endpoint: .ipv4(host: IPText.format(bytes), port: port))])
         }
+        // The resolver reads `1.2.3` as 1.2.0.3 and `010` as octal: a number that is no
+        // address of nginx's form is refused, not resolved to somewhere else.
+        if IPText.looksNumeric(host) { return .failure(.invalidIPv4) }
         // An unbracketed IPv6 address is ambiguous about its port. nginx takes what follows the
         // first ":" as the port and refuses it; so does ferry, in nginx's words.
         if host.contains(":") { return .failure(.invalidPort) }
@@ -119,7 +123,7 @@ enum AddressSyntax {
             guard let n = Units.number(String(p)), n <= 65535 else { return nil }
             port = UInt16(n)
         }
-        if let v4 = IPText.parseIPv4(String(host)) {
+        if let v4 = IPText.parseDecimalIPv4(String(host)) {
             return ServerAddress(written: text, endpoint: .ipv4(host: IPText.format(v4), port: port))
         }
         if let v6 = IPText.parseIPv6(String(host)) {
@@ -143,7 +147,7 @@ enum AddressSyntax {
             guard let p = Units.number(String(text[text.index(after: slash)...])) else { return nil }
             prefix = p
         }
-        guard var bytes = IPText.parseIPv4(String(addressText)) ?? IPText.parseIPv6(String(addressText)) else { return nil }
+        guard var bytes = IPText.parseDecimalIPv4(String(addressText)) ?? IPText.parseIPv6(String(addressText)) else { return nil }
         let bits = bytes.count * 8
         let length = prefix ?? bits
         guard length <= bits else { return nil }

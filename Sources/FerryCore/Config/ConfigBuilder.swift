@@ -1184,7 +1184,7 @@ final class ConfigBuilder {
             let hint: String
             if let near = NameSuggestion.nearest(to: text, in: config.upstreams.map(\.name)) {
                 hint = "no upstream is named \"\(text)\"; did you mean \"\(near)\"?"
-            } else if IPText.parseIPv4(text) != nil || text.hasPrefix("[") {
+            } else if IPText.parseDecimalIPv4(text) != nil || text.hasPrefix("[") {
                 hint = "add the server's port: \"\(text):PORT\""
             } else {
                 hint = "no upstream is named \"\(text)\"; write an upstream name or \"host:port\""

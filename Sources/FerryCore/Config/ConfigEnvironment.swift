@@ -120,6 +120,37 @@ enum IPText {
         return withUnsafeBytes(of: addr) { Array($0) }
     }
 
+    /// An IPv4 address as nginx's configuration reads one (ngx_inet_addr): four decimal
+    /// numbers from 0 to 255, leading zeros allowed and still decimal, so `127.0.0.010` is
+    /// 127.0.0.10. inet_pton refuses leading zeros, and the resolver (inet_aton) would read
+    /// them as octal: 127.0.0.8, another address than nginx's. Stricter than nginx in one
+    /// way: an empty number (`127.0..1`, which nginx reads as 127.0.0.1) is refused.
+    static func parseDecimalIPv4(_ text: String) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        var value = 0, digits = 0
+        for c in text.utf8 {
+            if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
+                value = value * 10 + Int(c - UInt8(ascii: "0"))
+                digits += 1
+                guard value <= 255 else { return nil }
+            } else if c == UInt8(ascii: ".") {
+                guard digits > 0, bytes.count < 3 else { return nil }
+                bytes.append(UInt8(value))
+                value = 0
+                digits = 0
+            } else {
+                return nil
+            }
+        }
+        guard digits > 0, bytes.count == 3 else { return nil }
+        return bytes + [UInt8(value)]
+    }
+
+    /// Digits and dots only: meant as an IPv4 address, never as a host name to resolve.
+    static func looksNumeric(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: ".") }
+    }
+
     static func parseIPv6(_ text: String) -> [UInt8]? {
         var addr = in6_addr()
         guard inet_pton(AF_INET6, text, &addr) == 1 else { return nil }
