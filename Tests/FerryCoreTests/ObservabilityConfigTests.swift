@@ -17,6 +17,9 @@ final class ObservabilityConfigTests: XCTestCase {
         ("log_format j '${upstream_adr}';", #"unknown "upstream_adr" variable in t.conf:1:14; did you mean "$upstream_addr"?"#),
         ("log_format j 'a $ b';", #"invalid variable name in "log_format" directive in t.conf:1:14"#),
         ("log_format j '${status';", #"the closing bracket in "log_format" variable is missing in t.conf:1:14"#),
+        // Each string is read alone, as nginx reads it: a name or a bracket does not run on into the next.
+        ("log_format j '${sta' 'tus}';", #"the closing bracket in "log_format" variable is missing in t.conf:1:14"#),
+        ("log_format j 'a $' 'status';", #"invalid variable name in "log_format" directive in t.conf:1:14"#),
         ("log_format j '$remote_addr $nginx_version';",
          #"variable "$nginx_version" is not supported by ferry in t.conf:1:14; ferry is not nginx and will not print a version that is not nginx's; "ferry -v" prints ferry's, which a format can carry as text"#),
         ("log_format j escape=json '{\"sni\":\"${ssl_preread_server_name}\"}';",
@@ -61,5 +64,19 @@ final class ObservabilityConfigTests: XCTestCase {
                      "realip_remote_addr", "realip_remote_port", "binary_remote_addr", "upstream_first_byte_time"]
         let format = names.map { "$" + $0 }.joined(separator: " ")
         XCTAssertEqual(try load("log_format pp '\(format)';").config.logFormats.first?.format, format)
+    }
+
+    /// nginx ends a variable with its string: '$status' '_ok' is $status then "_ok", and a
+    /// later `escape=json` is text. Before, the strings were joined first and `$status_ok` was
+    /// an unknown variable.
+    func testAVariableEndsWithItsString() throws {
+        let loaded = try load("log_format j '$remote_addr:$remote_port $status' '_ok ' '$bytes_sent' 'escape=json';")
+        let format = try XCTUnwrap(loaded.config.logFormats.first)
+        XCTAssertEqual(format.format, "$remote_addr:$remote_port ${status}_ok ${bytes_sent}escape=json")
+        XCTAssertEqual(format.escape, .default)
+        guard case .success = LogTemplate.compile(format.format, escape: format.escape) else { return XCTFail("the joined format does not compile") }
+        XCTAssertEqual(LogTemplate.bracingTrailingVariable("a ${b}"), "a ${b}")
+        XCTAssertEqual(LogTemplate.bracingTrailingVariable("cost $"), "cost $")
+        XCTAssertEqual(LogTemplate.bracingTrailingVariable("é$status"), "é${status}")
     }
 }

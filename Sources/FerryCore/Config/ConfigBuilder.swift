@@ -387,23 +387,27 @@ final class ConfigBuilder {
             throw ConfigError("log_format \"\(name)\" has no format string after \"\(d.arguments.last!.text)\"", at: d.arguments.last!.location,
                               hint: "add the line to write, e.g. '$remote_addr [$time_local] $status'")
         }
-        var format = LogFormatConfig(name: name, format: strings.map(\.text).joined())
-        format.escape = escape
-        // Checked here, not at start: a typo in a variable name is a config error, as in nginx.
-        if case .failure(let problem) = LogTemplate.compile(format.format, escape: escape) {
-            let at = { (needle: String) in strings.first(where: { $0.text.contains(needle) })?.location ?? d.location }
+        // nginx reads each string on its own (a variable ends with its string: '$status' '_ok'
+        // is $status then "_ok"), so each is checked alone, where its errors point, and a
+        // variable that ends a string is braced before the next is joined on.
+        for string in strings {
+            // Checked here, not at start: a typo in a variable name is a config error, as in nginx.
+            guard case .failure(let problem) = LogTemplate.compile(string.text, escape: escape) else { continue }
             switch problem {
             case .unknownVariable(let v):
-                throw ConfigError("unknown \"\(v)\" variable", at: at("$" + v) == d.location ? at("${" + v) : at("$" + v),
+                throw ConfigError("unknown \"\(v)\" variable", at: string.location,
                                   hint: NameSuggestion.nearest(to: v, in: LogVariable.allCases.map(\.rawValue)).map { "did you mean \"$\($0)\"?" })
             case .unsupportedVariable(let v, let why):
-                throw ConfigError("variable \"$\(v)\" is not supported by ferry", at: at("$" + v) == d.location ? at("${" + v) : at("$" + v), hint: why)
+                throw ConfigError("variable \"$\(v)\" is not supported by ferry", at: string.location, hint: why)
             case .emptyName:
-                throw ConfigError("invalid variable name in \"log_format\" directive", at: at("$"))
+                throw ConfigError("invalid variable name in \"log_format\" directive", at: string.location)
             case .unclosedBrace:
-                throw ConfigError("the closing bracket in \"log_format\" variable is missing", at: at("${"))
+                throw ConfigError("the closing bracket in \"log_format\" variable is missing", at: string.location)
             }
         }
+        let texts = strings.map(\.text)
+        var format = LogFormatConfig(name: name, format: texts.dropLast().map(LogTemplate.bracingTrailingVariable).joined() + texts.last!)
+        format.escape = escape
         config.logFormats.append(format)
     }
 

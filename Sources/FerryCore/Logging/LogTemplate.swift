@@ -75,6 +75,22 @@ public struct LogTemplate: Equatable, Sendable {
 
     /// Splits `format` the way nginx's script compiler does: `$` followed by letters, digits
     /// and `_`, or a name in braces; anything else is literal.
+    /// `$name` at the very end of `text` written `${name}`, so that text joined on after it
+    /// cannot lengthen the name: how log_format's strings, each read alone by nginx, become one.
+    public static func bracingTrailingVariable(_ text: String) -> String {
+        let scalars = Array(text.unicodeScalars)
+        var start = scalars.count
+        while start > 0, isNameScalar(scalars[start - 1]) { start -= 1 }
+        guard start < scalars.count, start > 0, scalars[start - 1] == "$" else { return text }
+        var out = String(String.UnicodeScalarView(scalars[..<start]))
+        out += "{" + String(String.UnicodeScalarView(scalars[start...])) + "}"
+        return out
+    }
+
+    private static func isNameScalar(_ c: Unicode.Scalar) -> Bool {
+        (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || c == "_"
+    }
+
     public static func compile(_ format: String, escape: LogFormatConfig.Escape) -> Result<LogTemplate, Problem> {
         var segments: [Segment] = []
         var literal = ""
