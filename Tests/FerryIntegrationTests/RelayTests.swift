@@ -138,6 +138,53 @@ final class RelayTests: IntegrationCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 2)
     }
 
+    /// A CCcam server that accepts, sends its banner and resets before ferry has handled the
+    /// connect's completion: the completion, the bytes and the reset reach ferry in one event.
+    /// That is a server that was connected, so the client gets the banner, then the reset, as
+    /// it would directly; before, ferry took the event for a refused connect, dropped the
+    /// banner and gave the client a bare FIN (and counted a failure against the server).
+    /// Made deterministic by stopping ferry: its connect waits on a full accept queue (the SYN
+    /// is dropped), ferry is stopped, the queue freed, and the kernel completes the connect on
+    /// its SYN retransmission (1 s) while ferry sleeps; the server speaks and resets; ferry
+    /// resumes.
+    func testServerThatSpeaksAndResetsBeforeTheConnectIsSeen() throws {
+        let lfd = try Net.tcpSocket()
+        defer { close(lfd) }
+        var one: Int32 = 1
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        try Net.bind(lfd, "127.0.0.1", 0)
+        XCTAssertEqual(listen(lfd, 0), 0)
+        let port = Net.localPort(lfd)
+        // Backlog 0 holds one connection: this one, never accepted until ferry is stopped.
+        let filler = try TestClient.connect(port)
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(port); proxy_connect_timeout 10s; proxy_timeout 10s; }")
+        let c = try TestClient.connect(f.listenPort, timeout: 5)
+        defer { c.close() }
+        Thread.sleep(forTimeInterval: 0.2)   // ferry's SYN has been dropped by now
+        f.signal(SIGSTOP)
+        var resumed = false
+        defer { if !resumed { f.signal(SIGCONT) } }
+        var pfd = pollfd(fd: lfd, events: Int16(POLLIN), revents: 0)
+        func acceptOne() -> Int32 { poll(&pfd, 1, 5000) == 1 ? accept(lfd, nil, nil) : -1 }
+        let first = acceptOne()
+        XCTAssertGreaterThanOrEqual(first, 0, "the filler connection")
+        close(first)
+        filler.close()
+        let server = acceptOne()   // ferry's, completed by the kernel on the retransmitted SYN
+        XCTAssertGreaterThanOrEqual(server, 0, "ferry's connect did not complete while it was stopped")
+        let banner = TestBackend.banner("cccam-rst")
+        _ = banner.withUnsafeBytes { Glibc.send(server, $0.baseAddress!, banner.count, Int32(MSG_NOSIGNAL)) }
+        var l = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(server, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+        close(server)
+        Thread.sleep(forTimeInterval: 0.1)
+        f.signal(SIGCONT)
+        resumed = true
+        XCTAssertEqual(try c.receive(exactly: TestBackend.bannerSize), banner)
+        XCTAssertEqual(c.waitForEnd(), .reset, "the server's reset is relayed after its banner")
+        XCTAssertEqual(f.events("connect_failed"), 0, "a server that accepted and spoke did not fail to connect: \(f.stderr)")
+    }
+
     /// Reads until EOF or `timeout`: what arrived, and whether EOF did.
     static func readUntilEOF(_ fd: Int32, timeout: Double) -> (String, Bool) {
         Net.setTimeouts(fd, timeout)

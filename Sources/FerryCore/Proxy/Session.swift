@@ -224,6 +224,14 @@ public final class Session: EventHandler, TimerTarget {
     }
 
     private func connectFinished(_ events: EpollEvents) {
+        // A server that accepted, spoke (CCcam's banner) and reset before this event was
+        // handled shows the reset beside its queued bytes: it was connected. The client gets
+        // the bytes, then the reset (`abort`), as from the server directly; it is no failed
+        // connect, and the server is not counted down for it.
+        if events.contains(.readable) && !events.isDisjoint(with: [.error, .hangup]) && server.hasQueuedBytes() {
+            runtime.loop.timers.cancel(self)
+            return established(serverEvents: events)
+        }
         if events.contains(.error) || events.contains(.hangup) {
             let cause = server.pendingError() ?? .connectionRefused
             runtime.loop.timers.cancel(self)

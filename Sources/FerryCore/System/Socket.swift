@@ -72,6 +72,15 @@ public struct Socket: Equatable {
         return err == 0 ? nil : Errno(err)
     }
 
+    /// Whether bytes wait to be read, without taking them or the socket's pending error:
+    /// a queued byte comes before a reset (the kernel hands out what it had received first).
+    public func hasQueuedBytes() -> Bool {
+        var byte: UInt8 = 0
+        let r = try? nonBlockingSyscall("recv(MSG_PEEK)") { Glibc.recv(fd.rawValue, &byte, 1, Int32(MSG_PEEK)) }
+        if case .done(let n)? = r { return n > 0 }
+        return false
+    }
+
     @inline(__always)
     public func receive(into buffer: UnsafeMutableRawPointer, count: Int) throws(Errno) -> IOResult<Int> {
         try nonBlockingSyscall("recv") { Glibc.recv(fd.rawValue, buffer, count, 0) }
