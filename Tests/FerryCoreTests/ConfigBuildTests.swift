@@ -168,7 +168,7 @@ final class ConfigBuildTests: XCTestCase {
              ]
          }),
         ("access and identity directives, inherited from the stream level and overridden",
-         "stream { limit_conn_rate 30r/m; proxy_protocol_version 2; proxy_protocol_timeout 5s; proxy_socket_keepalive on; tcp_user_timeout 90s;\n server { listen 1 proxy_protocol; proxy_pass 127.0.0.1:9; proxy_protocol on; }\n server { listen 2; proxy_pass 127.0.0.1:9; limit_conn_rate 10r/s burst=20; proxy_protocol_version 1; proxy_socket_keepalive 60:10s:3; tcp_user_timeout 0; }\n server { listen 3; proxy_pass 127.0.0.1:9; limit_conn_rate off; proxy_socket_keepalive off; } }",
+         "stream { limit_conn_rate 30r/m; proxy_protocol_version 2; proxy_protocol_timeout 5s; proxy_socket_keepalive ON; tcp_user_timeout 90s;\n server { listen 1 proxy_protocol; proxy_pass 127.0.0.1:9; proxy_protocol on; }\n server { listen 2; proxy_pass 127.0.0.1:9; limit_conn_rate 10r/s burst=20; proxy_protocol_version 1; proxy_socket_keepalive 60:10s:3; tcp_user_timeout 0; }\n server { listen 3; proxy_pass 127.0.0.1:9; limit_conn_rate off; proxy_socket_keepalive Off; } }",
          config {
              let target = ProxyTarget.address(v4("127.0.0.1:9", "127.0.0.1", 9))
              var pp = listen(v4("1", "0.0.0.0", 1))

@@ -97,7 +97,8 @@ final class ConfigFilesTests: XCTestCase {
                     "worker_rlimit_core 2g;", "worker_rlimit_core 500m;", "worker_rlimit_core lots;"]
         let stream = ["tcp_nodelay yes;", "tcp_nodelay on;", "proxy_buffer_size 16k;", "proxy_buffer_size 1g;",
                       "proxy_buffer_size big;", "resolver_timeout 30s;", "resolver_timeout soon;", "preread_buffer_size 2x;",
-                      "preread_timeout 5;", "limit_conn_log_level warn;", "limit_conn_log_level debug;",
+                      "preread_timeout 5;", "limit_conn_log_level warn;", "limit_conn_log_level WARN;", "limit_conn_log_level debug;",
+                      "proxy_socket_keepalive ON;",
                       "variables_hash_max_size 1024;", "variables_hash_max_size 1k;", "proxy_requests -1;", "proxy_responses 2;"]
         var refused = 0
         for (line, inMain) in main.map({ ($0, true) }) + stream.map({ ($0, false) }) {

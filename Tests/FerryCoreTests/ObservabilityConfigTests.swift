@@ -14,6 +14,8 @@ final class ObservabilityConfigTests: XCTestCase {
         ("server { listen 1; proxy_pass 127.0.0.1:2; metrics_listen 9100; }", #""metrics_listen" directive is not allowed here in t.conf:1:44"#),
         ("log_format j '$remote_adr';", #"unknown "remote_adr" variable in t.conf:1:14; did you mean "$remote_addr"?"#),
         ("log_format j escape=json '{\"a\":\"$status\",' '\"b\":\"$request\"}';", #"unknown "request" variable in t.conf:1:44"#),
+        ("server { listen 1; proxy_pass 127.0.0.1:2; access_log /var/log/per-$remote_addr.log; }",
+         #"variables in the path of "access_log" are not supported by ferry in t.conf:1:55; ferry writes one file per access_log line; put the variable in the log_format instead, and split the file afterwards if needed"#),
         ("log_format j '${upstream_adr}';", #"unknown "upstream_adr" variable in t.conf:1:14; did you mean "$upstream_addr"?"#),
         ("log_format j 'a $ b';", #"invalid variable name in "log_format" directive in t.conf:1:14"#),
         ("log_format j '${status';", #"the closing bracket in "log_format" variable is missing in t.conf:1:14"#),

@@ -235,7 +235,8 @@ final class ConfigBuilder {
 
     func ignoredLogLevel(_ d: Directive) throws {
         let levels = ["info", "notice", "warn", "error"]
-        guard levels.contains(d.arguments[0].text) else {
+        // nginx's enum slot compares without case (`WARN`).
+        guard levels.contains(d.arguments[0].text.lowercased()) else {
             throw ConfigError("invalid value \"\(d.arguments[0].text)\" in \"\(d.name)\" directive, it must be \"info\", \"notice\", \"warn\" or \"error\"",
                               at: d.arguments[0].location)
         }
@@ -461,6 +462,12 @@ final class ConfigBuilder {
             return
         }
         try refuseLogTarget(d, d.arguments[0], refused: ["syslog:"])
+        // nginx makes a file per value of a variable in the path; ferry writes one file per
+        // access_log, so a `$` would otherwise name a file literally "per-$remote_addr.log".
+        if d.arguments[0].text.contains("$") {
+            throw ConfigError("variables in the path of \"access_log\" are not supported by ferry", at: d.arguments[0].location,
+                              hint: "ferry writes one file per access_log line; put the variable in the log_format instead, and split the file afterwards if needed")
+        }
         var log = AccessLogConfig(path: d.arguments[0].text, format: nil)
         for (i, arg) in d.arguments.enumerated().dropFirst() {
             guard let (key, value) = parameter(arg) else {
@@ -553,7 +560,9 @@ final class ConfigBuilder {
     /// `[idle]:[interval]:[count]`, since the system's two hours do not find a dead server.
     func proxySocketKeepalive(_ d: Directive) throws {
         let arg = d.arguments[0]
-        switch ConfigBuilder.keepalive(arg.text) {
+        // A flag slot in nginx, so `ON` is on (listen's so_keepalive=, unlike it, takes "on" only).
+        let lower = arg.text.lowercased()
+        switch ConfigBuilder.keepalive(lower == "on" || lower == "off" ? lower : arg.text) {
         case .success(let keepalive): withSettings { $0.serverKeepalive = keepalive }
         case .failure(.invalid):
             throw ConfigError("invalid value \"\(arg.text)\" in \"proxy_socket_keepalive\" directive, it must be \"on\", \"off\" or \"[idle]:[interval]:[count]\"", at: arg.location)
