@@ -20,7 +20,17 @@ public struct Parser {
     }
 
     public mutating func parseFile() throws -> [Directive] {
-        try parseList(depth: 0, opening: nil)
+        try parseList(depth: 0, opening: nil, parent: nil)
+    }
+
+    /// Directives that are blocks wherever they stand, and `server`, a block inside `stream`
+    /// (in `upstream` it is a line). One of them ended by ";" is nginx's `has no opening "{"`,
+    /// reported where it stands: left to the builder, the block it failed to open would first
+    /// surface as an "unexpected }" at the end of the file.
+    static let alwaysBlocks: Set<String> = ["stream", "upstream", "events", "http", "mail"]
+
+    private static func mustOpenBlock(_ name: String, parent: String?) -> Bool {
+        alwaysBlocks.contains(name) || (name == "server" && parent == "stream")
     }
 
     private mutating func take() throws -> Token {
@@ -29,14 +39,17 @@ public struct Parser {
     }
 
     /// Directives up to `}` (inside a block) or end of file (at the top).
-    private mutating func parseList(depth: Int, opening: SourceLocation?) throws -> [Directive] {
+    /// `parent` names the block being read (nil at the top of a file: an included file does
+    /// not know where it is included).
+    private mutating func parseList(depth: Int, opening: SourceLocation?, parent: String?) throws -> [Directive] {
         var list: [Directive] = []
         while true {
             let token = try take()
             switch token.kind {
             case .endOfFile:
-                if opening != nil {
-                    throw ConfigError("unexpected end of file, expecting \"}\"", at: token.location)
+                if let opening {
+                    throw ConfigError("unexpected end of file, expecting \"}\"", at: token.location,
+                                      hint: "the \"\(parent ?? "")\" block opened at \(opening) is not closed")
                 }
                 return list
             case .closeBrace:
@@ -47,12 +60,12 @@ public struct Parser {
             case .openBrace:
                 throw ConfigError("unexpected \"{\"", at: token.location)
             case .word, .variable, .quoted:
-                list.append(try parseDirective(name: token, depth: depth))
+                list.append(try parseDirective(name: token, depth: depth, parent: parent))
             }
         }
     }
 
-    private mutating func parseDirective(name: Token, depth: Int) throws -> Directive {
+    private mutating func parseDirective(name: Token, depth: Int, parent: String?) throws -> Directive {
         var arguments: [Argument] = []
         while true {
             let token = try take()
@@ -60,12 +73,16 @@ public struct Parser {
             case .word, .variable, .quoted:
                 arguments.append(Argument(text: token.text, kind: token.kind, location: token.location))
             case .semicolon:
+                if name.kind == .word && Parser.mustOpenBlock(name.text, parent: parent) {
+                    throw ConfigError("directive \"\(name.text)\" has no opening \"{\"", at: name.location,
+                                      hint: "\"\(name.text)\" takes a block: \"\(name.text) ... { ... }\"")
+                }
                 return Directive(name: name.text, arguments: arguments, block: nil, location: name.location)
             case .openBrace:
                 guard depth < Parser.maxNesting else {
                     throw ConfigError("blocks nested too deeply (more than \(Parser.maxNesting))", at: token.location)
                 }
-                let block = try parseList(depth: depth + 1, opening: token.location)
+                let block = try parseList(depth: depth + 1, opening: token.location, parent: name.text)
                 return Directive(name: name.text, arguments: arguments, block: block, location: name.location)
             case .closeBrace:
                 throw ConfigError("unexpected \"}\"", at: token.location)
