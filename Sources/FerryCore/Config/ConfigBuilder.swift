@@ -1014,8 +1014,12 @@ final class ConfigBuilder {
                     warn("\"ipv6only\" applies to IPv6 listen addresses only; ignored for \"\(address.text)\"", at: arg.location)
                 }
             case "rcvbuf", "sndbuf":
-                guard let size = Units.size(value), size <= Int(Int32.max) else {
+                guard let size = Units.size(value) else {
                     throw ConfigError("invalid \(key) \"\(arg.text)\"", at: arg.location, hint: "write a size in bytes, optionally with k or m, e.g. \"\(key)=256k\"")
+                }
+                // The socket option is an int: nginx would pass the overflowed value on.
+                guard size <= Int(Int32.max) else {
+                    throw ConfigError("invalid \(key) \"\(arg.text)\"", at: arg.location, hint: "the kernel takes at most 2147483647 bytes (2047m); the buffers it grants are capped by net.core.rmem_max/wmem_max anyway")
                 }
                 if key == "rcvbuf" { listen.receiveBuffer = size } else { listen.sendBuffer = size }
             case "fastopen":
@@ -1174,6 +1178,12 @@ final class ConfigBuilder {
     /// else than nginx sends it from the same file.
     private func proxyTarget(_ target: Argument) throws -> ProxyTarget {
         let text = target.text
+        // nginx evaluates such a proxy_pass per session; ferry picks among servers it knows at
+        // load time, so say that, rather than misread "$server_addr" as a host name.
+        if text.contains("$") {
+            throw ConfigError("variables in \"proxy_pass\" are not supported by ferry", at: target.location,
+                              hint: "name an upstream block or write \"host:port\"; for a per-client choice, use an upstream with \"hash $remote_addr\"")
+        }
         if text.hasPrefix("unix:") {
             // nginx takes the path as the host and port 0, and refuses a block of that name.
             let path = String(text.dropFirst(5))
