@@ -212,6 +212,18 @@ final class ConfigBuilder {
         try ignored(d)
     }
 
+    /// The upstream's `zone NAME [SIZE]` (shared memory ferry has no use for): the size as
+    /// nginx reads it, k or m (`10g` is nginx's "invalid zone size" too).
+    func ignoredZone(_ d: Directive) throws {
+        if d.arguments.count == 2 {
+            guard let size = Units.size(d.arguments[1].text), size > 0 else {
+                throw ConfigError("invalid zone size \"\(d.arguments[1].text)\"", at: d.arguments[1].location,
+                                  hint: "write a size in bytes, optionally with k or m, e.g. \"64k\"")
+            }
+        }
+        try ignored(d)
+    }
+
     /// nginx's offset slot (`worker_rlimit_core`): a size that may also be in gigabytes.
     func ignoredOffset(_ d: Directive) throws {
         let text = d.arguments[0].text

@@ -123,7 +123,7 @@ enum DirectiveTable {
         DirectiveSpec("health_check", [.upstream], .atLeast(0), once: true, ConfigBuilder.healthCheck),
         DirectiveSpec("agent_check", [.upstream], .atLeast(1), once: true, ConfigBuilder.agentCheck),
         DirectiveSpec("on_marked_down", [.upstream], .exactly(1), once: true, ConfigBuilder.onMarkedDown),
-        DirectiveSpec("zone", [.upstream], .between(1, 2), once: true, ConfigBuilder.ignored),
+        DirectiveSpec("zone", [.upstream], .between(1, 2), once: true, ConfigBuilder.ignoredZone),
 
         // server (listener)
         DirectiveSpec("listen", [.server], .atLeast(1), ConfigBuilder.listen),
