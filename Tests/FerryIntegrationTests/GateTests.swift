@@ -143,6 +143,7 @@ final class GateTests: IntegrationCase {
             XCTAssertEqual(c.waitForEnd(), .timeout, "waiting client \(i) was accepted and dropped")
         }
         XCTAssertEqual(f.events("descriptors_exhausted"), 1, f.stderr)
+        XCTAssertEqual(f.field("nofile", ofEvent: "descriptors_exhausted"), 160, "the limit in force, not the one at start")
         XCTAssertEqual(f.events("accepting_resumed"), 0, f.stderr)
         XCTAssertEqual(b.open, held.count)
         for _ in 0..<waiting.count { held.removeFirst().close() }

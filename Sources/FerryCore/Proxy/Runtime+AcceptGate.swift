@@ -108,7 +108,8 @@ extension Runtime {
         log.log(.warn, why.event) {
             $0.add("sessions", sessionCount)
             $0.add("capacity", capacity)
-            $0.add("nofile", descriptorLimit)
+            // The limit in force now: prlimit may have lowered it since start.
+            $0.add("nofile", ResourceLimits.currentOpenFileLimit() ?? descriptorLimit)
         }
     }
 
