@@ -273,6 +273,59 @@ final class AdminSocketTests: IntegrationCase {
         XCTAssertTrue(f.isRunning)
     }
 
+    /// `disable frontend` as HAProxy's pause: new clients are refused at once (not left in a
+    /// backlog), sessions go on, the loop does not spin on the stopped socket, a reload keeps
+    /// it paused, and `enable frontend` listens again on the same port; HAProxy's answers.
+    func testDisableFrontendRefusesNewClientsAndKeepsSessions() throws {
+        let b1 = try backend("b1")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b1.port); }", main: main)
+        let fe = "127.0.0.1:\(f.listenPort)"
+        let held = try TestClient.connect(f.listenPort)
+        defer { held.close() }
+        XCTAssertEqual(try held.banner(), "b1")
+        func status() throws -> String? {
+            try AdminSocket.command(f.adminPath, "show stat").split(separator: "\n").first { $0.contains(",FRONTEND,") }
+                .map { String($0.split(separator: ",", omittingEmptySubsequences: false)[17]) }
+        }
+        func refused() -> Bool { (try? TestClient.connect(f.listenPort, timeout: 1)) == nil }
+        let iid = try XCTUnwrap(try AdminSocket.command(f.adminPath, "show stat").split(separator: "\n").first { $0.contains(",FRONTEND,") }
+            .map { String($0.split(separator: ",", omittingEmptySubsequences: false)[27]) })
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "disable frontend \(fe)"), "\n")
+        XCTAssertTrue(refused(), "a new client got in")
+        XCTAssertEqual(try status(), "PAUSED")
+        try held.send("x")
+        XCTAssertEqual(try held.receive(exactly: 1), Array("x".utf8), "the session stopped with its frontend")
+        let share = cpuShareOverOneSecond(f.pid)
+        XCTAssertLessThan(share, 0.25, "ferry used \(share) of a CPU with a paused frontend")
+        for (command, answer) in [("disable frontend #\(iid)", "All sockets are already disabled.\n\n"),
+                                  ("set severity-output number; disable frontend \(fe)", "\n[5]: All sockets are already disabled.\n\n"),
+                                  ("disable frontend zz", "No such frontend.\n\n"),
+                                  ("disable frontend", "A frontend name is expected.\n\n"),
+                                  ("disable frontend \(fe) now", "Usage: disable frontend <frontend>\n\n")] {
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, command), answer, command)
+        }
+        XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
+        XCTAssertTrue(refused(), "a reload reopened the paused frontend")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "enable frontend \(fe)"), "\n")
+        XCTAssertEqual(try status(), "OPEN")
+        let c = try TestClient.connect(f.listenPort)
+        defer { c.close() }
+        XCTAssertEqual(try c.banner(), "b1")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "enable frontend \(fe)"), "All sockets are already enabled.\n\n")
+    }
+
+    /// A unix: frontend cannot listen again once it stopped: refused, and it keeps serving.
+    func testDisableFrontendRefusesAUnixSocket() throws {
+        let b1 = try backend("b1")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b1.port); } server { listen unix:@DIR@/front.sock; proxy_pass 127.0.0.1:\(b1.port); }", main: main)
+        let fe = "unix:" + f.directory.appendingPathComponent("front.sock").path
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "disable frontend \(fe)"),
+                       "Frontend \(fe) is a unix socket, which cannot listen again once paused; remove its listen line and reload instead.\n\n")
+        let stat = try AdminSocket.command(f.adminPath, "show stat")
+        XCTAssertTrue(stat.contains("\(fe),FRONTEND,"), stat)
+        XCTAssertFalse(stat.contains("PAUSED"), stat)
+    }
+
     /// A server named by its address as written: a unix: path holds slashes of its own.
     func testServerNamedByAUnixSocketAddress() throws {
         let b = try backend("b1")

@@ -4,11 +4,13 @@ import Glibc
 /// as one line; with `set severity-output`, messages carry a `[level]: ` prefix, which is how
 /// `ferry ctl` tells an error answer from a good one.
 public struct AdminAnswer: Equatable, Error {
-    public enum Kind: Equatable { case data, info, error }
+    public enum Kind: Equatable { case data, info, notice, error }
     public var kind: Kind
     public var text: String
     static func data(_ t: String) -> AdminAnswer { AdminAnswer(kind: .data, text: t) }
     static func info(_ t: String) -> AdminAnswer { AdminAnswer(kind: .info, text: t) }
+    /// HAProxy's notice level (5): a request that changed nothing, as "already disabled".
+    static func notice(_ t: String) -> AdminAnswer { AdminAnswer(kind: .notice, text: t) }
     static func error(_ t: String) -> AdminAnswer { AdminAnswer(kind: .error, text: t) }
     static let empty = AdminAnswer(kind: .data, text: "")
 }
@@ -23,9 +25,11 @@ enum AdminCommands {
         ("clear counters [all]", "clear max statistics counters (or all counters)"),
         ("del server <bk>/<srv>", "remove a server in maintenance with no sessions"),
         ("disable agent <bk>/<srv>", "stop asking a server's agent (its down no longer holds the server down)"),
+        ("disable frontend <frontend>", "stop listening: new clients are refused, sessions go on"),
         ("disable health <bk>/<srv>", "stop a server's TCP probe (the verdict stays as it is)"),
         ("disable server <bk>/<srv>", "put a server in maintenance (same as 'set server ... state maint')"),
         ("enable agent <bk>/<srv>", "ask a server's agent again"),
+        ("enable frontend <frontend>", "listen again on a disabled frontend"),
         ("enable health <bk>/<srv>", "resume a server's TCP probe"),
         ("enable server <bk>/<srv>", "take a server out of maintenance (same as 'set server ... state ready')"),
         ("get weight <bk>/<srv>", "report a server's current and initial weight"),
@@ -137,6 +141,8 @@ enum AdminCommands {
                 change(u, i, runtime, "state", "maint") { $0.admin = .maint }
                 return .empty
             }
+        case ("enable", "frontend"), ("disable", "frontend"):
+            return frontendState(w, on: at(0) == "enable", runtime)
         case ("enable", "health"), ("disable", "health"):
             let on = at(0) == "enable"
             return withServer(at(2), runtime) { u, i in
@@ -208,6 +214,31 @@ enum AdminCommands {
         default:
             return .error("Unknown command: '\(w.joined(separator: " "))'. The following commands are valid at this level:\n" + helpText)
         }
+    }
+
+    /// `disable frontend` / `enable frontend` with HAProxy's answers; a frontend is named by
+    /// its listen address as written, or `#iid`.
+    static func frontendState(_ w: [String], on: Bool, _ runtime: Runtime) -> AdminAnswer {
+        guard w.count >= 3 else { return .error("A frontend name is expected.") }
+        guard w.count == 3 else { return .error("Usage: \(w[0]) frontend <frontend>") }
+        let name = w[2]
+        let id = name.hasPrefix("#") ? Int(name.dropFirst()) : nil
+        guard let l = runtime.listeners.first(where: { AdminReports.frontendName($0) == name || $0.id == id }) else {
+            return .error("No such frontend.")
+        }
+        if l.paused != on { return .notice(on ? "All sockets are already enabled." : "All sockets are already disabled.") }
+        if on {
+            do { try l.resume() } catch {
+                runtime.log.log(.error, "frontend_resume_failed") { $0.add("listen", name); $0.add("error", "\(error.rawValue): \(error)") }
+                return .error("Failed to resume frontend, check logs for errors.")
+            }
+        } else {
+            do { try l.pause() } catch {
+                return .error("Frontend \(name) is a unix socket, which cannot listen again once paused; remove its listen line and reload instead.")
+            }
+        }
+        runtime.log.log(.notice, on ? "admin_enable_frontend" : "admin_disable_frontend") { $0.add("listen", AdminReports.frontendName(l)) }
+        return .empty
     }
 
     /// `N/s` (or plain `N`), 1 to 100000 sessions per second.

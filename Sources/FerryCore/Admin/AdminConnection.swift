@@ -174,13 +174,13 @@ final class AdminConnection: EventHandler, TimerTarget {
         reply("\n")
     }
 
-    /// HAProxy's severity prefix: syslog level 3 (err) for errors, 6 (info) for notices.
+    /// HAProxy's severity prefix: syslog level 3 (err) for errors, 5 (notice) for a request
+    /// that changed nothing, 6 (info) for other messages.
     private func prefix(_ kind: AdminAnswer.Kind) -> String {
-        let error = kind == .error
         switch severityOutput {
         case .none: return ""
-        case .number: return error ? "[3]: " : "[6]: "
-        case .string: return error ? "[err]: " : "[info]: "
+        case .number: return kind == .error ? "[3]: " : kind == .notice ? "[5]: " : "[6]: "
+        case .string: return kind == .error ? "[err]: " : kind == .notice ? "[notice]: " : "[info]: "
         }
     }
 

@@ -50,7 +50,7 @@ enum AdminReports {
                 "pxname": frontendName(l), "svname": "FRONTEND", "scur": "\(st.open)", "smax": "\(st.maxOpen)",
                 "slim": "\(r.capacity)", "stot": "\(st.accepted)", "bin": "\(st.bytesIn &+ bytes.up)", "bout": "\(st.bytesOut &+ bytes.down)",
                 "dreq": "\(st.denied + st.limited)",
-                "status": r.stopping ? "STOP" : "OPEN", "pid": "1", "iid": "\(l.id)", "sid": "0", "type": "0",
+                "status": r.stopping ? "STOP" : l.paused ? "PAUSED" : "OPEN", "pid": "1", "iid": "\(l.id)", "sid": "0", "type": "0",
                 "rate": "\(st.sessionRate.perSecond(now: now))", "rate_max": "\(st.sessionRate.max)",
                 "mode": "tcp", "conn_rate": "\(st.connectionRate.perSecond(now: now))", "conn_rate_max": "\(st.connectionRate.max)",
                 "conn_tot": "\(st.accepted)",

@@ -81,7 +81,7 @@ public struct AdminClient {
         var lines: [Substring] = []
         for l in text.split(separator: "\n", omittingEmptySubsequences: false) {
             if l.hasPrefix("[3]: ") { isError = true; lines.append(l.dropFirst(5)) }
-            else if l.hasPrefix("[6]: ") { lines.append(l.dropFirst(5)) }
+            else if l.hasPrefix("[5]: ") || l.hasPrefix("[6]: ") { lines.append(l.dropFirst(5)) }
             else { lines.append(l) }
         }
         text = lines.joined(separator: "\n")

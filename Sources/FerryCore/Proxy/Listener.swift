@@ -92,18 +92,44 @@ public final class Listener: EventHandler {
     func setAccepting(_ on: Bool) {
         guard on != accepting else { return }
         accepting = on
+        guard !paused else { return }   // out of epoll; resume() registers it as `accepting` says
         try? runtime.loop.modify(socket.fd, interest: on ? [.readable] : [])
     }
 
+    /// `disable frontend`: HAProxy's pause. The socket stops listening (shutdown of a
+    /// listening TCP socket), so new clients are refused at once instead of waiting in a
+    /// backlog nobody reads, and those already queued there are reset; sessions go on. The
+    /// socket and its port stay ferry's, so `enable frontend` listens again on the same one.
+    public private(set) var paused = false
+
+    enum PauseProblem: Error { case unixSocket }
+
+    func pause() throws(PauseProblem) {
+        // A unix socket that stopped listening cannot listen again.
+        if case .unix = config.address.endpoint { throw .unixSocket }
+        guard !paused else { return }
+        paused = true
+        // A listening socket shut down reports EPOLLHUP, whatever the interest: out of epoll.
+        runtime.loop.deregister(socket.fd, removeFromEpoll: true)
+        socket.shutdown(.read)
+    }
+
+    func resume() throws(Errno) {
+        guard paused else { return }
+        try socket.listen(backlog: config.backlog)
+        try runtime.loop.register(socket.fd, interest: accepting ? [.readable] : [], handler: self)
+        paused = false
+    }
+
     func close() {
-        runtime.loop.deregister(socket.fd)
+        if !paused { runtime.loop.deregister(socket.fd) }
         socket.close()
         if case .unix(let path) = config.address.endpoint { unlink(path) }
     }
 
     public func handleEvent(_ events: EpollEvents, side: UInt8) {
         for _ in 0..<Listener.acceptBatch {
-            guard accepting, runtime.hasRoom else { return }
+            guard accepting, !paused, runtime.hasRoom else { return }
             let result: IOResult<Socket>
             do {
                 result = try socket.accept(peer: &peerAddress)
