@@ -1,5 +1,5 @@
 // libFuzzer entry for the configuration front end, compiled together with
-// Sources/FerryCore/Config/*.swift alone (see run.sh). The environment has no disk and no
+// the whole of FerryCore (see run.sh). The environment has no disk and no
 // DNS, so the fuzzer explores the lexer, parser, include expansion and builder, not the host.
 // Anything that loads must also survive the -T dump: it renders and loads to an equal Config.
 

@@ -227,6 +227,14 @@ public struct LimitConnZoneConfig: Equatable, Sendable {
 }
 
 public struct AccessLogConfig: Equatable, Sendable {
+    /// The smallest buffer honoured; the configuration raises smaller ones with a warning.
+    public static let minimumBufferSize = 512
+    /// The largest buffer the configuration takes. Two of this size are reserved per file at
+    /// load, so a typo like `buffer=100000m` would abort the process (a reload too) where
+    /// nginx says malloc() failed; past a few megabytes a buffer only delays the lines.
+    /// Limits of the configuration, so they live with it; LogFile applies them.
+    public static let maximumBufferSize = 64 * 1024 * 1024
+
     public var path: String
     public var format: String?            // log_format name; nil = ferry's JSON line
     public var buffer: Int? = nil

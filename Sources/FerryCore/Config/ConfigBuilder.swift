@@ -491,16 +491,16 @@ final class ConfigBuilder {
             switch key {
             case "buffer":
                 guard let size = Units.size(value), size > 0 else { throw invalidParameter(arg, known: []) }
-                guard size <= LogFile.maximumBufferSize else {
-                    throw ConfigError("access_log buffer=\(value) is above ferry's maximum of \(LogFile.maximumBufferSize / (1024 * 1024))m", at: arg.location,
+                guard size <= AccessLogConfig.maximumBufferSize else {
+                    throw ConfigError("access_log buffer=\(value) is above ferry's maximum of \(AccessLogConfig.maximumBufferSize / (1024 * 1024))m", at: arg.location,
                                       hint: "the buffer only batches writes (nginx's default is 64k); write at most buffer=64m")
                 }
                 // Below this a typical line fills the buffer alone, so every session would wake the
                 // writer thread and a second line while it writes would be dropped.
-                if size < LogFile.minimumBufferSize {
-                    warn("access_log buffer=\(value) is below \(LogFile.minimumBufferSize) bytes; ferry uses \(LogFile.minimumBufferSize)", at: arg.location)
+                if size < AccessLogConfig.minimumBufferSize {
+                    warn("access_log buffer=\(value) is below \(AccessLogConfig.minimumBufferSize) bytes; ferry uses \(AccessLogConfig.minimumBufferSize)", at: arg.location)
                 }
-                log.buffer = max(size, LogFile.minimumBufferSize)
+                log.buffer = max(size, AccessLogConfig.minimumBufferSize)
             case "flush":
                 log.flush = try positiveTime(value, arg)
             default:

@@ -40,15 +40,13 @@ public enum ConfigCheck {
         }
     }
 
-    /// Config/ compiles on its own (the fuzz target), so it has its own tiny writer.
+    /// All of `text` to `fd`; a reader that went away (a closed pipe) ends the output quietly.
     private static func write(_ fd: Int32, _ text: String) {
         var text = text
         text.withUTF8 { buffer in
             var offset = 0
             while offset < buffer.count {
-                let n = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
+                guard let n = try? syscall("write", { Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset) }), n > 0 else { return }
                 offset += n
             }
         }

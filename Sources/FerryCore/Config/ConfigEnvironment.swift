@@ -38,24 +38,27 @@ public struct ConfigEnvironment {
         ConfigEnvironment(readFile: systemRead, glob: systemGlob, canonicalPath: systemCanonical, resolveHost: systemResolve)
     }
 
-    private static func errnoText(_ code: Int32) -> String { "\(code): \(String(cString: strerror(code)))" }
+    private static func errnoText(_ e: Errno) -> String { "\(e.rawValue): \(e)" }
 
     private static func systemRead(_ path: String) -> Result<[UInt8], FileProblem> {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .failure(FileProblem("open() \"\(path)\" failed (\(errnoText(errno)))")) }
+        let fd: Int32
+        do { fd = try syscall("open") { open(path, O_RDONLY | O_CLOEXEC) } } catch {
+            return .failure(FileProblem("open() \"\(path)\" failed (\(errnoText(error)))"))
+        }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { return .failure(FileProblem("fstat() \"\(path)\" failed (\(errnoText(errno)))")) }
+        do { _ = try syscall("fstat") { fstat(fd, &info) } } catch {
+            return .failure(FileProblem("fstat() \"\(path)\" failed (\(errnoText(error)))"))
+        }
         if (info.st_mode & S_IFMT) == S_IFDIR {
             return .failure(FileProblem("\"\(path)\" is a directory"))
         }
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(FileProblem("read() \"\(path)\" failed (\(errnoText(errno)))"))
+            let n: Int
+            do { n = try syscall("read") { chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } } } catch {
+                return .failure(FileProblem("read() \"\(path)\" failed (\(errnoText(error)))"))
             }
             if n == 0 { return .success(out) }
             out.append(contentsOf: chunk[0..<n])

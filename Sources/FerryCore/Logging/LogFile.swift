@@ -19,12 +19,8 @@ import Glibc
 public final class LogFile: TimerTarget {
     public static let defaultBufferSize = 64 * 1024
     public static let defaultFlushInterval: UInt64 = 100_000_000
-    /// The smallest buffer honoured; the configuration raises smaller ones with a warning.
-    public static let minimumBufferSize = 512
-    /// The largest buffer the configuration takes. Two of this size are reserved per file at
-    /// load, so a typo like `buffer=100000m` would abort the process (a reload too) where
-    /// nginx says malloc() failed; past a few megabytes a buffer only delays the lines.
-    public static let maximumBufferSize = 64 * 1024 * 1024
+    public static let minimumBufferSize = AccessLogConfig.minimumBufferSize
+    public static let maximumBufferSize = AccessLogConfig.maximumBufferSize
     /// ~12,000 JSON lines: a burst of session ends that size waits for the writer.
     public static let burstLimit = 4 * 1024 * 1024
 
