@@ -690,7 +690,8 @@ stream {{
                    "set server uc/c1 state", "\x01\x02\x03", "show stat; frobnicate; show info",
                    "set server ua/a1 addr nope", "set server ua/a1 addr 127.0.0.1 port 70000", "shutdown session 999999999",
                    "show stat -1 4 -1 up", "show stat ua 4", "disable health ua/zz", "set server ua/a1 health sideways",
-                   "show stat -1 4 -1 json", "prompt on", "set severity-output"]
+                   "show stat -1 4 -1 json", "prompt on", "set severity-output", "clear counters al",
+                   "clear counters all now", "disable frontend zz", "enable frontend", "disable frontend #0 x"]
         while not self.stopping:
             await self.pause(0.5, 2.5)
             if self.stopping:
@@ -709,6 +710,10 @@ stream {{
                     await self.admin_shutdown()
                 elif roll < 0.65:
                     await self.admin_add_del()
+                elif roll < 0.67:
+                    # Only the maxima: the totals are what the checks compare with the log.
+                    await self.admin_cmd("clear counters")
+                    self.stats["admin_commands"] += 1
                 elif roll < 0.75:
                     server = self.rng.choice(["b1", "b2", "a1", "a2"])
                     await self.admin_cmd(f"set server {self.upstream_of[server]}/{server} weight {self.rng.randrange(1, 10)}")
