@@ -33,6 +33,7 @@ int ferry_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size)
 int ferry_fcntl_int(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
 ssize_t ferry_getrandom(void *buffer, size_t length) { return getrandom(buffer, length, 0); }
 int ferry_unacked_bytes(int fd, int *bytes) { return ioctl(fd, TIOCOUTQ, bytes); }  // == SIOCOUTQ
+int ferry_queued_bytes(int fd, int *bytes) { return ioctl(fd, FIONREAD, bytes); }    // == SIOCINQ
 
 static void fill(sigset_t *set, const int *signals, int count) {
     sigemptyset(set);

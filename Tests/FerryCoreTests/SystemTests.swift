@@ -169,4 +169,21 @@ final class SystemTests: XCTestCase {
         XCTAssertEqual(limits.soft, limits.hard)
         XCTAssertEqual(soft(), limits.hard, "the limit in force, as getrlimit reads it")
     }
+
+    /// hasQueuedBytes (the connect completion's look for a server that spoke and reset) must
+    /// leave a failed connect's error in place: with a peeking recv it was taken and cleared,
+    /// and every async connect failure (unreachable, say) read as "refused".
+    func testQueuedBytesLeaveTheConnectErrorPending() throws {
+        let probe = try Socket.stream(family: AF_INET)
+        try probe.bind(SocketAddress(ipv4: "127.0.0.1", port: 0)!)
+        let refused = probe.localAddress()!
+        probe.close()   // bound, never listening: a connect to it is refused
+        let s = try Socket.stream(family: AF_INET)
+        defer { s.close() }
+        if case .done = try s.connect(to: refused) { return XCTFail("connect to a closed port succeeded") }
+        var p = pollfd(fd: s.fd.rawValue, events: Int16(POLLOUT), revents: 0)
+        XCTAssertEqual(poll(&p, 1, 2000), 1)
+        XCTAssertFalse(s.hasQueuedBytes())
+        XCTAssertEqual(s.pendingError(), .connectionRefused, "the connect's error was consumed")
+    }
 }

@@ -35,6 +35,9 @@ ssize_t ferry_getrandom(void *buffer, size_t length);
 // ioctl is variadic, which Swift cannot call: SIOCOUTQ, the bytes a socket has yet to see
 // acknowledged, stored in *bytes.
 int ferry_unacked_bytes(int fd, int *bytes);
+// FIONREAD (SIOCINQ): bytes received and not read yet, stored in *bytes. Unlike a peeking
+// recv, it leaves a pending socket error where it is.
+int ferry_queued_bytes(int fd, int *bytes);
 
 // signalfd and sigset manipulation macros are not imported (sigset_t ops are macros in places).
 int ferry_signalfd(const int *signals, int count);

@@ -72,13 +72,13 @@ public struct Socket: Equatable {
         return err == 0 ? nil : Errno(err)
     }
 
-    /// Whether bytes wait to be read, without taking them or the socket's pending error:
-    /// a queued byte comes before a reset (the kernel hands out what it had received first).
+    /// Whether bytes wait to be read (FIONREAD), without taking them or the socket's pending
+    /// error, which a peeking recv would return and clear: a refused connect must still say
+    /// why it failed (SO_ERROR). Queued bytes come before a reset when they are read.
     public func hasQueuedBytes() -> Bool {
-        var byte: UInt8 = 0
-        let r = try? nonBlockingSyscall("recv(MSG_PEEK)") { Glibc.recv(fd.rawValue, &byte, 1, Int32(MSG_PEEK)) }
-        if case .done(let n)? = r { return n > 0 }
-        return false
+        var n: Int32 = 0
+        guard (try? syscall("ioctl(FIONREAD)") { ferry_queued_bytes(fd.rawValue, &n) }) != nil else { return false }
+        return n > 0
     }
 
     @inline(__always)
