@@ -264,7 +264,7 @@ final class ConfigBuildTests: XCTestCase {
     func testTheNonStreamPartsOfAnNginxConfAreSkippedWithAWarning() throws {
         let loaded = try load("""
             thread_pool default threads=32 max_queue=65536;
-            http { server { listen 80; location / { return 200; } } }
+            http { map $scheme $p { http 80; https 443; mail 25; stream 1; upstream 2; server 3; events 4; } upstream h { server 127.0.0.1:8080; } server { listen 80; location / { return 200; } } }
             mail { server { listen 25; protocol smtp; } }
             stream {
                 variables_hash_max_size 2048;

@@ -10,9 +10,9 @@ final class ConfigErrorTests: XCTestCase {
         (";", #"unexpected ";" in t.conf:1:1"#),
         ("{ }", #"unexpected "{" in t.conf:1:1"#),
         ("worker_processes 1", #"unexpected end of file, expecting ";" or "}" in t.conf:1:19"#),
-        ("stream {\n  upstream b {\n    server 127.0.0.1:1;\n  }\n", #"unexpected end of file, expecting "}" in t.conf:5:1; the "stream" block opened at t.conf:1:8 is not closed"#),
+        ("stream {\n  upstream b {\n    server 127.0.0.1:1;\n  }\n", #"unexpected end of file, expecting "}" in t.conf:5:1; the "stream" block opened at t.conf:1:8, or a block inside it, is not closed"#),
         ("stream {\n  upstream b {\n    server 127.0.0.1:1;\n\n  server { listen 1; proxy_pass b; }\n}\n",
-         #"unexpected end of file, expecting "}" in t.conf:7:1; the "stream" block opened at t.conf:1:8 is not closed"#),
+         #"unexpected end of file, expecting "}" in t.conf:7:1; the "stream" block opened at t.conf:1:8, or a block inside it, is not closed"#),
         // A block that is not opened is reported where it stands, not as a "}" too many at the end.
         ("stream {\n  upstream b\n    server 127.0.0.1:1;\n  }\n  server { listen 1; proxy_pass b; }\n}\n",
          #"directive "upstream" has no opening "{" in t.conf:2:3; "upstream" takes a block: "upstream ... { ... }""#),

@@ -23,14 +23,19 @@ public struct Parser {
         try parseList(depth: 0, opening: nil, parent: nil)
     }
 
-    /// Directives that are blocks wherever they stand, and `server`, a block inside `stream`
-    /// (in `upstream` it is a line). One of them ended by ";" is nginx's `has no opening "{"`,
-    /// reported where it stands: left to the builder, the block it failed to open would first
-    /// surface as an "unexpected }" at the end of the file.
-    static let alwaysBlocks: Set<String> = ["stream", "upstream", "events", "http", "mail"]
-
+    /// Where nginx's grammar has a block directive, one ended by ";" is nginx's `has no
+    /// opening "{"`, reported where it stands: left to the builder, the block it failed to open
+    /// would first surface as an "unexpected }" at the end of the file. Only where such a
+    /// word can only be a block: inside `map`, `geo`, `types` and the like the same words are
+    /// table keys (`map $scheme $port { http 80; }`), and a `server` line at the top of a file
+    /// may be an upstream's, included into its block.
     private static func mustOpenBlock(_ name: String, parent: String?) -> Bool {
-        alwaysBlocks.contains(name) || (name == "server" && parent == "stream")
+        switch name {
+        case "stream", "http", "events", "mail": return parent == nil
+        case "upstream": return parent == nil || parent == "stream" || parent == "http"
+        case "server": return parent == "stream" || parent == "http" || parent == "mail"
+        default: return false
+        }
     }
 
     private mutating func take() throws -> Token {
@@ -49,7 +54,7 @@ public struct Parser {
             case .endOfFile:
                 if let opening {
                     throw ConfigError("unexpected end of file, expecting \"}\"", at: token.location,
-                                      hint: "the \"\(parent ?? "")\" block opened at \(opening) is not closed")
+                                      hint: "the \"\(parent ?? "")\" block opened at \(opening), or a block inside it, is not closed")
                 }
                 return list
             case .closeBrace:
