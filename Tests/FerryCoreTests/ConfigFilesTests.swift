@@ -99,6 +99,7 @@ final class ConfigFilesTests: XCTestCase {
                       "proxy_buffer_size big;", "resolver_timeout 30s;", "resolver_timeout soon;", "preread_buffer_size 2x;",
                       "preread_timeout 5;", "limit_conn_log_level warn;", "limit_conn_log_level WARN;", "limit_conn_log_level debug;",
                       "proxy_socket_keepalive ON;", "upstream z { zone z 64k; server 127.0.0.1:1; }", "upstream z { zone z 10g; server 127.0.0.1:1; }",
+                      "upstream z { zone z 1k; server 127.0.0.1:1; }", "upstream z { zone z 0; server 127.0.0.1:1; }",
                       "variables_hash_max_size 1024;", "variables_hash_max_size 1k;", "proxy_requests -1;", "proxy_responses 2;"]
         var refused = 0
         for (line, inMain) in main.map({ ($0, true) }) + stream.map({ ($0, false) }) {
@@ -109,7 +110,7 @@ final class ConfigFilesTests: XCTestCase {
             XCTAssertEqual(ferryLoads, nginxLoads, "\(line) nginx \(nginxLoads ? "loads" : "refuses") it, ferry \(ferryLoads ? "loads" : "refuses") it")
             if !nginxLoads { refused += 1 }
         }
-        XCTAssertEqual(refused, 14, "the table holds values both refuse, not only ones both take")
+        XCTAssertEqual(refused, 16, "the table holds values both refuse, not only ones both take")
     }
 
     /// `-T` of a plain nginx config is itself a config nginx loads: ferry spells out every

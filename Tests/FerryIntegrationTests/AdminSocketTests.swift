@@ -306,6 +306,17 @@ final class AdminSocketTests: IntegrationCase {
         }
         XCTAssertTrue(try AdminSocket.command(f.adminPath, "reload").hasPrefix("Configuration reloaded"))
         XCTAssertTrue(refused(), "a reload reopened the paused frontend")
+        // Another program may take the port while it is paused (as with HAProxy): enabling
+        // then fails with HAProxy's answer, and works once the port is free again.
+        let intruder = try Net.tcpSocket()
+        var one: Int32 = 1
+        setsockopt(intruder, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        try Net.bind(intruder, "127.0.0.1", f.listenPort)
+        XCTAssertEqual(listen(intruder, 1), 0)
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "enable frontend \(fe)"),
+                       "Failed to resume frontend, check logs for precise cause (port conflict?).\n\n")
+        close(intruder)
+        XCTAssertTrue(refused(), "the failed enable left the frontend listening")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "enable frontend \(fe)"), "\n")
         XCTAssertEqual(try status(), "OPEN")
         let c = try TestClient.connect(f.listenPort)

@@ -230,7 +230,7 @@ enum AdminCommands {
         if on {
             do { try l.resume() } catch {
                 runtime.log.log(.error, "frontend_resume_failed") { $0.add("listen", name); $0.add("error", "\(error.rawValue): \(error)") }
-                return .error("Failed to resume frontend, check logs for errors.")
+                return .error("Failed to resume frontend, check logs for precise cause (port conflict?).")
             }
         } else {
             do { try l.pause() } catch {

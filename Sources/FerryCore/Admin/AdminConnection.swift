@@ -177,10 +177,16 @@ final class AdminConnection: EventHandler, TimerTarget {
     /// HAProxy's severity prefix: syslog level 3 (err) for errors, 5 (notice) for a request
     /// that changed nothing, 6 (info) for other messages.
     private func prefix(_ kind: AdminAnswer.Kind) -> String {
+        let (number, name): (Int, String)
+        switch kind {
+        case .error: (number, name) = (3, "err")
+        case .notice: (number, name) = (5, "notice")
+        case .info, .data: (number, name) = (6, "info")
+        }
         switch severityOutput {
         case .none: return ""
-        case .number: return kind == .error ? "[3]: " : kind == .notice ? "[5]: " : "[6]: "
-        case .string: return kind == .error ? "[err]: " : kind == .notice ? "[notice]: " : "[info]: "
+        case .number: return "[\(number)]: "
+        case .string: return "[\(name)]: "
         }
     }
 

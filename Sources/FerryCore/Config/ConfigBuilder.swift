@@ -213,12 +213,18 @@ final class ConfigBuilder {
     }
 
     /// The upstream's `zone NAME [SIZE]` (shared memory ferry has no use for): the size as
-    /// nginx reads it, k or m (`10g` is nginx's "invalid zone size" too).
+    /// nginx reads it, k or m (`10g` is nginx's "invalid zone size" too), and at least nginx's
+    /// eight pages.
     func ignoredZone(_ d: Directive) throws {
         if d.arguments.count == 2 {
-            guard let size = Units.size(d.arguments[1].text), size > 0 else {
-                throw ConfigError("invalid zone size \"\(d.arguments[1].text)\"", at: d.arguments[1].location,
+            let arg = d.arguments[1]
+            guard let size = Units.size(arg.text) else {
+                throw ConfigError("invalid zone size \"\(arg.text)\"", at: arg.location,
                                   hint: "write a size in bytes, optionally with k or m, e.g. \"64k\"")
+            }
+            guard size >= 8 * 4096 else {   // eight pages of 4 KiB, the page size nginx runs with here
+                throw ConfigError("zone \"\(d.arguments[0].text)\" is too small", at: arg.location,
+                                  hint: "nginx takes at least eight pages (32k with 4 KiB pages); ferry ignores the zone, so any such size will do")
             }
         }
         try ignored(d)

@@ -73,8 +73,6 @@ public struct LogTemplate: Equatable, Sendable {
         self.escape = escape
     }
 
-    /// Splits `format` the way nginx's script compiler does: `$` followed by letters, digits
-    /// and `_`, or a name in braces; anything else is literal.
     /// `$name` at the very end of `text` written `${name}`, so that text joined on after it
     /// cannot lengthen the name: how log_format's strings, each read alone by nginx, become one.
     public static func bracingTrailingVariable(_ text: String) -> String {
@@ -91,6 +89,8 @@ public struct LogTemplate: Equatable, Sendable {
         (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || c == "_"
     }
 
+    /// Splits `format` the way nginx's script compiler does: `$` followed by letters, digits
+    /// and `_`, or a name in braces; anything else is literal.
     public static func compile(_ format: String, escape: LogFormatConfig.Escape) -> Result<LogTemplate, Problem> {
         var segments: [Segment] = []
         var literal = ""

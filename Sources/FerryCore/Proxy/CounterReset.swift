@@ -13,8 +13,12 @@ enum CounterReset {
         r.sessionRate.clearMax()
         // Open sessions' bytes reach the totals when they end, and LiveCounts adds them to
         // what is shown meanwhile; starting a total at minus what they carry now shows 0 now
-        // and counts only what is relayed from here on. Unsigned and wrapping, and never
-        // below 0 in sum, since a session's byte counts only grow.
+        // and counts only what is relayed from here on (unsigned, wrapping). It holds while a
+        // session stays in its line, as reloads carry lines and sessions along the same map.
+        // One case is off, and only upward: a session kept on a server a reload dropped, which
+        // has no line to subtract from, counts its earlier bytes again on the line it joins
+        // when the server comes back (README). Recording a baseline per session instead would
+        // cost every held connection 16 bytes for this corner.
         let live = all ? LiveCounts(r) : nil
         for l in r.listeners {
             if let live {

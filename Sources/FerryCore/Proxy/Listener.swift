@@ -99,7 +99,8 @@ public final class Listener: EventHandler {
     /// `disable frontend`: HAProxy's pause. The socket stops listening (shutdown of a
     /// listening TCP socket), so new clients are refused at once instead of waiting in a
     /// backlog nobody reads, and those already queued there are reset; sessions go on. The
-    /// socket and its port stay ferry's, so `enable frontend` listens again on the same one.
+    /// socket stays bound, so `enable frontend` listens again on the same port, unless another
+    /// program took the port meanwhile (as with HAProxy's pause): then enabling fails.
     public private(set) var paused = false
 
     enum PauseProblem: Error { case unixSocket }
@@ -117,7 +118,13 @@ public final class Listener: EventHandler {
     func resume() throws(Errno) {
         guard paused else { return }
         try socket.listen(backlog: config.backlog)
-        try runtime.loop.register(socket.fd, interest: accepting ? [.readable] : [], handler: self)
+        do {
+            try runtime.loop.register(socket.fd, interest: accepting ? [.readable] : [], handler: self)
+        } catch {
+            // Listening but not polled, clients would wait in a backlog nobody reads.
+            socket.shutdown(.read)
+            throw error
+        }
         paused = false
     }
 
