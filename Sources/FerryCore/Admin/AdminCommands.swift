@@ -87,7 +87,7 @@ enum AdminCommands {
             let names = { (name: String) -> Int? in
                 // `#ID` as in <bk>/<srv> names and HAProxy's proxy_find_by_name.
                 if name.hasPrefix("#"), let id = Int(name.dropFirst()), id > 0 { return id }
-                return runtime.upstreams[name]?.id ?? runtime.listeners.first { AdminReports.frontendName($0) == name }?.id
+                return runtime.upstreams[name]?.id ?? frontend(name, runtime)?.id
             }
             switch StatFilter.parse(w[2...], proxyID: names) {
             case .failure(let e): return e
@@ -222,10 +222,7 @@ enum AdminCommands {
         guard w.count >= 3 else { return .error("A frontend name is expected.") }
         guard w.count == 3 else { return .error("Usage: \(w[0]) frontend <frontend>") }
         let name = w[2]
-        let id = name.hasPrefix("#") ? Int(name.dropFirst()) : nil
-        guard let l = runtime.listeners.first(where: { AdminReports.frontendName($0) == name || $0.id == id }) else {
-            return .error("No such frontend.")
-        }
+        guard let l = frontend(name, runtime) else { return .error("No such frontend.") }
         if l.paused != on { return .notice(on ? "All sockets are already enabled." : "All sockets are already disabled.") }
         if on {
             do { try l.resume() } catch {
@@ -239,6 +236,12 @@ enum AdminCommands {
         }
         runtime.log.log(.notice, on ? "admin_enable_frontend" : "admin_disable_frontend") { $0.add("listen", AdminReports.frontendName(l)) }
         return .empty
+    }
+
+    /// A listen socket by the address its `listen` wrote, or by `#iid`.
+    static func frontend(_ name: String, _ runtime: Runtime) -> Listener? {
+        let id = name.hasPrefix("#") ? Int(name.dropFirst()) : nil
+        return runtime.listeners.first { AdminReports.frontendName($0) == name || $0.id == id }
     }
 
     /// `N/s` (or plain `N`), 1 to 100000 sessions per second.

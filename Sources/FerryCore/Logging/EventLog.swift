@@ -19,10 +19,7 @@ public final class EventLog {
     /// Sends events to `path` from now on (`stderr` keeps standard error).
     public func open(path: String) throws(Errno) {
         guard path != "stderr" else { return }
-        let new = try FileDescriptor.openForAppend(path)
-        if self.path != nil { closeDescriptor(fd) }
-        fd = new.rawValue
-        self.path = path
+        move(to: try FileDescriptor.openForAppend(path), path: path)
     }
 
     /// A reload moved `error_log`: events go to `fd`, opened by the caller (so a file that

@@ -20,48 +20,10 @@ enum CounterReset {
         // when the server comes back (README). Recording a baseline per session instead would
         // cost every held connection 16 bytes for this corner.
         let live = all ? LiveCounts(r) : nil
-        for l in r.listeners {
-            if let live {
-                let open = l.stats.open
-                let rates = (l.stats.connectionRate, l.stats.sessionRate)
-                l.stats = ListenerStats()
-                l.stats.open = open
-                (l.stats.connectionRate, l.stats.sessionRate) = rates
-                let bytes = live.listener(l)
-                l.stats.bytesIn = 0 &- bytes.up
-                l.stats.bytesOut = 0 &- bytes.down
-            }
-            l.stats.maxOpen = 0
-            l.stats.connectionRate.clearMax()
-            l.stats.sessionRate.clearMax()
-        }
+        for l in r.listeners { l.stats.clear(all: all, live: live?.listener(l) ?? .init()) }
         for u in r.upstreamList {
-            for i in u.stats.indices {
-                if let live {
-                    let rate = u.stats[i].sessionRate
-                    let bytes = live.server(u, i)
-                    u.stats[i] = ServerStats()
-                    u.stats[i].sessionRate = rate
-                    u.stats[i].bytesToServer = 0 &- bytes.up
-                    u.stats[i].bytesToClient = 0 &- bytes.down
-                }
-                u.stats[i].maxActive = 0
-                u.stats[i].sessionRate.clearMax()
-            }
-            u.totals.clear(all: all, live: live?.upstream(u))
+            for i in u.stats.indices { u.stats[i].clear(all: all, live: live?.server(u, i) ?? .init()) }
+            u.totals.clear(all: all, live: live?.upstream(u) ?? .init())
         }
-    }
-}
-
-extension UpstreamTotals {
-    func clear(all: Bool, live: LiveCounts.Bytes?) {
-        if all, let live {
-            sessionsTotal = 0
-            connectFailures = 0
-            bytesToServer = 0 &- live.up
-            bytesToClient = 0 &- live.down
-        }
-        maxActive = 0
-        sessionRate.clearMax()
     }
 }

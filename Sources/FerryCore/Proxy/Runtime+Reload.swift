@@ -135,7 +135,7 @@ extension Runtime {
         do { logging = try connectionLogging(for: listenConfigs, config: new) } catch { return undo(error.description) }
         // error_log moves as nginx moves it on a reload; the new file is opened last, so
         // nothing above can fail after it and leave it open.
-        let errorLogPath = new.errorLog.map { $0.path == "stderr" ? nil : $0.path } ?? nil
+        let errorLogPath = new.errorLog.flatMap { $0.path == "stderr" ? nil : $0.path }
         var errorLogFile: FileDescriptor? = nil
         if errorLogPath != log.path, let p = errorLogPath {
             do { errorLogFile = try FileDescriptor.openForAppend(p) } catch {

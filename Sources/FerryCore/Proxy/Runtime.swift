@@ -273,8 +273,7 @@ public final class Runtime {
 
     func startSession(client: Socket, peer: SocketAddress, listener: Listener) {
         acceptedTotal &+= 1
-        listener.stats.accepted &+= 1
-        listener.stats.connectionRate.record(now: loop.now)
+        listener.stats.recordAccept(now: loop.now)
         connectionRate.record(now: loop.now)
         // Accepted in the batch that saw the stop begin.
         if stopping { return clientRefused(client, peer: peer, listener: listener, reason: .ferryStopping) }
@@ -316,9 +315,7 @@ public final class Runtime {
         sessions?.previous = s
         sessions = s
         sessionCount += 1
-        listener.stats.open += 1
-        listener.stats.maxOpen = max(listener.stats.maxOpen, listener.stats.open)
-        listener.stats.sessionRate.record(now: loop.now)
+        listener.stats.recordSession(now: loop.now)
         sessionRate.record(now: loop.now)
         closeGateIfFull()
         do {
@@ -438,7 +435,7 @@ public final class Runtime {
         s.next = nil
         s.previous = nil
         sessionCount -= 1
-        s.listener?.stats.open -= 1
+        s.listener?.stats.sessionEnded()
         reopenGateIfRoom()
         stopIfDone()
     }

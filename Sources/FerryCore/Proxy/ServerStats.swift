@@ -25,6 +25,19 @@ public struct ServerStats: Equatable, Sendable {
         sessionRate.record(now: now)
         lastSessionAtMillis = UInt64(WallClock.nowMilliseconds())
     }
+
+    /// `clear counters [all]` (see CounterReset); `live` is what the server's open sessions carry.
+    mutating func clear(all: Bool, live: LiveCounts.Bytes) {
+        if all {
+            let rate = sessionRate
+            self = ServerStats()
+            sessionRate = rate
+            bytesToServer = 0 &- live.up
+            bytesToClient = 0 &- live.down
+        }
+        maxActive = 0
+        sessionRate.clearMax()
+    }
 }
 
 /// Counters for one listener, for `show info`, `show stat` and metrics.
@@ -57,6 +70,36 @@ public struct ListenerStats: Equatable, Sendable {
     public var sessionRate = EventRate()
 
     public init() {}
+
+    /// A connection was accepted.
+    mutating func recordAccept(now: UInt64) {
+        accepted &+= 1
+        connectionRate.record(now: now)
+    }
+
+    /// An accepted client became a session; `sessionEnded` gives it back.
+    mutating func recordSession(now: UInt64) {
+        open += 1
+        if open > maxOpen { maxOpen = open }
+        sessionRate.record(now: now)
+    }
+
+    mutating func sessionEnded() { open -= 1 }
+
+    /// `clear counters [all]` (see CounterReset); `live` is what the listener's open sessions carry.
+    mutating func clear(all: Bool, live: LiveCounts.Bytes) {
+        if all {
+            let (sessions, rates) = (open, (connectionRate, sessionRate))
+            self = ListenerStats()
+            open = sessions
+            (connectionRate, sessionRate) = rates
+            bytesIn = 0 &- live.up
+            bytesOut = 0 &- live.down
+        }
+        maxOpen = 0
+        connectionRate.clearMax()
+        sessionRate.clearMax()
+    }
 }
 
 /// An upstream's own counters (show stat's BACKEND stot/bin/bout/econ, the ferry_upstream_*
@@ -82,5 +125,17 @@ public final class UpstreamTotals {
         sessionsTotal &+= 1
         if open > maxActive { maxActive = open }
         sessionRate.record(now: now)
+    }
+
+    /// `clear counters [all]` (see CounterReset); `live` is what the upstream's open sessions carry.
+    func clear(all: Bool, live: LiveCounts.Bytes) {
+        if all {
+            sessionsTotal = 0
+            connectFailures = 0
+            bytesToServer = 0 &- live.up
+            bytesToClient = 0 &- live.down
+        }
+        maxActive = 0
+        sessionRate.clearMax()
     }
 }
