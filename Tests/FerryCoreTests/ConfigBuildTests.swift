@@ -220,8 +220,14 @@ final class ConfigBuildTests: XCTestCase {
              $0.adminSocket = AdminSocketConfig(path: "/tmp/s.sock")
          }),
         ("ignored nginx directives leave no trace in the config",
-         "load_module modules/ngx_stream_module.so;\nuser nginx;\ndaemon off;\nevents { worker_connections 1024; use epoll; }\nstream { tcp_nodelay on; }",
+         "load_module modules/ngx_stream_module.so;\nuser nginx;\ndaemon off;\nevents { use epoll; multi_accept on; accept_mutex off; accept_mutex_delay 500ms; worker_aio_requests 32; }\nstream { tcp_nodelay on; }",
          Config(file: "")),
+        ("worker_connections, as nginx writes it in events", "events {\n  worker_connections 1024;\n}\nupstream b { server 127.0.0.1:1; }\nserver { listen 80; proxy_pass b; }",
+         config {
+             $0.workerConnections = 1024
+             $0.upstreams = minimal.upstreams
+             $0.listeners = minimal.listeners
+         }),
         ("pid file, as nginx", "pid /run/ferry.pid;", config { $0.pidFile = "/run/ferry.pid" }),
         ("nginx token rules: quotes, escapes, comments, words with braces",
          "upstream \"b\" { server '127.0.0.1:1' name=a#b; # comment ; { }\n}\nserver { listen 80; proxy_pass b; }\nlog_format x 'it\\'s \\\\ \\t' \"\\x\" ${status};",
@@ -248,7 +254,6 @@ final class ConfigBuildTests: XCTestCase {
         let loaded = try load("load_module m.so;\nevents {}\nupstream b {\n  ip_hash;\n  least_conn;\n  server 127.0.0.1:1;\n}\nallow 10.0.0.1/8;")
         XCTAssertEqual(loaded.diagnostics, [
             Diagnostic(level: .warn, message: #""load_module" directive is ignored by ferry"#, location: SourceLocation(file: "t.conf", line: 1, column: 1)),
-            Diagnostic(level: .warn, message: #""events" directive is ignored by ferry"#, location: SourceLocation(file: "t.conf", line: 2, column: 1)),
             Diagnostic(level: .notice, message: #""ip_hash" is not an nginx stream directive; ferry takes it as nginx's http one: a source-IP hash on the first three octets of an IPv4 client (the whole address for IPv6)"#,
                        location: SourceLocation(file: "t.conf", line: 4, column: 3)),
             Diagnostic(level: .warn, message: "load balancing method redefined", location: SourceLocation(file: "t.conf", line: 5, column: 3)),

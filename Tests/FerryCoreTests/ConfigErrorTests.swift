@@ -22,6 +22,18 @@ final class ConfigErrorTests: XCTestCase {
         ("error_log 'a\\'b;", #"unterminated quoted string in t.conf:1:11"#),
         ("error_log \"a\"b;", #"unexpected "b" in t.conf:1:14"#),
         (String(repeating: "a{", count: 100), #"blocks nested too deeply (more than 64) in t.conf:1:130"#),
+        // events
+        ("events { worker_connections 0; }\nserver { listen 1; proxy_pass 127.0.0.1:2; }",
+         #"0 worker_connections are not enough for 1 listening sockets in t.conf:1:10; each session holds two connections, its client's and its server's, besides the listen sockets: write at least 3"#),
+        ("events { worker_connections 3; }\nserver { listen 1; listen 2; proxy_pass 127.0.0.1:2; }",
+         #"3 worker_connections are not enough for 2 listening sockets in t.conf:1:10; each session holds two connections, its client's and its server's, besides the listen sockets: write at least 4"#),
+        ("events { worker_connections many; }", #""worker_connections" directive invalid value "many" in t.conf:1:29"#),
+        ("events { worker_connections 8; worker_connections 9; }", #""worker_connections" directive is duplicate in t.conf:1:32"#),
+        ("events { use kqueue; }", #"invalid event type "kqueue" in t.conf:1:14; ferry always runs epoll: write "use epoll;" or leave "use" out"#),
+        ("events { use poll; }", #"invalid event type "poll" in t.conf:1:14; ferry always runs epoll: write "use epoll;" or leave "use" out"#),
+        ("events { multi_accept maybe; }", #"invalid value "maybe" in "multi_accept" directive, it must be "on" or "off" in t.conf:1:23"#),
+        ("events { listen 1; }", #""listen" directive is not allowed here in t.conf:1:10"#),
+        ("worker_connections 512;", #""worker_connections" directive is not allowed here in t.conf:1:1; it belongs in the "events { }" block, as in nginx"#),
         // names
         ("lisen 80;", #"unknown directive "lisen" in t.conf:1:1; did you mean "listen"?"#),
         ("server {\n    lisen 12000;\n}", #"unknown directive "lisen" in t.conf:2:5; did you mean "listen"?"#),

@@ -50,6 +50,7 @@ final class MetricsTests: IntegrationCase {
         XCTAssertEqual(value(samples, "ferry_listener_refused_total", ["listener": "127.0.0.1:\(denyPort)"]), 1)
         XCTAssertEqual(value(samples, "ferry_sessions", [:]), 1)
         XCTAssertGreaterThan(value(samples, "ferry_sessions_capacity", [:]) ?? 0, 0)
+        XCTAssertEqual(value(samples, "ferry_sessions_limit", [:]), value(samples, "ferry_sessions_capacity", [:]), "no limit below capacity was set")
         XCTAssertNotNil(value(samples, "ferry_pipes_in_use", [:]))
         XCTAssertNotNil(value(samples, "ferry_pipes_pooled", [:]))
         let fds = value(samples, "process_open_fds", [:]) ?? 0

@@ -37,6 +37,8 @@ enum AdminCommands {
         ("prompt", "toggle interactive mode with prompt"),
         ("quit", "disconnect"),
         ("reload", "re-read the configuration file (like SIGHUP)"),
+        ("set maxconn frontend <frontend> <n>", "change a listen socket's session limit (0 = none of its own)"),
+        ("set maxconn global <n>", "change the session limit, up to Hard_maxconn (0 = back to it)"),
         ("set maxconn server <bk>/<srv> <n>", "change a server's max_conns (0 = unlimited)"),
         ("set server <bk>/<srv> addr <ip> [port <p>]", "move a server to another address (new sessions)"),
         ("set server <bk>/<srv> agent up|down", "force the agent's health verdict"),
@@ -119,8 +121,12 @@ enum AdminCommands {
             return withServer(at(2), runtime) { u, i in setWeight(at(3), u, i, runtime) }
         case ("set", "server"):
             return withServer(at(2), runtime) { u, i in setServer(Array(w.dropFirst(3)), u, i, runtime) }
+        case ("set", "maxconn") where at(2) == "global":
+            return setGlobalMaxconn(Array(w.dropFirst(3)), runtime)
+        case ("set", "maxconn") where at(2) == "frontend":
+            return setFrontendMaxconn(Array(w.dropFirst(3)), runtime)
         case ("set", "maxconn"):
-            guard at(2) == "server" else { return .error("'set maxconn' only supports 'server'.") }
+            guard at(2) == "server" else { return .error("'set maxconn' only supports 'frontend', 'global' and 'server'.") }
             return withServer(at(3), runtime) { u, i in
                 guard let text = at(4) else { return .error("Require <maxconn>.") }
                 let n: Int
@@ -322,6 +328,46 @@ enum AdminCommands {
         guard after.isEmpty else { return .failure(.error("Trailing garbage in maxconn string")) }
         if n < 0 { return .failure(.error("maxconn must not be negative; 0 means unlimited.")) }
         return .success(n)
+    }
+
+    /// `set maxconn global <n>`: HAProxy's, within the configured limit (Hard_maxconn), 0
+    /// restoring it. HAProxy reads the value with atoi, so a typo or a negative number restores
+    /// the limit too; ferry refuses them, as it refuses extra words.
+    static func setGlobalMaxconn(_ args: [String], _ runtime: Runtime) -> AdminAnswer {
+        guard let text = args.first else { return .error("Expects an integer value.") }
+        guard args.count == 1 else { return .error("Usage: set maxconn global <n>") }
+        guard let (n, after) = leadingInteger(text), after.isEmpty else {
+            return .error("Expects an integer value (0 restores Hard_maxconn, \(runtime.configuredMaxconn)).")
+        }
+        guard n >= 0, n <= runtime.configuredMaxconn else {
+            return .error("Value out of range: from 1 to Hard_maxconn (\(runtime.configuredMaxconn)), or 0 to restore it.")
+        }
+        runtime.adminMaxconn = n == 0 ? nil : n
+        runtime.log.log(.notice, "admin_set_maxconn") {
+            $0.add("maxconn", runtime.maxconn); $0.add("hard_maxconn", runtime.configuredMaxconn); $0.add("sessions", runtime.sessionCount)
+        }
+        runtime.limitChanged()
+        return .empty
+    }
+
+    /// `set maxconn frontend <frontend> <n>`: HAProxy's words for a missing or unknown name
+    /// and a negative value. 0 is "no limit of its own", as for a server (HAProxy stores 0,
+    /// and its 2.6 stopped serving that frontend: no operator means that). A value HAProxy's
+    /// atoi would read as 0 is refused, and so are extra words.
+    static func setFrontendMaxconn(_ args: [String], _ runtime: Runtime) -> AdminAnswer {
+        guard let name = args.first else { return .error("A frontend name is expected.") }
+        guard let l = frontend(name, runtime) else { return .error("No such frontend.") }
+        guard args.count >= 2 else { return .error("Integer value expected.") }
+        guard args.count == 2 else { return .error("Usage: set maxconn frontend <frontend> <n>") }
+        guard let (n, after) = leadingInteger(args[1]), after.isEmpty else {
+            return .error("Integer value expected (0 = no limit of the frontend's own).")
+        }
+        guard n >= 0 else { return .error("Value out of range.") }
+        l.maxconn = n
+        runtime.log.log(.notice, "admin_set_maxconn") {
+            $0.add("listen", AdminReports.frontendName(l)); $0.add("maxconn", n); $0.add("sessions", l.inUse)
+        }
+        return .empty
     }
 
     /// The integer `text` starts with, read like strtol (an optional sign, then digits; the

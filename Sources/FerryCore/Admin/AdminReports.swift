@@ -14,7 +14,7 @@ enum AdminReports {
             ("Name", "ferry"), ("Version", FerryCommand.version), ("Nbthread", "1"), ("Nbproc", "1"),
             ("Process_num", "1"), ("Pid", "\(getpid())"), ("Uptime", uptime), ("Uptime_sec", "\(up)"),
             ("Ulimit-n", "\(r.descriptorLimit)"), ("Maxsock", "\(r.descriptorLimit)"),
-            ("Maxconn", "\(r.capacity)"), ("Hard_maxconn", "\(r.capacity)"),
+            ("Maxconn", "\(r.maxconn)"), ("Hard_maxconn", "\(r.configuredMaxconn)"),
             ("CurrConns", "\(r.sessionCount)"), ("CumConns", "\(r.acceptedTotal)"),
             ("ConnRate", "\(r.connectionRate.perSecond(now: r.loop.now))"), ("MaxConnRate", "\(r.connectionRate.max)"),
             ("SessRate", "\(r.sessionRate.perSecond(now: r.loop.now))"), ("MaxSessRate", "\(r.sessionRate.max)"),
@@ -48,9 +48,9 @@ enum AdminReports {
             let bytes = live.listener(l)
             out += csvRow([
                 "pxname": frontendName(l), "svname": "FRONTEND", "scur": "\(st.open)", "smax": "\(st.maxOpen)",
-                "slim": "\(r.capacity)", "stot": "\(st.accepted)", "bin": "\(st.bytesIn &+ bytes.up)", "bout": "\(st.bytesOut &+ bytes.down)",
+                "slim": "\(l.maxconn > 0 ? l.maxconn : r.maxconn)", "stot": "\(st.accepted)", "bin": "\(st.bytesIn &+ bytes.up)", "bout": "\(st.bytesOut &+ bytes.down)",
                 "dreq": "\(st.denied + st.limited)",
-                "status": r.stopping ? "STOP" : l.paused ? "PAUSED" : "OPEN", "pid": "1", "iid": "\(l.id)", "sid": "0", "type": "0",
+                "status": r.stopping ? "STOP" : l.paused ? "PAUSED" : l.full ? "FULL" : "OPEN", "pid": "1", "iid": "\(l.id)", "sid": "0", "type": "0",
                 "rate": "\(st.sessionRate.perSecond(now: now))", "rate_max": "\(st.sessionRate.max)",
                 "mode": "tcp", "conn_rate": "\(st.connectionRate.perSecond(now: now))", "conn_rate_max": "\(st.connectionRate.max)",
                 "conn_tot": "\(st.accepted)",

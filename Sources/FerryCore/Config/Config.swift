@@ -282,6 +282,10 @@ public struct Config: Equatable, Sendable {
     public var file: String
     public var workerProcesses: WorkerProcesses = .count(1)
     public var workerRlimitNofile: Int? = nil
+    /// `events { worker_connections N; }`: as in nginx, the connections ferry holds at once,
+    /// clients, servers and listen sockets alike (see Runtime.configuredMaxconn); nil = as many
+    /// as the descriptor limit allows.
+    public var workerConnections: Int? = nil
     /// How long SIGTERM waits for sessions before ending them (nginx's worker_shutdown_timeout,
     /// which nginx leaves unlimited; ferry bounds it so a stop always completes).
     public var shutdownTimeout: Duration = .seconds(30)
@@ -303,4 +307,7 @@ public struct Config: Equatable, Sendable {
     public init(file: String) { self.file = file }
 
     public func upstream(named name: String) -> UpstreamConfig? { upstreams.first { $0.name == name } }
+
+    /// One per `listen` line: what nginx counts against worker_connections as its listening sockets.
+    public var listenSocketCount: Int { listeners.reduce(0) { $0 + $1.listens.count } }
 }

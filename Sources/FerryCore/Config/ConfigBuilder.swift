@@ -67,6 +67,7 @@ final class ConfigBuilder {
     private var listenAddresses: [ServerAddress.Endpoint: (written: String, location: SourceLocation, reusePort: Bool, dualStack: Bool)] = [:]
     private var formatReferences: [(name: String, location: SourceLocation)] = []
     private var zoneReferences: [(name: String, location: SourceLocation)] = []
+    private var workerConnectionsLocation: SourceLocation? = nil
 
     init(file: String, environment: ConfigEnvironment) {
         config = Config(file: file)
@@ -114,7 +115,8 @@ final class ConfigBuilder {
         if let spec = specs.first(where: { allows($0, in: context) }) { return spec }
         if !specs.isEmpty {
             let hint = context == .main && specs.contains(where: { $0.contexts.contains(.stream) })
-                ? "this file has a \"stream\" block, put it inside" : nil
+                ? "this file has a \"stream\" block, put it inside"
+                : specs.allSatisfy({ $0.contexts == [.events] }) ? "it belongs in the \"events { }\" block, as in nginx" : nil
             throw ConfigError("\"\(directive.name)\" directive is not allowed here", at: directive.location, hint: hint)
         }
         let hint = DirectiveTable.httpHints[directive.name] ?? DirectiveTable.streamHint(directive.name)
@@ -275,6 +277,28 @@ final class ConfigBuilder {
     func workerRlimitNofile(_ d: Directive) throws {
         guard let n = count(d.arguments[0], minimum: 1) else { throw invalidValue(d, d.arguments[0]) }
         config.workerRlimitNofile = n
+    }
+
+    func events(_ d: Directive) throws {
+        try walk(d.block!, in: .events)
+    }
+
+    /// Checked against the listen sockets once they are all known (finish), as nginx checks
+    /// at start: zero passes here and fails there with nginx's message.
+    func workerConnections(_ d: Directive) throws {
+        guard let n = count(d.arguments[0], minimum: 0) else { throw invalidValue(d, d.arguments[0]) }
+        config.workerConnections = n
+        workerConnectionsLocation = d.location
+    }
+
+    /// `use METHOD`: ferry's loop is always epoll, which is what `use epoll` asks. nginx on
+    /// Linux builds no other method unless told to (its poll and select modules are off where
+    /// epoll exists), so any other word is its error here too.
+    func eventMethod(_ d: Directive) throws {
+        let arg = d.arguments[0]
+        guard arg.text == "epoll" else {
+            throw ConfigError("invalid event type \"\(arg.text)\"", at: arg.location, hint: "ferry always runs epoll: write \"use epoll;\" or leave \"use\" out")
+        }
     }
 
     /// nginx's `worker_shutdown_timeout`: how long a graceful stop waits for sessions.
@@ -1145,6 +1169,12 @@ final class ConfigBuilder {
         }
         config.accessLogs = stream.accessLogs ?? []
         config.listeners = try listeners.map(merge)
+        if let n = config.workerConnections, let at = workerConnectionsLocation, n < config.listenSocketCount + 2 {
+            // nginx's words at start (it fails only below the listen sockets' count); ferry
+            // also wants room for one session, a client and its server.
+            throw ConfigError("\(n) worker_connections are not enough for \(config.listenSocketCount) listening sockets", at: at,
+                              hint: "each session holds two connections, its client's and its server's, besides the listen sockets: write at least \(config.listenSocketCount + 2)")
+        }
         // nginx refuses such a file only for want of "events"; ferry's short form needs none,
         // so an empty or wrong file (an http-only nginx.conf) would start and do nothing.
         if config.listeners.isEmpty {

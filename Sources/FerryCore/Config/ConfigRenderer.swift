@@ -10,6 +10,7 @@ public enum ConfigRenderer {
         case .count(let n): out += "worker_processes \(n);\n"
         }
         if let n = config.workerRlimitNofile { out += "worker_rlimit_nofile \(n);\n" }
+        if let n = config.workerConnections { out += "events { worker_connections \(n); }\n" }
         if let pid = config.pidFile { out += line(0, "pid", pid) }
         out += "worker_shutdown_timeout \(config.shutdownTimeout);\n"
         if config.busyPollingMicros > 0 { out += "busy_polling \(config.busyPollingMicros)us;\n" }

@@ -7,6 +7,7 @@ enum DirectiveContext: Hashable, Sendable {
     case stream
     case upstream
     case server     // a stream `server { }`, i.e. a listener
+    case events     // nginx's `events { }`
 }
 
 struct DirectiveSpec {
@@ -54,10 +55,10 @@ enum DirectiveTable {
         DirectiveSpec("admin_socket", [.main, .stream], .between(1, 2), once: true, ConfigBuilder.adminSocket),
         DirectiveSpec("metrics_listen", [.main, .stream], .exactly(1), once: true, ConfigBuilder.metricsListen),
         DirectiveSpec("stream", [.main], .exactly(0), block: true, once: true, ConfigBuilder.stream),
+        DirectiveSpec("events", [.main], .exactly(0), block: true, once: true, ConfigBuilder.events),
         // nginx main-context directives that mean nothing to ferry: accepted so an nginx
         // file loads unchanged, with a warning so nobody believes they take effect.
         DirectiveSpec("load_module", [.main], .exactly(1), ConfigBuilder.ignored),
-        DirectiveSpec("events", [.main], .exactly(0), block: true, once: true, ConfigBuilder.ignored),
         DirectiveSpec("daemon", [.main], .exactly(1), once: true, ConfigBuilder.ignoredFlag),
         DirectiveSpec("user", [.main], .between(1, 2), once: true, ConfigBuilder.ignored),
         DirectiveSpec("master_process", [.main], .exactly(1), once: true, ConfigBuilder.ignoredFlag),
@@ -113,6 +114,16 @@ enum DirectiveTable {
         // UDP only in nginx; ferry balances TCP, where they change nothing there either.
         DirectiveSpec("proxy_requests", streamLevel, .exactly(1), once: true, ConfigBuilder.ignoredNumber),
         DirectiveSpec("proxy_responses", streamLevel, .exactly(1), once: true, ConfigBuilder.ignoredNumber),
+
+        // events: ferry runs one epoll loop, so only worker_connections changes anything; the
+        // others are read as nginx reads them and ignored with a warning.
+        DirectiveSpec("worker_connections", [.events], .exactly(1), once: true, ConfigBuilder.workerConnections),
+        DirectiveSpec("use", [.events], .exactly(1), once: true, ConfigBuilder.eventMethod),
+        DirectiveSpec("multi_accept", [.events], .exactly(1), once: true, ConfigBuilder.ignoredFlag),
+        DirectiveSpec("accept_mutex", [.events], .exactly(1), once: true, ConfigBuilder.ignoredFlag),
+        DirectiveSpec("accept_mutex_delay", [.events], .exactly(1), once: true, ConfigBuilder.ignoredTime),
+        DirectiveSpec("worker_aio_requests", [.events], .exactly(1), once: true, ConfigBuilder.ignoredNumber),
+        DirectiveSpec("debug_connection", [.events], .exactly(1), ConfigBuilder.ignored),
 
         // upstream
         DirectiveSpec("server", [.upstream], .atLeast(1), ConfigBuilder.upstreamServer),

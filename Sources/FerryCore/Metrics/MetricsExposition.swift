@@ -92,6 +92,8 @@ enum MetricsExposition {
         m.sample("ferry_sessions", [], runtime.sessionCount)
         m.family("ferry_sessions_capacity", .gauge, "Sessions that fit in the descriptor limit; at capacity accepting pauses.")
         m.sample("ferry_sessions_capacity", [], runtime.capacity)
+        m.family("ferry_sessions_limit", .gauge, "Sessions admitted at once: the capacity, or less by worker_connections or set maxconn global.")
+        m.sample("ferry_sessions_limit", [], runtime.maxconn)
         m.family("ferry_pipes_in_use", .gauge, "Pipes lent to sessions for splicing now.")
         m.sample("ferry_pipes_in_use", [], runtime.relay.pipes.inUse)
         m.family("ferry_pipes_pooled", .gauge, "Idle pipes kept for reuse.")

@@ -13,7 +13,20 @@ public final class Listener: EventHandler {
     public internal(set) var stats = ListenerStats()
     /// Connection-log targets and addresses, set by the runtime at start.
     public internal(set) var logging = ListenerLogging()
-    private(set) var accepting = true
+    /// The runtime's accept gate as this listener last heard it (Runtime+AcceptGate).
+    private var gateOpen = true
+    /// `set maxconn frontend`: sessions this listener admits at once, clients still sending a
+    /// PROXY header included; 0 = no limit of its own (the global one applies regardless).
+    /// HAProxy's frontend maxconn: at it, this listener alone stops accepting and its clients
+    /// wait in its backlog; other listeners go on.
+    public internal(set) var maxconn = 0 { didSet { fullLogged = false; checkLimit() } }
+    /// At `maxconn`: out of epoll's readable set until one of its own sessions ends.
+    public private(set) var full = false
+    /// One line per limit set, not per client the churn at the limit lets in.
+    private var fullLogged = false
+    /// Of `runtime.readingHeaders`: this listener's clients still sending a PROXY header.
+    var readingHeaders = 0
+    private var accepting: Bool { gateOpen && !full }
     private var peerAddress = SocketAddress()
     /// Accepts per readiness event. The socket is level-triggered, so stopping early loses
     /// nothing; a small batch avoids a wasted EAGAIN accept per event under steady load.
@@ -88,12 +101,35 @@ public final class Listener: EventHandler {
         try runtime.loop.register(socket.fd, interest: [.readable], handler: self)
     }
 
-    /// Stops or resumes taking new clients; the backlog keeps queueing meanwhile.
+    /// The accept gate stops or resumes taking new clients; the backlog keeps queueing meanwhile.
     func setAccepting(_ on: Bool) {
-        guard on != accepting else { return }
-        accepting = on
-        guard !paused else { return }   // out of epoll; resume() registers it as `accepting` says
-        try? runtime.loop.modify(socket.fd, interest: on ? [.readable] : [])
+        let before = accepting
+        gateOpen = on
+        pollReadable(ifChangedFrom: before)
+    }
+
+    /// Sessions of this listener counted against `maxconn`: admitted ones and PROXY header readers.
+    var inUse: Int { stats.open + readingHeaders }
+
+    /// After an admission, an ending or a new limit: stops or resumes this listener alone.
+    func checkLimit() {
+        let (before, wasFull) = (accepting, full)
+        full = maxconn > 0 && inUse >= maxconn
+        pollReadable(ifChangedFrom: before)
+        if full && !wasFull && !fullLogged {
+            fullLogged = true
+            runtime.log.log(.warn, "frontend_maxconn_reached") {
+                $0.add("listen", config.address.written); $0.add("sessions", inUse); $0.add("maxconn", maxconn)
+            }
+        }
+    }
+
+    private func pollReadable(ifChangedFrom before: Bool) {
+        // Paused: resume() registers it as `accepting` says. Closed (a reload dropped it, a
+        // stop began) while its sessions still end here: its descriptor number may already
+        // be another socket's.
+        guard accepting != before, !paused, !closed else { return }
+        try? runtime.loop.modify(socket.fd, interest: accepting ? [.readable] : [])
     }
 
     /// `disable frontend`: HAProxy's pause. The socket stops listening (shutdown of a
@@ -128,7 +164,10 @@ public final class Listener: EventHandler {
         paused = false
     }
 
+    private var closed = false
+
     func close() {
+        closed = true
         if !paused { runtime.loop.deregister(socket.fd) }
         socket.close()
         if case .unix(let path) = config.address.endpoint { unlink(path) }

@@ -33,13 +33,45 @@ extension Runtime {
 
     var hasRoom: Bool { gate == .open }
 
+    /// The session limit `config` sets: `capacity`, or fewer with `worker_connections N`,
+    /// which counts, as in nginx, every connection held: the listen sockets, then a client and
+    /// a server connection per session. So a file moved from nginx serves as many clients.
+    static func configuredMaxconn(_ config: Config, capacity: Int) -> Int {
+        guard let n = config.workerConnections else { return capacity }
+        return min(capacity, max(1, (n - config.listenSocketCount) / 2))
+    }
+
+    /// The session limit in force (show info's Maxconn): the configured one, or less while
+    /// `set maxconn global` holds it lower. As in HAProxy, the runtime value never exceeds the
+    /// configured one, and a limit lowered below the open sessions drops none of them: new
+    /// clients wait in the backlog until enough have ended.
+    var maxconn: Int { min(adminMaxconn ?? configuredMaxconn, configuredMaxconn) }
+
     /// Sessions (and clients still sending a PROXY header) the gate lets in now.
-    var sessionLimit: Int { min(capacity, descriptorCeiling ?? capacity) }
+    var sessionLimit: Int { min(maxconn, descriptorCeiling ?? capacity) }
 
     /// Closes the gate when the last admission filled the room.
     func closeGateIfFull() {
         let n = sessionCount + readingHeaders
-        if n >= capacity { closeGate(.atCapacity) } else if n >= sessionLimit { closeGate(.outOfDescriptors) }
+        if n >= maxconn { closeGate(.atCapacity) } else if n >= sessionLimit { closeGate(.outOfDescriptors) }
+    }
+
+    /// After the limit moved (`set maxconn global`, a reload): closes the gate at once when
+    /// the open sessions fill the new limit, opens it when they fit again.
+    func limitChanged() {
+        closeGateIfFull()
+        reopenGateIfRoom()
+    }
+
+    /// nginx warns when worker_connections asks for more than the open-file limit holds; so
+    /// does ferry, saying what it runs with instead.
+    func warnIfWorkerConnectionsCapped(_ config: Config) {
+        guard let n = config.workerConnections, (n - config.listenSocketCount) / 2 > capacity else { return }
+        log.log(.warn, "worker_connections_capped") {
+            $0.add("worker_connections", n)
+            $0.add("capacity", capacity)
+            $0.add("effect", "the open-file limit (\(descriptorLimit)) holds \(capacity) sessions; raise worker_rlimit_nofile or the hard limit (ulimit -Hn, LimitNOFILE=) for more")
+        }
     }
 
     /// Opens the gate when a session ended or descriptors came free and there is room again.
@@ -108,6 +140,7 @@ extension Runtime {
         log.log(.warn, why.event) {
             $0.add("sessions", sessionCount)
             $0.add("capacity", capacity)
+            if maxconn < capacity { $0.add("maxconn", maxconn) }
             // The limit in force now: prlimit may have lowered it since start.
             $0.add("nofile", ResourceLimits.currentOpenFileLimit() ?? descriptorLimit)
         }

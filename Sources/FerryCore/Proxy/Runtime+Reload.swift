@@ -189,6 +189,12 @@ extension Runtime {
         }
         let oldConfig = config
         config = new
+        // As a server's max_conns: a `set maxconn global` survives a reload unless the file's
+        // worker_connections changed; the limit is a number, so it moves with the reload.
+        if new.workerConnections != oldConfig.workerConnections { adminMaxconn = nil }
+        configuredMaxconn = Runtime.configuredMaxconn(new, capacity: capacity)
+        warnIfWorkerConnectionsCapped(new)
+        limitChanged()
         retireLogFiles(closedListeners: closing)
         if new.metricsListen != oldConfig.metricsListen {
             log.log(.warn, "reload_needs_restart") { $0.add("directive", "metrics_listen"); $0.add("effect", "the metrics endpoint stays where it was") }

@@ -37,6 +37,11 @@ public final class Runtime {
     public private(set) var metrics: MetricsServer? = nil
     public let descriptorLimit: Int
     public let capacity: Int
+    /// The session limit the configuration sets (show info's Hard_maxconn): `capacity`, or
+    /// fewer when `worker_connections` says so (see Runtime.configuredMaxconn).
+    public internal(set) var configuredMaxconn: Int
+    /// `set maxconn global`'s lower limit, nil when none (see Runtime.maxconn).
+    var adminMaxconn: Int? = nil
     public private(set) var sessionCount = 0
     public private(set) var acceptedTotal: UInt64 = 0
     public private(set) var deniedTotal: UInt64 = 0
@@ -86,7 +91,7 @@ public final class Runtime {
     /// most clients. Without them a busy admin or metrics client ran ferry out of descriptors
     /// below its capacity.
     static func controlDescriptors(_ config: Config) -> Int {
-        let listens = config.listeners.reduce(0) { $0 + $1.listens.count }
+        let listens = config.listenSocketCount
         let admin = config.adminSocket == nil ? 0 : 1 + AdminServer.maxConnections
         let metrics = config.metricsListen == nil ? 0 : 1 + MetricsServer.maxConnections
         return listens + admin + metrics
@@ -114,6 +119,7 @@ public final class Runtime {
         let usable = descriptorLimit - Runtime.reservedDescriptors - 2 * maxPipes - Runtime.controlDescriptors(config)
             - HealthChecks.descriptorsNeeded(config)
         capacity = max(1, usable / 2)
+        configuredMaxconn = Runtime.configuredMaxconn(config, capacity: capacity)
         let pipes = PipePool(maxPipes: maxPipes, maxIdle: 32)
         let buffers = BufferPool(bufferSize: 64 * 1024, maxIdle: 64)
         relay = RelayContext(scratchSize: 64 * 1024, buffers: buffers, pipes: pipes, policy: policy)
@@ -249,10 +255,12 @@ public final class Runtime {
 
     /// Runs until shutdown; returns the exit status.
     public func run() -> Int32 {
+        warnIfWorkerConnectionsCapped(config)
         log.log(.notice, "start") {
             $0.add("listeners", listeners.map(\.config.address.written).joined(separator: ","))
             $0.add("nofile", descriptorLimit)
             $0.add("capacity", capacity)
+            if maxconn < capacity { $0.add("maxconn", maxconn) }
             $0.add("relay", relay.policy.mode.rawValue)
         }
         writePidFile()
@@ -280,6 +288,8 @@ public final class Runtime {
         if listener.config.proxyProtocol {
             // Who the client is is known only after its header: every check waits for it.
             readingHeaders += 1
+            listener.readingHeaders += 1
+            listener.checkLimit()
             closeGateIfFull()
             return ProxyHeaderReader(runtime: self, listener: listener, client: client, peer: peer).start()
         }
@@ -316,6 +326,7 @@ public final class Runtime {
         sessions = s
         sessionCount += 1
         listener.stats.recordSession(now: loop.now)
+        listener.checkLimit()
         sessionRate.record(now: loop.now)
         closeGateIfFull()
         do {
@@ -353,8 +364,10 @@ public final class Runtime {
     }
 
     /// A client's header phase is over (it became a session or was refused).
-    func headerPhaseEnded() {
+    func headerPhaseEnded(_ listener: Listener) {
         readingHeaders -= 1
+        listener.readingHeaders -= 1
+        listener.checkLimit()
         reopenGateIfRoom()
     }
 
@@ -436,6 +449,7 @@ public final class Runtime {
         s.previous = nil
         sessionCount -= 1
         s.listener?.stats.sessionEnded()
+        s.listener?.checkLimit()
         reopenGateIfRoom()
         stopIfDone()
     }

@@ -1,0 +1,194 @@
+import XCTest
+import Glibc
+
+/// The session limit below capacity: nginx's `worker_connections` in the file, HAProxy's
+/// `set maxconn global` at runtime. Either way a client beyond it waits in the backlog (not
+/// refused), a session that ends lets it in, and no open session is dropped.
+final class SessionLimitTests: IntegrationCase {
+    private func info(_ f: FerryInstance) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for line in try AdminSocket.command(f.adminPath, "show info").split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2 { out[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
+        }
+        return out
+    }
+
+    /// Served at once, or held: a client that gets no banner within `wait` seconds is waiting.
+    private func isHeld(_ c: TestClient) -> Bool {
+        (try? c.receive(exactly: TestBackend.bannerSize)) == nil
+    }
+
+    /// `worker_connections 7` with one listen socket leaves (7 - 1) / 2 = 3 sessions, as nginx
+    /// counts: the listen socket, then a client and a server connection per session.
+    func testWorkerConnectionsLimitsSessionsAsNginxCounts() throws {
+        let b = try backend("wc")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 30s; }",
+                          main: "admin_socket @DIR@/admin.sock;\nevents { worker_connections 7; }")
+        XCTAssertEqual(f.field("maxconn", ofEvent: "start"), 3, f.stderr)
+        let shown = try info(f)
+        XCTAssertEqual(shown["Maxconn"], "3")
+        XCTAssertEqual(shown["Hard_maxconn"], "3")
+        var held: [TestClient] = []
+        defer { held.forEach { $0.close() } }
+        for i in 0..<3 {
+            let c = try TestClient.connect(f.listenPort, timeout: 3)
+            XCTAssertEqual(try c.banner(), "wc", "session \(i)")
+            held.append(c)
+        }
+        let waiting = try TestClient.connect(f.listenPort, timeout: 0.7)
+        defer { waiting.close() }
+        XCTAssertTrue(isHeld(waiting), "a fourth session was let in past worker_connections")
+        XCTAssertTrue(waitUntil(timeout: 2) { f.events("capacity_reached") == 1 }, f.stderr)
+        XCTAssertEqual(f.field("maxconn", ofEvent: "capacity_reached"), 3, f.stderr)
+        held.removeFirst().close()
+        Net.setTimeouts(waiting.fd, 3)
+        XCTAssertEqual(TestBackend.name(fromBanner: try waiting.receive(exactly: TestBackend.bannerSize)), "wc",
+                       "the waiting client was not served once a session ended")
+    }
+
+    /// Lowered below the open sessions, the limit drops none of them and holds new clients
+    /// until enough have ended; 0 gives the configured limit back. Bad values change nothing.
+    func testSetMaxconnGlobalHoldsNewClientsAndKeepsSessions() throws {
+        let b = try backend("g")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 30s; }",
+                          main: "admin_socket @DIR@/admin.sock;")
+        let hard = try XCTUnwrap(f.field("capacity", ofEvent: "start"))
+        for (command, answer) in [
+            ("set maxconn global", "Expects an integer value.\n\n"),
+            ("set maxconn global 12x", "Expects an integer value (0 restores Hard_maxconn, \(hard)).\n\n"),
+            ("set maxconn global -1", "Value out of range: from 1 to Hard_maxconn (\(hard)), or 0 to restore it.\n\n"),
+            ("set maxconn global \(hard + 1)", "Value out of range: from 1 to Hard_maxconn (\(hard)), or 0 to restore it.\n\n"),
+            ("set maxconn global 2 now", "Usage: set maxconn global <n>\n\n"),
+            ("set maxconn backend x 2", "'set maxconn' only supports 'frontend', 'global' and 'server'.\n\n"),
+        ] {
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, command), answer, command)
+        }
+        XCTAssertEqual(try info(f)["Maxconn"], "\(hard)", "a refused value changed the limit")
+
+        var held: [TestClient] = []
+        defer { held.forEach { $0.close() } }
+        for i in 0..<3 {
+            let c = try TestClient.connect(f.listenPort, timeout: 3)
+            XCTAssertEqual(try c.banner(), "g", "session \(i)")
+            held.append(c)
+        }
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn global 2"), "\n")
+        let shown = try info(f)
+        XCTAssertEqual(shown["Maxconn"], "2")
+        XCTAssertEqual(shown["Hard_maxconn"], "\(hard)")
+        let waiting = try TestClient.connect(f.listenPort, timeout: 0.7)
+        defer { waiting.close() }
+        XCTAssertTrue(isHeld(waiting), "a client was let in above the lowered limit")
+        for (i, c) in held.enumerated() {
+            try c.send("k\(i)")
+            XCTAssertEqual(try c.receive(exactly: 2), Array("k\(i)".utf8), "session \(i) was disturbed by the lower limit")
+        }
+        // Three open, limit two: one ending is not enough, the second is.
+        held.removeFirst().close()
+        XCTAssertTrue(isHeld(waiting), "let in while the open sessions still filled the limit")
+        held.removeFirst().close()
+        Net.setTimeouts(waiting.fd, 3)
+        XCTAssertEqual(TestBackend.name(fromBanner: try waiting.receive(exactly: TestBackend.bannerSize)), "g")
+        held.append(waiting)
+        // Full again (two open); giving the configured limit back lets the next one in at once.
+        let next = try TestClient.connect(f.listenPort, timeout: 0.7)
+        held.append(next)
+        XCTAssertTrue(isHeld(next), "let in above the limit")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn global 0"), "\n")
+        Net.setTimeouts(next.fd, 3)
+        XCTAssertEqual(TestBackend.name(fromBanner: try next.receive(exactly: TestBackend.bannerSize)), "g",
+                       "restoring the limit did not let the waiting client in")
+        XCTAssertEqual(try info(f)["Maxconn"], "\(hard)")
+        XCTAssertEqual(f.events("admin_set_maxconn"), 2, f.stderr)
+    }
+
+    /// A runtime limit survives a reload that leaves worker_connections alone, as a server's
+    /// max_conns does; a reload that changes worker_connections applies the file's new limit.
+    func testReloadKeepsRuntimeLimitUnlessWorkerConnectionsChanged() throws {
+        let b = try backend("r")
+        let stream = "server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }"
+        let f = try ferry(stream, main: "admin_socket @DIR@/admin.sock;\nevents { worker_connections 41; }")
+        XCTAssertEqual(try info(f)["Maxconn"], "20")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn global 5"), "\n")
+        try f.reloadOverAdmin(stream: stream, main: "admin_socket @DIR@/admin.sock;\nevents { worker_connections 41; multi_accept on; }")
+        XCTAssertEqual(try info(f)["Maxconn"], "5", "a reload that kept worker_connections undid set maxconn global")
+        try f.reloadOverAdmin(stream: stream, main: "admin_socket @DIR@/admin.sock;\nevents { worker_connections 21; }")
+        let shown = try info(f)
+        XCTAssertEqual(shown["Maxconn"], "10")
+        XCTAssertEqual(shown["Hard_maxconn"], "10")
+        XCTAssertEqual(try bannerThrough(f.listenPort), "r")
+    }
+
+    /// `show stat`'s FRONTEND rows by listen address: column name to value.
+    private func frontends(_ f: FerryInstance) throws -> [String: [String: String]] {
+        let lines = try AdminSocket.command(f.adminPath, "show stat").split(separator: "\n")
+        let header = lines[0].dropFirst(2).split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        var out: [String: [String: String]] = [:]
+        for line in lines.dropFirst() {
+            let values = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard values.count > 1, values[1] == "FRONTEND" else { continue }
+            out[values[0]] = Dictionary(uniqueKeysWithValues: zip(header, values))
+        }
+        return out
+    }
+
+    /// HAProxy's frontend maxconn: the listener at its limit stops accepting alone (FULL in
+    /// show stat) while another listen socket of the same server block goes on; a session of
+    /// its own ending lets its next client in; 0 lifts the limit.
+    func testSetMaxconnFrontendLimitsOneListenSocket() throws {
+        let b = try backend("fe")
+        let other = try Net.freePort()
+        let f = try ferry("server { listen LISTEN; listen 127.0.0.1:\(other); proxy_pass 127.0.0.1:\(b.port); proxy_connect_timeout 1s; proxy_timeout 30s; }",
+                          main: "admin_socket @DIR@/admin.sock;")
+        let name = "127.0.0.1:\(f.listenPort)"
+        for (command, answer) in [
+            ("set maxconn frontend", "A frontend name is expected.\n\n"),
+            ("set maxconn frontend 127.0.0.1:1 2", "No such frontend.\n\n"),
+            ("set maxconn frontend \(name)", "Integer value expected.\n\n"),
+            ("set maxconn frontend \(name) two", "Integer value expected (0 = no limit of the frontend's own).\n\n"),
+            ("set maxconn frontend \(name) -2", "Value out of range.\n\n"),
+            ("set maxconn frontend \(name) 2 3", "Usage: set maxconn frontend <frontend> <n>\n\n"),
+            ("set maxconn nothing 2", "'set maxconn' only supports 'frontend', 'global' and 'server'.\n\n"),
+        ] {
+            XCTAssertEqual(try AdminSocket.command(f.adminPath, command), answer, command)
+        }
+        XCTAssertEqual(try frontends(f)[name]?["status"], "OPEN", "a refused value changed the frontend")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn frontend \(name) 2"), "\n")
+
+        var held: [TestClient] = []
+        defer { held.forEach { $0.close() } }
+        for i in 0..<2 {
+            let c = try TestClient.connect(f.listenPort, timeout: 3)
+            XCTAssertEqual(try c.banner(), "fe", "session \(i)")
+            held.append(c)
+        }
+        let waiting = try TestClient.connect(f.listenPort, timeout: 0.7)
+        held.append(waiting)
+        XCTAssertTrue(isHeld(waiting), "a third client was let in past the frontend's limit")
+        let row = try XCTUnwrap(try frontends(f)[name])
+        XCTAssertEqual(row["status"], "FULL")
+        XCTAssertEqual(row["slim"], "2")
+        XCTAssertEqual(row["scur"], "2")
+        XCTAssertEqual(try frontends(f)["127.0.0.1:\(other)"]?["status"], "OPEN")
+        // The other listen socket is not held by this one's limit.
+        XCTAssertEqual(try bannerThrough(other), "fe", "the other listen socket stopped with the full one")
+        held.removeFirst().close()
+        Net.setTimeouts(waiting.fd, 3)
+        XCTAssertEqual(TestBackend.name(fromBanner: try waiting.receive(exactly: TestBackend.bannerSize)), "fe",
+                       "the waiting client was not served once a session of its frontend ended")
+        // Full again; lifting the limit lets the next client in at once.
+        let next = try TestClient.connect(f.listenPort, timeout: 0.7)
+        held.append(next)
+        XCTAssertTrue(isHeld(next), "let in above the limit")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn frontend \(name) 0"), "\n")
+        Net.setTimeouts(next.fd, 3)
+        XCTAssertEqual(TestBackend.name(fromBanner: try next.receive(exactly: TestBackend.bannerSize)), "fe")
+        XCTAssertEqual(try frontends(f)[name]?["status"], "OPEN")
+        XCTAssertEqual(f.events("frontend_maxconn_reached"), 1, f.stderr)
+        for (i, c) in held.enumerated() {
+            try c.send("s\(i)")
+            XCTAssertEqual(try c.receive(exactly: 2), Array("s\(i)".utf8), "session \(i) was disturbed")
+        }
+    }
+}
