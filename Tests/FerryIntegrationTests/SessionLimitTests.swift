@@ -47,6 +47,17 @@ final class SessionLimitTests: IntegrationCase {
                        "the waiting client was not served once a session ended")
     }
 
+    /// nginx counts worker_connections per worker: `worker_processes 3` with 9 connections
+    /// and one listen socket is 3 x (9 - 1) / 2 = 12 sessions for ferry's one loop.
+    func testWorkerConnectionsCountPerNginxWorker() throws {
+        let b = try backend("w3")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); }",
+                          main: "admin_socket @DIR@/admin.sock;\nworker_processes 3;\nevents { worker_connections 9; }")
+        XCTAssertEqual(f.field("maxconn", ofEvent: "start"), 12, f.stderr)
+        XCTAssertEqual(try info(f)["Hard_maxconn"], "12")
+        XCTAssertEqual(try bannerThrough(f.listenPort), "w3")
+    }
+
     /// Lowered below the open sessions, the limit drops none of them and holds new clients
     /// until enough have ended; 0 gives the configured limit back. Bad values change nothing.
     func testSetMaxconnGlobalHoldsNewClientsAndKeepsSessions() throws {
@@ -190,5 +201,32 @@ final class SessionLimitTests: IntegrationCase {
             try c.send("s\(i)")
             XCTAssertEqual(try c.receive(exactly: 2), Array("s\(i)".utf8), "session \(i) was disturbed")
         }
+    }
+
+    /// A client still sending its PROXY header holds a place in its frontend's limit, as it
+    /// holds a descriptor: with limit 1, the second client waits until the first one's header
+    /// has come and its session ended.
+    func testProxyHeaderReadersCountAgainstTheFrontendLimit() throws {
+        let b = try backend("pp")
+        let f = try ferry("server { listen LISTEN proxy_protocol; proxy_pass 127.0.0.1:\(b.port); proxy_protocol_timeout 10s; proxy_timeout 30s; }",
+                          main: "admin_socket @DIR@/admin.sock;")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn frontend 127.0.0.1:\(f.listenPort) 1"), "\n")
+        let first = try TestClient.connect(f.listenPort, timeout: 3)
+        defer { first.close() }
+        XCTAssertTrue(waitUntil(timeout: 2) { (try? self.info(f)["ReadingProxyHeaders"]) == "1" }, "the first client is not reading its header")
+        let second = try TestClient.connect(f.listenPort, timeout: 3)
+        defer { second.close() }
+        // No banner tells here (none comes before a header): the count does, given the time
+        // an accept takes.
+        usleep(500_000)
+        XCTAssertEqual(try info(f)["ReadingProxyHeaders"], "1", "the second client was accepted while the first one's header held the only place")
+        try first.send("PROXY TCP4 192.0.2.7 127.0.0.1 4444 \(f.listenPort)\r\n")
+        XCTAssertEqual(try first.banner(), "pp")
+        XCTAssertEqual(try info(f)["ReadingProxyHeaders"], "0", "the session, not its header, holds the place now")
+        first.close()
+        XCTAssertTrue(waitUntil(timeout: 3) { (try? self.info(f)["ReadingProxyHeaders"]) == "1" }, "the second client was not let in once the first ended")
+        try second.send("PROXY TCP4 192.0.2.8 127.0.0.1 4445 \(f.listenPort)\r\n")
+        Net.setTimeouts(second.fd, 3)
+        XCTAssertEqual(TestBackend.name(fromBanner: try second.receive(exactly: TestBackend.bannerSize)), "pp")
     }
 }

@@ -286,7 +286,9 @@ final class ConfigBuilder {
     /// Checked against the listen sockets once they are all known (finish), as nginx checks
     /// at start: zero passes here and fails there with nginx's message.
     func workerConnections(_ d: Directive) throws {
-        guard let n = count(d.arguments[0], minimum: 0) else { throw invalidValue(d, d.arguments[0]) }
+        guard let n = count(d.arguments[0], minimum: 0) else {
+            throw ConfigError("invalid number \"\(d.arguments[0].text)\"", at: d.arguments[0].location)
+        }
         config.workerConnections = n
         workerConnectionsLocation = d.location
     }
@@ -1170,8 +1172,8 @@ final class ConfigBuilder {
         config.accessLogs = stream.accessLogs ?? []
         config.listeners = try listeners.map(merge)
         if let n = config.workerConnections, let at = workerConnectionsLocation, n < config.listenSocketCount + 2 {
-            // nginx's words at start (it fails only below the listen sockets' count); ferry
-            // also wants room for one session, a client and its server.
+            // nginx's words (it wants one connection beyond the listen sockets); ferry wants
+            // room for one session, a client and its server, which nginx does not check.
             throw ConfigError("\(n) worker_connections are not enough for \(config.listenSocketCount) listening sockets", at: at,
                               hint: "each session holds two connections, its client's and its server's, besides the listen sockets: write at least \(config.listenSocketCount + 2)")
         }

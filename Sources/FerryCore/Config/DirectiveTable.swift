@@ -123,6 +123,7 @@ enum DirectiveTable {
         DirectiveSpec("accept_mutex", [.events], .exactly(1), once: true, ConfigBuilder.ignoredFlag),
         DirectiveSpec("accept_mutex_delay", [.events], .exactly(1), once: true, ConfigBuilder.ignoredTime),
         DirectiveSpec("worker_aio_requests", [.events], .exactly(1), once: true, ConfigBuilder.ignoredNumber),
+        DirectiveSpec("epoll_events", [.events], .exactly(1), once: true, ConfigBuilder.ignoredNumber),
         DirectiveSpec("debug_connection", [.events], .exactly(1), ConfigBuilder.ignored),
 
         // upstream

@@ -33,12 +33,25 @@ extension Runtime {
 
     var hasRoom: Bool { gate == .open }
 
-    /// The session limit `config` sets: `capacity`, or fewer with `worker_connections N`,
-    /// which counts, as in nginx, every connection held: the listen sockets, then a client and
-    /// a server connection per session. So a file moved from nginx serves as many clients.
+    /// The session limit `config` sets: `capacity`, or fewer with `worker_connections N`.
+    /// nginx counts N per worker, and every connection a worker holds: the listen sockets
+    /// (each worker has them all), then a client and a server connection per session. ferry's
+    /// one loop takes what `worker_processes` workers would hold together (`auto`: one per
+    /// online CPU, as nginx starts), so a file moved from nginx serves as many clients.
     static func configuredMaxconn(_ config: Config, capacity: Int) -> Int {
-        guard let n = config.workerConnections else { return capacity }
-        return min(capacity, max(1, (n - config.listenSocketCount) / 2))
+        guard let wanted = sessionsWanted(config) else { return capacity }
+        return min(capacity, wanted)
+    }
+
+    /// What `worker_connections` asks for, in sessions; nil without it.
+    static func sessionsWanted(_ config: Config) -> Int? {
+        guard let n = config.workerConnections else { return nil }
+        let workers: Int
+        switch config.workerProcesses {
+        case .auto: workers = ResourceLimits.onlineCPUs()
+        case .count(let w): workers = w
+        }
+        return max(1, workers * ((n - config.listenSocketCount) / 2))
     }
 
     /// The session limit in force (show info's Maxconn): the configured one, or less while
@@ -66,9 +79,10 @@ extension Runtime {
     /// nginx warns when worker_connections asks for more than the open-file limit holds; so
     /// does ferry, saying what it runs with instead.
     func warnIfWorkerConnectionsCapped(_ config: Config) {
-        guard let n = config.workerConnections, (n - config.listenSocketCount) / 2 > capacity else { return }
+        guard let n = config.workerConnections, let wanted = Runtime.sessionsWanted(config), wanted > capacity else { return }
         log.log(.warn, "worker_connections_capped") {
             $0.add("worker_connections", n)
+            $0.add("sessions_wanted", wanted)
             $0.add("capacity", capacity)
             $0.add("effect", "the open-file limit (\(descriptorLimit)) holds \(capacity) sessions; raise worker_rlimit_nofile or the hard limit (ulimit -Hn, LimitNOFILE=) for more")
         }
@@ -94,7 +108,12 @@ extension Runtime {
             // at once would spin. Pause briefly and try again (HAProxy does the same).
             closeGate(.outOfMemory)
             let t = memoryRetryTimer ?? OneShotTimer { [unowned self] _ in
-                if gate == .outOfMemory { openGate() }
+                guard gate == .outOfMemory else { return }
+                // The limit may have been reached meanwhile (set maxconn global, PROXY headers
+                // that completed): then the gate stays shut for that reason, and the next
+                // session to end opens it.
+                let n = sessionCount + readingHeaders
+                if n < sessionLimit { openGate() } else { gate = n >= maxconn ? .atCapacity : .outOfDescriptors }
             }
             memoryRetryTimer = t
             if !t.timer.isScheduled { loop.timers.schedule(t, at: loop.now &+ Runtime.memoryRetryNanoseconds) }

@@ -24,6 +24,11 @@ public enum ResourceLimits {
         return Int(clamping: lim.rlim_cur)
     }
 
+    /// CPUs online, what nginx's `worker_processes auto` starts as many workers as.
+    public static func onlineCPUs() -> Int {
+        max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    }
+
     /// Descriptors currently open in this process (from /proc/self/fd), for capacity checks and tests.
     public static func openDescriptorCount() -> Int {
         guard let dir = opendir("/proc/self/fd") else { return -1 }
