@@ -229,4 +229,45 @@ final class SessionLimitTests: IntegrationCase {
         Net.setTimeouts(second.fd, 3)
         XCTAssertEqual(TestBackend.name(fromBanner: try second.receive(exactly: TestBackend.bannerSize)), "pp")
     }
+
+    /// A reload keeps a kept socket's limit (still FULL, same slim) and gives a new socket
+    /// none; a reload that drops a full socket lets its session run on, and that session's
+    /// end (the closed listener falls below its limit) leaves the rest of ferry serving.
+    func testReloadKeepsAFrontendLimitAndDropsItWithItsSocket() throws {
+        let b = try backend("rk")
+        let other = try Net.freePort()
+        let main = "admin_socket @DIR@/admin.sock;"
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_timeout 30s; }", main: main)
+        let name = "127.0.0.1:\(f.listenPort)"
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn frontend \(name) 1"), "\n")
+        let c = try TestClient.connect(f.listenPort, timeout: 3)
+        defer { c.close() }
+        XCTAssertEqual(try c.banner(), "rk")
+        try f.reloadOverAdmin(stream: "server { listen LISTEN; listen 127.0.0.1:\(other); proxy_pass 127.0.0.1:\(b.port); proxy_timeout 30s; }", main: main)
+        var rows = try frontends(f)
+        XCTAssertEqual(rows[name]?["status"], "FULL", "the reload lost the kept socket's limit")
+        XCTAssertEqual(rows[name]?["slim"], "1")
+        XCTAssertEqual(rows["127.0.0.1:\(other)"]?["status"], "OPEN")
+        try f.reloadOverAdmin(stream: "server { listen 127.0.0.1:\(other); proxy_pass 127.0.0.1:\(b.port); proxy_timeout 30s; }", main: main)
+        rows = try frontends(f)
+        XCTAssertNil(rows[name], "the dropped socket is still listed")
+        // New sessions take descriptor numbers, the dropped socket's among them.
+        var fresh: [TestClient] = []
+        defer { fresh.forEach { $0.close() } }
+        for _ in 0..<4 {
+            let n = try TestClient.connect(other, timeout: 3)
+            XCTAssertEqual(try n.banner(), "rk")
+            fresh.append(n)
+        }
+        try c.send("old")
+        XCTAssertEqual(try c.receive(exactly: 3), Array("old".utf8), "the dropped socket's session was disturbed")
+        c.close()
+        usleep(300_000)
+        for (i, n) in fresh.enumerated() {
+            try n.send("n\(i)")
+            XCTAssertEqual(try n.receive(exactly: 2), Array("n\(i)".utf8), "session \(i) was disturbed when the dropped socket's session ended")
+        }
+        XCTAssertEqual(try bannerThrough(other), "rk")
+        XCTAssertTrue(f.isRunning)
+    }
 }
