@@ -250,6 +250,19 @@ final class ConfigBuildTests: XCTestCase {
         }
     }
 
+    /// worker_connections in sessions, as nginx's workers would hold them together; values
+    /// that multiply past Int.max mean "as many as fit", never a trap.
+    func testWorkerConnectionsInSessions() throws {
+        let listen = "server { listen 1; proxy_pass 127.0.0.1:2; }"
+        func sessions(_ main: String) throws -> Int? { Runtime.sessionsWanted(try load(main + "\n" + listen).config) }
+        XCTAssertNil(try sessions("events { }"))
+        XCTAssertEqual(try sessions("events { worker_connections 7; }"), 3)
+        XCTAssertEqual(try sessions("worker_processes 4;\nevents { worker_connections 1024; }"), 4 * 511)
+        XCTAssertEqual(try sessions("worker_processes auto;\nevents { worker_connections 1024; }"), ResourceLimits.onlineCPUs() * 511)
+        XCTAssertEqual(try sessions("worker_processes 1000;\nevents { worker_connections 9223372036854775807; }"), Int.max)
+        XCTAssertEqual(Runtime.configuredMaxconn(try load("worker_processes 1000;\nevents { worker_connections 9223372036854775807; }\n" + listen).config, capacity: 9000), 9000)
+    }
+
     func testWarningsAndNotesAreValuesWithLocations() throws {
         let loaded = try load("load_module m.so;\nevents {}\nupstream b {\n  ip_hash;\n  least_conn;\n  server 127.0.0.1:1;\n}\nallow 10.0.0.1/8;")
         XCTAssertEqual(loaded.diagnostics, [

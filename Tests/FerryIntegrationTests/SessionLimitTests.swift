@@ -270,4 +270,51 @@ final class SessionLimitTests: IntegrationCase {
         XCTAssertEqual(try bannerThrough(other), "rk")
         XCTAssertTrue(f.isRunning)
     }
+
+    /// `disable frontend` on a FULL socket refuses new clients; `enable frontend` listens
+    /// again but the limit still holds them in the backlog until a session of its own ends.
+    func testPauseAndResumeOfAFullFrontendKeepTheLimit() throws {
+        let b = try backend("pz")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_timeout 30s; }", main: "admin_socket @DIR@/admin.sock;")
+        let name = "127.0.0.1:\(f.listenPort)"
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn frontend \(name) 1"), "\n")
+        let c = try TestClient.connect(f.listenPort, timeout: 3)
+        defer { c.close() }
+        XCTAssertEqual(try c.banner(), "pz")
+        XCTAssertEqual(try frontends(f)[name]?["status"], "FULL")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "disable frontend \(name)"), "\n")
+        XCTAssertEqual(try frontends(f)[name]?["status"], "PAUSED")
+        XCTAssertThrowsError(try TestClient.connect(f.listenPort, timeout: 1), "a paused frontend took a client")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "enable frontend \(name)"), "\n")
+        XCTAssertEqual(try frontends(f)[name]?["status"], "FULL", "enable frontend lost the limit")
+        let waiting = try TestClient.connect(f.listenPort, timeout: 0.7)
+        defer { waiting.close() }
+        XCTAssertTrue(isHeld(waiting), "enable frontend let a client in past the limit")
+        let share = cpuShareOverOneSecond(f.pid)
+        XCTAssertLessThan(share, 0.25, "ferry used \(share) of a CPU with a full frontend and a client in its backlog")
+        c.close()
+        Net.setTimeouts(waiting.fd, 3)
+        XCTAssertEqual(TestBackend.name(fromBanner: try waiting.receive(exactly: TestBackend.bannerSize)), "pz")
+    }
+
+    /// A graceful stop with limits set and clients waiting behind them: the open session
+    /// finishes, and ferry exits 0 once it ends (waiting clients are not served by a stop).
+    func testGracefulStopWithLimitsSet() throws {
+        let b = try backend("st")
+        let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_timeout 30s; }", main: "admin_socket @DIR@/admin.sock;")
+        XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn frontend 127.0.0.1:\(f.listenPort) 1; set maxconn global 1"), "\n\n")
+        let c = try TestClient.connect(f.listenPort, timeout: 3)
+        defer { c.close() }
+        XCTAssertEqual(try c.banner(), "st")
+        let waiting = try TestClient.connect(f.listenPort, timeout: 0.7)
+        defer { waiting.close() }
+        XCTAssertTrue(isHeld(waiting))
+        f.signal(SIGTERM)
+        XCTAssertTrue(waitUntil(timeout: 3) { f.events("stopping") == 1 }, f.stderr)
+        try c.send("end")
+        XCTAssertEqual(try c.receive(exactly: 3), Array("end".utf8), "the session was cut by the stop")
+        c.close()
+        XCTAssertEqual(f.waitExit(timeout: 5), 0, f.stderr)
+        XCTAssertEqual(f.events("exit"), 1)
+    }
 }

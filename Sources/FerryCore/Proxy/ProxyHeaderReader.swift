@@ -84,7 +84,7 @@ final class ProxyHeaderReader: EventHandler, TimerTarget {
         runtime.loop.timers.cancel(self)
         // The descriptor stays open when the client moves on to a session, so it must leave epoll now.
         runtime.loop.deregister(client.fd, removeFromEpoll: !closing)
-        runtime.headerPhaseEnded(listener)
+        runtime.headerPhaseEnded(listener, movingOn: !closing)
     }
 
     private func fail(_ why: String) {

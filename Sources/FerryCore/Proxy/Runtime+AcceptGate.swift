@@ -51,7 +51,9 @@ extension Runtime {
         case .auto: workers = ResourceLimits.onlineCPUs()
         case .count(let w): workers = w
         }
-        return max(1, workers * ((n - config.listenSocketCount) / 2))
+        // Both numbers come from the file: a product past Int.max is "as many as fit", not a trap.
+        let (sessions, overflow) = workers.multipliedReportingOverflow(by: (n - config.listenSocketCount) / 2)
+        return overflow ? Int.max : max(1, sessions)
     }
 
     /// The session limit in force (show info's Maxconn): the configured one, or less while

@@ -359,14 +359,21 @@ public final class Runtime {
             break
         }
         client.close()
+        // A client turned away after its PROXY header gave its place back (headerPhaseEnded).
+        listener.checkLimit()
+        reopenGateIfRoom()
         // The last client of a graceful stop may be one whose PROXY header failed.
         stopIfDone()
     }
 
-    /// A client's header phase is over (it became a session or was refused).
-    func headerPhaseEnded(_ listener: Listener) {
+    /// A client's header phase is over. One that moves on to `admit` hands its place over
+    /// without the gate or its listener reopening in between (at a limit they would close
+    /// again at once, an epoll_ctl each way per listener): admit settles them, or
+    /// clientRefused when the client is turned away.
+    func headerPhaseEnded(_ listener: Listener, movingOn: Bool) {
         readingHeaders -= 1
         listener.readingHeaders -= 1
+        guard !movingOn else { return }
         listener.checkLimit()
         reopenGateIfRoom()
     }
