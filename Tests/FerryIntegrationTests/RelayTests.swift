@@ -55,6 +55,97 @@ final class RelayTests: IntegrationCase {
         try bulkBothWays(size: 16 << 20, environment: ["FERRY_RELAY": "splice"], readDelay: 0.5)
     }
 
+    /// A burst of whole splice chunks each way with no FIN after it arrives whole and intact
+    /// while the session stays open: the relay splices chunks with SPLICE_F_MORE when more is
+    /// queued, and the last one must still leave without waiting for the session's end (a
+    /// tail merely delayed is testWholeChunkRequestsAndRepliesAreNotHeldBack's to catch).
+    func testBurstOfWholeChunksWithoutFinArrivesWhole() throws {
+        let burst = 8 * 64 * 1024
+        /// The hash of the first `burst` bytes of the stream seeded `seed`, as sendStream sends them.
+        func streamHash(_ seed: UInt64) -> StreamHash {
+            var hash = StreamHash()
+            var gen = ByteStream(seed: seed)
+            let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: burst, alignment: 16)
+            defer { bytes.deallocate() }
+            gen.fill(bytes)
+            hash.update(UnsafeRawBufferPointer(bytes))
+            return hash
+        }
+        for mode in ["splice", "auto"] {
+            let release = DispatchSemaphoreLike()
+            let b = try scripted { fd in
+                Net.setTimeouts(fd, 2)
+                _ = RelayTests.sendStream(fd, seed: 0xC4, count: burst)
+                // The client's burst the other way, judged here; then the session stays open, no FIN.
+                let (h, n) = RelayTests.receiveExactly(fd, burst)
+                RelayTests.send(fd, n == burst && h == streamHash(0xD5) ? "ok" : "no")
+                _ = release.wait(timeout: 10)
+            }
+            let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_timeout 30s; }", environment: ["FERRY_RELAY": mode])
+            let c = try TestClient.connect(f.listenPort, timeout: 2)
+            let (got, n) = RelayTests.receiveExactly(c.fd, burst)
+            XCTAssertEqual(n, burst, "\(mode): \(burst - n) bytes of the burst did not arrive within 2 s (a held tail?)")
+            XCTAssertEqual(got, streamHash(0xC4), "\(mode): the burst arrived altered")
+            _ = RelayTests.sendStream(c.fd, seed: 0xD5, count: burst)
+            XCTAssertEqual(String(decoding: (try? c.receive(exactly: 2)) ?? [], as: UTF8.self), "ok",
+                           "\(mode): the server did not get the client's whole burst within 2 s")
+            c.close()
+            release.signal()
+            _ = f.stop(timeout: 2)
+            b.stop()
+        }
+    }
+
+    /// 64 KiB requests answered one at a time, the pattern where a held tail would show: the
+    /// relay must send the last bytes of a chunk when nothing follows, not keep them for a next
+    /// chunk (SPLICE_F_MORE without more to come held them about 40 ms, a quarter of rounds).
+    /// A round here takes well under a millisecond; the bound only catches rounds of tens of
+    /// milliseconds, and allows for a shared machine's occasional slow one.
+    func testWholeChunkRequestsAndRepliesAreNotHeldBack() throws {
+        let size = 64 * 1024, rounds = 100
+        for mode in ["splice", "auto"] {
+            let b = try scripted { fd in
+                Net.setTimeouts(fd, 5)
+                var one: UInt8 = 0
+                for _ in 0..<rounds {
+                    _ = RelayTests.sendStream(fd, seed: 0x5EED, count: size)
+                    guard recv(fd, &one, 1, 0) == 1 else { return }
+                }
+            }
+            let f = try ferry("server { listen LISTEN; proxy_pass 127.0.0.1:\(b.port); proxy_timeout 30s; }", environment: ["FERRY_RELAY": mode])
+            let c = try TestClient.connect(f.listenPort, timeout: 5)
+            var slow = 0
+            for i in 0..<rounds {
+                let start = Date()
+                let (_, n) = RelayTests.receiveExactly(c.fd, size)
+                XCTAssertEqual(n, size, "\(mode): round \(i) lost bytes")
+                if Date().timeIntervalSince(start) > 0.02 { slow += 1 }
+                try c.send("k")
+            }
+            XCTAssertLessThanOrEqual(slow, 10, "\(mode): \(slow) of \(rounds) 64 KiB replies took over 20 ms: a chunk's tail is held back")
+            c.close()
+            _ = f.stop(timeout: 2)
+            b.stop()
+        }
+    }
+
+    /// Receives exactly `count` bytes unless the socket's timeout or the peer ends it first;
+    /// returns their hash and how many came.
+    static func receiveExactly(_ fd: Int32, _ count: Int) -> (StreamHash, Int) {
+        var hash = StreamHash()
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+        defer { buf.deallocate() }
+        var got = 0
+        while got < count {
+            let n = recv(fd, buf.baseAddress!, min(buf.count, count - got), 0)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            hash.update(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+            got += n
+        }
+        return (hash, got)
+    }
+
     private func bulkBothWays(size: Int, environment: [String: String] = [:], readDelay: Double = 0) throws {
         struct Side { var sent = StreamHash(); var received = StreamHash(); var sendErr: Int32 = -1; var recvErr: Int32 = -1 }
         let server = Box(Side())
