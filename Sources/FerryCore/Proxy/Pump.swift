@@ -127,11 +127,11 @@ public struct Pump {
             if sourceEnded { return finished ? .waiting : finish(dst) }
             if transport == .copy && ctx.policy.mode == .splice && allowSplice { transport = .splice }
             // Bounded so one bulk session cannot monopolise a turn of the loop.
-            for _ in 0..<16 {
+            for round in 0..<Pump.roundsPerRun {
                 if allowance.isSpent { return .waiting }
                 let step: Step
                 if transport == .splice, allowSplice, pipe != nil || borrowPipe(ctx) {
-                    step = try spliceRound(from: src, to: dst, ctx, &allowance)
+                    step = try spliceRound(from: src, to: dst, ctx, &allowance, lastRound: round == Pump.roundsPerRun - 1)
                 } else {
                     step = try copyRound(from: src, to: dst, ctx, allowSplice: allowSplice, &allowance)
                 }
@@ -151,6 +151,9 @@ public struct Pump {
     }
 
     enum Step { case again, drained, blocked, ended }
+
+    /// Rounds one run may do before it yields its turn of the loop.
+    static let roundsPerRun = 16
 
     struct PumpFailure: Error {
         let outcome: PumpOutcome
@@ -224,7 +227,7 @@ public struct Pump {
     }
 
     private mutating func spliceRound<A: ReadAllowance>(from src: Socket, to dst: Socket, _ ctx: RelayContext,
-                                                       _ allowance: inout A) throws -> Step {
+                                                       _ allowance: inout A, lastRound: Bool) throws -> Step {
         let p = pipe!
         // Fill only an empty pipe: EAGAIN must mean "source empty", never "pipe full",
         // or an edge-triggered source would be forgotten.
@@ -249,10 +252,11 @@ public struct Pump {
             // spares the receiver a push per chunk: iperf3 through ferry went from 15.5-16.0
             // to 18.1-18.4 Gbit/s and from 0.38-0.39 to 0.30-0.31 CPU s/GB. (Reading whole
             // segments instead, which only avoids the runt, gained 3%.) Only when the next
-            // chunk is certain to follow at once (bytes queued, the allowance not spent: this
-            // loop reads it next): the last chunk of a burst goes without, or its tail would
-            // wait for an ACK or a timer (44 ms per 64 KiB request and reply, measured).
-            more = n == asked && asked == ctx.policy.spliceChunk && !allowance.isSpent && src.hasQueuedBytes()
+            // chunk is certain to follow at once (bytes queued, the allowance not spent, and
+            // not the run's last round, after which the session yields to the rest of the
+            // loop's batch): the last chunk of a burst goes without, or its tail would wait for
+            // an ACK or a timer (44 ms per 64 KiB request and reply, measured).
+            more = !lastRound && n == asked && asked == ctx.policy.spliceChunk && !allowance.isSpent && src.hasQueuedBytes()
         }
         guard try drainPipe(to: dst, more: more) else { return .blocked }
         returnPipe(ctx)
