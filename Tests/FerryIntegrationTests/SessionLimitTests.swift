@@ -14,6 +14,29 @@ final class SessionLimitTests: IntegrationCase {
         return out
     }
 
+    /// `count` clients, each served at once with the banner of backend `name`.
+    private func servedSessions(_ count: Int, _ port: UInt16, _ name: String,
+                                file: StaticString = #filePath, line: UInt = #line) throws -> [TestClient] {
+        var clients: [TestClient] = []
+        do {
+            for i in 0..<count {
+                let c = try TestClient.connect(port, timeout: 3)
+                clients.append(c)
+                XCTAssertEqual(try c.banner(), name, "session \(i)", file: file, line: line)
+            }
+        } catch {
+            clients.forEach { $0.close() }
+            throw error
+        }
+        return clients
+    }
+
+    /// The backend name in the banner of a client held until now, which should be let in.
+    private func bannerOnceLetIn(_ c: TestClient) throws -> String {
+        Net.setTimeouts(c.fd, 3)
+        return TestBackend.name(fromBanner: try c.receive(exactly: TestBackend.bannerSize))
+    }
+
     /// Served at once, or held: a client that gets no banner within `wait` seconds is waiting.
     private func isHeld(_ c: TestClient) -> Bool {
         (try? c.receive(exactly: TestBackend.bannerSize)) == nil
@@ -29,21 +52,15 @@ final class SessionLimitTests: IntegrationCase {
         let shown = try info(f)
         XCTAssertEqual(shown["Maxconn"], "3")
         XCTAssertEqual(shown["Hard_maxconn"], "3")
-        var held: [TestClient] = []
+        var held = try servedSessions(3, f.listenPort, "wc")
         defer { held.forEach { $0.close() } }
-        for i in 0..<3 {
-            let c = try TestClient.connect(f.listenPort, timeout: 3)
-            XCTAssertEqual(try c.banner(), "wc", "session \(i)")
-            held.append(c)
-        }
         let waiting = try TestClient.connect(f.listenPort, timeout: 0.7)
         defer { waiting.close() }
         XCTAssertTrue(isHeld(waiting), "a fourth session was let in past worker_connections")
         XCTAssertTrue(waitUntil(timeout: 2) { f.events("capacity_reached") == 1 }, f.stderr)
         XCTAssertEqual(f.field("maxconn", ofEvent: "capacity_reached"), 3, f.stderr)
         held.removeFirst().close()
-        Net.setTimeouts(waiting.fd, 3)
-        XCTAssertEqual(TestBackend.name(fromBanner: try waiting.receive(exactly: TestBackend.bannerSize)), "wc",
+        XCTAssertEqual(try bannerOnceLetIn(waiting), "wc",
                        "the waiting client was not served once a session ended")
     }
 
@@ -77,13 +94,8 @@ final class SessionLimitTests: IntegrationCase {
         }
         XCTAssertEqual(try info(f)["Maxconn"], "\(hard)", "a refused value changed the limit")
 
-        var held: [TestClient] = []
+        var held = try servedSessions(3, f.listenPort, "g")
         defer { held.forEach { $0.close() } }
-        for i in 0..<3 {
-            let c = try TestClient.connect(f.listenPort, timeout: 3)
-            XCTAssertEqual(try c.banner(), "g", "session \(i)")
-            held.append(c)
-        }
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn global 2"), "\n")
         let shown = try info(f)
         XCTAssertEqual(shown["Maxconn"], "2")
@@ -99,16 +111,14 @@ final class SessionLimitTests: IntegrationCase {
         held.removeFirst().close()
         XCTAssertTrue(isHeld(waiting), "let in while the open sessions still filled the limit")
         held.removeFirst().close()
-        Net.setTimeouts(waiting.fd, 3)
-        XCTAssertEqual(TestBackend.name(fromBanner: try waiting.receive(exactly: TestBackend.bannerSize)), "g")
+        XCTAssertEqual(try bannerOnceLetIn(waiting), "g")
         held.append(waiting)
         // Full again (two open); giving the configured limit back lets the next one in at once.
         let next = try TestClient.connect(f.listenPort, timeout: 0.7)
         held.append(next)
         XCTAssertTrue(isHeld(next), "let in above the limit")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn global 0"), "\n")
-        Net.setTimeouts(next.fd, 3)
-        XCTAssertEqual(TestBackend.name(fromBanner: try next.receive(exactly: TestBackend.bannerSize)), "g",
+        XCTAssertEqual(try bannerOnceLetIn(next), "g",
                        "restoring the limit did not let the waiting client in")
         XCTAssertEqual(try info(f)["Maxconn"], "\(hard)")
         XCTAssertEqual(f.events("admin_set_maxconn"), 2, f.stderr)
@@ -167,13 +177,8 @@ final class SessionLimitTests: IntegrationCase {
         XCTAssertEqual(try frontends(f)[name]?["status"], "OPEN", "a refused value changed the frontend")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn frontend \(name) 2"), "\n")
 
-        var held: [TestClient] = []
+        var held = try servedSessions(2, f.listenPort, "fe")
         defer { held.forEach { $0.close() } }
-        for i in 0..<2 {
-            let c = try TestClient.connect(f.listenPort, timeout: 3)
-            XCTAssertEqual(try c.banner(), "fe", "session \(i)")
-            held.append(c)
-        }
         let waiting = try TestClient.connect(f.listenPort, timeout: 0.7)
         held.append(waiting)
         XCTAssertTrue(isHeld(waiting), "a third client was let in past the frontend's limit")
@@ -185,16 +190,14 @@ final class SessionLimitTests: IntegrationCase {
         // The other listen socket is not held by this one's limit.
         XCTAssertEqual(try bannerThrough(other), "fe", "the other listen socket stopped with the full one")
         held.removeFirst().close()
-        Net.setTimeouts(waiting.fd, 3)
-        XCTAssertEqual(TestBackend.name(fromBanner: try waiting.receive(exactly: TestBackend.bannerSize)), "fe",
+        XCTAssertEqual(try bannerOnceLetIn(waiting), "fe",
                        "the waiting client was not served once a session of its frontend ended")
         // Full again; lifting the limit lets the next client in at once.
         let next = try TestClient.connect(f.listenPort, timeout: 0.7)
         held.append(next)
         XCTAssertTrue(isHeld(next), "let in above the limit")
         XCTAssertEqual(try AdminSocket.command(f.adminPath, "set maxconn frontend \(name) 0"), "\n")
-        Net.setTimeouts(next.fd, 3)
-        XCTAssertEqual(TestBackend.name(fromBanner: try next.receive(exactly: TestBackend.bannerSize)), "fe")
+        XCTAssertEqual(try bannerOnceLetIn(next), "fe")
         XCTAssertEqual(try frontends(f)[name]?["status"], "OPEN")
         XCTAssertEqual(f.events("frontend_maxconn_reached"), 1, f.stderr)
         for (i, c) in held.enumerated() {
@@ -226,8 +229,7 @@ final class SessionLimitTests: IntegrationCase {
         first.close()
         XCTAssertTrue(waitUntil(timeout: 3) { (try? self.info(f)["ReadingProxyHeaders"]) == "1" }, "the second client was not let in once the first ended")
         try second.send("PROXY TCP4 192.0.2.8 127.0.0.1 4445 \(f.listenPort)\r\n")
-        Net.setTimeouts(second.fd, 3)
-        XCTAssertEqual(TestBackend.name(fromBanner: try second.receive(exactly: TestBackend.bannerSize)), "pp")
+        XCTAssertEqual(try bannerOnceLetIn(second), "pp")
     }
 
     /// A reload keeps a kept socket's limit (still FULL, same slim) and gives a new socket
@@ -293,8 +295,7 @@ final class SessionLimitTests: IntegrationCase {
         let share = cpuShareOverOneSecond(f.pid)
         XCTAssertLessThan(share, 0.25, "ferry used \(share) of a CPU with a full frontend and a client in its backlog")
         c.close()
-        Net.setTimeouts(waiting.fd, 3)
-        XCTAssertEqual(TestBackend.name(fromBanner: try waiting.receive(exactly: TestBackend.bannerSize)), "pz")
+        XCTAssertEqual(try bannerOnceLetIn(waiting), "pz")
     }
 
     /// A graceful stop with limits set and clients waiting behind them: the open session

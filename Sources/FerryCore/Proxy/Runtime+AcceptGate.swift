@@ -65,10 +65,17 @@ extension Runtime {
     /// Sessions (and clients still sending a PROXY header) the gate lets in now.
     var sessionLimit: Int { min(maxconn, descriptorCeiling ?? capacity) }
 
+    /// What the sessions open now (and clients still sending a PROXY header) fill: `.open`
+    /// while there is room, else the limit they reached.
+    private var load: AcceptGate {
+        let n = sessionCount + readingHeaders
+        return n >= maxconn ? .atCapacity : n >= sessionLimit ? .outOfDescriptors : .open
+    }
+
     /// Closes the gate when the last admission filled the room.
     func closeGateIfFull() {
-        let n = sessionCount + readingHeaders
-        if n >= maxconn { closeGate(.atCapacity) } else if n >= sessionLimit { closeGate(.outOfDescriptors) }
+        let why = load
+        if why != .open { closeGate(why) }
     }
 
     /// After the limit moved (`set maxconn global`, a reload): closes the gate at once when
@@ -92,7 +99,7 @@ extension Runtime {
 
     /// Opens the gate when a session ended or descriptors came free and there is room again.
     func reopenGateIfRoom() {
-        if gate != .open && sessionCount + readingHeaders < sessionLimit { openGate() }
+        if gate != .open && load == .open { openGate() }
     }
 
     func acceptFailed(_ error: Errno) {
@@ -114,8 +121,8 @@ extension Runtime {
                 // The limit may have been reached meanwhile (set maxconn global, PROXY headers
                 // that completed): then the gate stays shut for that reason, and the next
                 // session to end opens it.
-                let n = sessionCount + readingHeaders
-                if n < sessionLimit { openGate() } else { gate = n >= maxconn ? .atCapacity : .outOfDescriptors }
+                let why = load
+                if why == .open { openGate() } else { gate = why }
             }
             memoryRetryTimer = t
             if !t.timer.isScheduled { loop.timers.schedule(t, at: loop.now &+ Runtime.memoryRetryNanoseconds) }
